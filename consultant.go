@@ -1,0 +1,406 @@
+package lobby
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Consultant modes.
+const (
+	ModeManaged = "managed" // Lobby runs the model with the consultant's prompt and knowledge
+	ModeWebhook = "webhook" // messages are POSTed, signed, to the consultant's agent
+	ModePolling = "polling" // the consultant's agent takes messages from its inbox
+)
+
+// Size limits of a consultant's fields.
+const (
+	MaxSlugLen         = 40
+	MinSlugLen         = 3
+	MaxNameLen         = 100
+	MaxTaglineLen      = 200
+	MaxDescriptionLen  = 10000
+	MaxCategoryLen     = 40
+	MaxTags            = 20
+	MaxTagLen          = 30
+	MaxSystemPromptLen = 32 << 10
+	MaxModelLen        = 100
+	MaxURLLen          = 2000
+	MaxPlans           = 5
+	MaxTierLen         = 30
+	MaxPriceCents      = 10_000_000
+	MaxMessageCap      = 10_000_000
+)
+
+// Plan is a tier a buyer can subscribe to. A nil MessageCap is unlimited.
+type Plan struct {
+	Tier       string `json:"tier"`
+	PriceCents int64  `json:"price_cents"`
+	Currency   string `json:"currency"`
+	MessageCap *int64 `json:"message_cap"`
+}
+
+// DefaultPlans are the tiers a consultant gets when it names none.
+func DefaultPlans() []Plan {
+	cap := func(n int64) *int64 { return &n }
+	return []Plan{
+		{Tier: "starter", PriceCents: 2900, Currency: "usd", MessageCap: cap(100)},
+		{Tier: "pro", PriceCents: 4900, Currency: "usd", MessageCap: cap(300)},
+		{Tier: "unlimited", PriceCents: 9900, Currency: "usd", MessageCap: nil},
+	}
+}
+
+// ConsultantStats are public figures about a consultant.
+type ConsultantStats struct {
+	Subscribers int64 `json:"subscribers"`
+}
+
+// Consultant is an AI agent listed in the catalog. The fields after CreatedAt are
+// private: they never leave the server except to the owner and the consultant's key.
+type Consultant struct {
+	ID          string          `json:"id"`
+	Slug        string          `json:"slug"`
+	Name        string          `json:"name"`
+	Tagline     string          `json:"tagline"`
+	Description string          `json:"description"`
+	Category    string          `json:"category"`
+	Tags        []string        `json:"tags"`
+	Mode        string          `json:"mode"`
+	Plans       []Plan          `json:"plans"`
+	Stats       ConsultantStats `json:"stats"`
+	CreatedAt   time.Time       `json:"created_at"`
+
+	OwnerID       string    `json:"-"`
+	SystemPrompt  string    `json:"-"`
+	WebhookURL    string    `json:"-"`
+	WebhookSecret string    `json:"-"`
+	Model         string    `json:"-"`
+	UpdatedAt     time.Time `json:"-"`
+}
+
+// Plan returns the consultant's plan of the given tier, or ENOTFOUND naming the tiers
+// there are.
+func (c *Consultant) Plan(tier string) (*Plan, error) {
+	var tiers []string
+	for i := range c.Plans {
+		if c.Plans[i].Tier == tier {
+			return &c.Plans[i], nil
+		}
+		tiers = append(tiers, c.Plans[i].Tier)
+	}
+	return nil, Errorf(EINVALID, "tier %q is not offered by %s; choose one of: %s", tier, c.Slug, strings.Join(tiers, ", "))
+}
+
+// ValidateOptions carries the server settings that validation depends on.
+type ValidateOptions struct {
+	// Dev allows webhook URLs over plain http to loopback addresses.
+	Dev bool
+}
+
+// Normalize trims and lower-cases what the catalog compares, and fills defaults.
+func (c *Consultant) Normalize() {
+	c.Slug = strings.TrimSpace(c.Slug)
+	c.Name = strings.TrimSpace(c.Name)
+	c.Tagline = strings.TrimSpace(c.Tagline)
+	c.Description = strings.TrimSpace(c.Description)
+	c.Category = strings.ToLower(strings.TrimSpace(c.Category))
+	c.Model = strings.TrimSpace(c.Model)
+	c.WebhookURL = strings.TrimSpace(c.WebhookURL)
+	if c.Mode == "" {
+		c.Mode = ModeManaged
+	}
+	tags := make([]string, 0, len(c.Tags))
+	seen := map[string]bool{}
+	for _, t := range c.Tags {
+		t = strings.ToLower(strings.TrimSpace(t))
+		if t != "" && !seen[t] {
+			seen[t] = true
+			tags = append(tags, t)
+		}
+	}
+	c.Tags = tags
+	for i := range c.Plans {
+		c.Plans[i].Tier = strings.TrimSpace(c.Plans[i].Tier)
+		c.Plans[i].Currency = strings.ToLower(strings.TrimSpace(c.Plans[i].Currency))
+		if c.Plans[i].Currency == "" {
+			c.Plans[i].Currency = "usd"
+		}
+	}
+}
+
+// Validate returns EINVALID with a message naming the first field that is wrong and how
+// to fix it. Call Normalize first.
+func (c *Consultant) Validate(opt ValidateOptions) error {
+	if err := ValidateSlug(c.Slug); err != nil {
+		return err
+	}
+	if err := checkText("name", c.Name, 1, MaxNameLen); err != nil {
+		return err
+	}
+	if err := checkText("tagline", c.Tagline, 0, MaxTaglineLen); err != nil {
+		return err
+	}
+	if err := checkText("description", c.Description, 0, MaxDescriptionLen); err != nil {
+		return err
+	}
+	if err := checkText("category", c.Category, 0, MaxCategoryLen); err != nil {
+		return err
+	}
+	if len(c.Tags) > MaxTags {
+		return Errorf(EINVALID, "tags: at most %d tags, got %d", MaxTags, len(c.Tags))
+	}
+	for _, t := range c.Tags {
+		if len(t) > MaxTagLen || !isSlugChars(t) {
+			return Errorf(EINVALID, "tag %q must be 1-%d characters of a-z, 0-9 and -", t, MaxTagLen)
+		}
+	}
+	if err := checkText("system_prompt", c.SystemPrompt, 0, MaxSystemPromptLen); err != nil {
+		return err
+	}
+	if err := checkText("model", c.Model, 0, MaxModelLen); err != nil {
+		return err
+	}
+	switch c.Mode {
+	case ModeManaged:
+		if strings.TrimSpace(c.SystemPrompt) == "" {
+			return Errorf(EINVALID, "system_prompt is required in managed mode: it is what Lobby tells the model your consultant is")
+		}
+	case ModeWebhook:
+		if c.WebhookURL == "" {
+			return Errorf(EINVALID, "webhook_url is required in webhook mode: the https URL where Lobby POSTs each buyer message")
+		}
+	case ModePolling:
+	default:
+		return Errorf(EINVALID, "mode %q is not one of managed, webhook, polling", c.Mode)
+	}
+	if c.WebhookURL != "" {
+		if err := ValidateWebhookURL(c.WebhookURL, opt.Dev); err != nil {
+			return err
+		}
+	}
+	return ValidatePlans(c.Plans)
+}
+
+// ValidatePlans checks a consultant's tiers: 1 to MaxPlans, distinct tier names.
+func ValidatePlans(plans []Plan) error {
+	if len(plans) == 0 || len(plans) > MaxPlans {
+		return Errorf(EINVALID, "plans: give 1 to %d plans, got %d", MaxPlans, len(plans))
+	}
+	seen := map[string]bool{}
+	for _, p := range plans {
+		if p.Tier == "" || len(p.Tier) > MaxTierLen || !isSlugChars(p.Tier) {
+			return Errorf(EINVALID, "plan tier %q must be 1-%d characters of a-z, 0-9 and -", p.Tier, MaxTierLen)
+		}
+		if seen[p.Tier] {
+			return Errorf(EINVALID, "plan tier %q appears twice; tiers must be distinct", p.Tier)
+		}
+		seen[p.Tier] = true
+		if p.PriceCents < 0 || p.PriceCents > MaxPriceCents {
+			return Errorf(EINVALID, "plan %q: price_cents must be between 0 and %d", p.Tier, MaxPriceCents)
+		}
+		if len(p.Currency) != 3 || !isLetters(p.Currency) {
+			return Errorf(EINVALID, "plan %q: currency %q must be a 3-letter ISO 4217 code such as usd", p.Tier, p.Currency)
+		}
+		if p.MessageCap != nil && (*p.MessageCap < 1 || *p.MessageCap > MaxMessageCap) {
+			return Errorf(EINVALID, "plan %q: message_cap must be between 1 and %d, or null for unlimited", p.Tier, MaxMessageCap)
+		}
+	}
+	return nil
+}
+
+// ValidateSlug checks the contract's slug rule: 3-40 characters of a-z, 0-9 and -.
+func ValidateSlug(slug string) error {
+	if len(slug) < MinSlugLen || len(slug) > MaxSlugLen || !isSlugChars(slug) {
+		return Errorf(EINVALID, "slug %q must be %d-%d characters of a-z, 0-9 and - (for example \"tax-advisor\")", slug, MinSlugLen, MaxSlugLen)
+	}
+	return nil
+}
+
+// ValidateWebhookURL checks a consultant's webhook URL: absolute https, no credentials,
+// and no literal loopback, private, link-local or otherwise internal address. In dev
+// mode plain http is allowed, and so are loopback and private addresses.
+// Delivery checks the resolved address again at connect time.
+func ValidateWebhookURL(raw string, dev bool) error {
+	if len(raw) > MaxURLLen {
+		return Errorf(EINVALID, "webhook_url must be at most %d characters", MaxURLLen)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Hostname() == "" {
+		return Errorf(EINVALID, "webhook_url %q is not an absolute URL; use https://your-agent.example.com/lobby", raw)
+	}
+	if u.User != nil {
+		return Errorf(EINVALID, "webhook_url must not carry a user or password; Lobby signs every delivery instead")
+	}
+	if u.Fragment != "" {
+		return Errorf(EINVALID, "webhook_url must not have a #fragment")
+	}
+	host := strings.ToLower(u.Hostname())
+	internal := host == "localhost" || strings.HasSuffix(host, ".localhost")
+	if ip, err := netip.ParseAddr(host); err == nil {
+		internal = IsInternalAddr(ip)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !dev {
+			return Errorf(EINVALID, "webhook_url must use https://; plain http:// is allowed only to loopback when the server runs with --dev")
+		}
+		if !isLoopbackHost(host) {
+			return Errorf(EINVALID, "webhook_url: plain http:// is allowed only to loopback addresses (127.0.0.1, ::1, localhost); use https:// for %s", host)
+		}
+	default:
+		return Errorf(EINVALID, "webhook_url must use https://, not %q", u.Scheme)
+	}
+	if internal && !dev {
+		return Errorf(EINVALID, "webhook_url points at %s, an internal address Lobby never delivers to; use a public https URL", host)
+	}
+	return nil
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// IsInternalAddr reports whether ip is one Lobby never sends a webhook to outside dev
+// mode: loopback, private, link-local, CGNAT, multicast, unspecified, IPv4-mapped
+// internal addresses and the cloud metadata addresses.
+func IsInternalAddr(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() || !ip.IsValid() {
+		return true
+	}
+	for _, p := range internalPrefixes {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+var internalPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),         // "this network"
+	netip.MustParsePrefix("100.64.0.0/10"),     // CGNAT
+	netip.MustParsePrefix("192.0.0.0/24"),      // IETF protocol assignments
+	netip.MustParsePrefix("198.18.0.0/15"),     // benchmarking
+	netip.MustParsePrefix("240.0.0.0/4"),       // reserved, and broadcast
+	netip.MustParsePrefix("fd00:ec2::254/128"), // AWS metadata over IPv6
+	netip.MustParsePrefix("64:ff9b::/96"),      // NAT64, which can reach internal IPv4
+}
+
+// ConsultantFilter selects consultants for the catalog.
+type ConsultantFilter struct {
+	Query    string // full-text search; best match first. Empty lists newest first.
+	Category string
+	OwnerID  string
+	Limit    int
+	Cursor   string // opaque, from a previous page's next cursor
+}
+
+// ConsultantUpdate holds the fields to change; nil fields stay as they are.
+type ConsultantUpdate struct {
+	Slug         *string
+	Name         *string
+	Tagline      *string
+	Description  *string
+	Category     *string
+	Tags         *[]string
+	SystemPrompt *string
+	Mode         *string
+	WebhookURL   *string
+	Model        *string
+	Plans        *[]Plan
+}
+
+// Apply copies the set fields of upd onto c.
+func (upd ConsultantUpdate) Apply(c *Consultant) {
+	set := func(dst *string, src *string) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	set(&c.Slug, upd.Slug)
+	set(&c.Name, upd.Name)
+	set(&c.Tagline, upd.Tagline)
+	set(&c.Description, upd.Description)
+	set(&c.Category, upd.Category)
+	set(&c.SystemPrompt, upd.SystemPrompt)
+	set(&c.Mode, upd.Mode)
+	set(&c.WebhookURL, upd.WebhookURL)
+	set(&c.Model, upd.Model)
+	if upd.Tags != nil {
+		c.Tags = *upd.Tags
+	}
+	if upd.Plans != nil {
+		c.Plans = *upd.Plans
+	}
+}
+
+// ConsultantService keeps consultants, their plans and their API keys.
+type ConsultantService interface {
+	// CreateConsultant stores c, owned by c.OwnerID, after Normalize and Validate, and
+	// with DefaultPlans when it has none, and returns its API key (shown once). A webhook consultant gets c.WebhookSecret.
+	// Returns ECONFLICT when the slug is taken, EINVALID for a bad field.
+	CreateConsultant(ctx context.Context, c *Consultant, opt ValidateOptions) (apiKey string, err error)
+
+	// FindConsultantBySlug returns the consultant with all its fields; callers decide
+	// what to show. Returns ENOTFOUND.
+	FindConsultantBySlug(ctx context.Context, slug string) (*Consultant, error)
+
+	// FindConsultantByID returns ENOTFOUND when there is none.
+	FindConsultantByID(ctx context.Context, id string) (*Consultant, error)
+
+	// FindConsultants lists consultants matching f and the cursor of the next page ("" on
+	// the last). Returns EINVALID for a malformed cursor.
+	FindConsultants(ctx context.Context, f ConsultantFilter) ([]*Consultant, string, error)
+
+	// UpdateConsultant applies upd to the consultant with the given id and returns it.
+	// Switching to webhook mode creates a webhook secret if it has none; the caller shows
+	// it once. Returns ENOTFOUND, ECONFLICT for a taken slug, EINVALID for a bad field.
+	UpdateConsultant(ctx context.Context, id string, upd ConsultantUpdate, opt ValidateOptions) (c *Consultant, newSecret string, err error)
+}
+
+func checkText(field, s string, min, max int) error {
+	if !utf8.ValidString(s) {
+		return Errorf(EINVALID, "%s must be valid UTF-8", field)
+	}
+	if strings.ContainsRune(s, 0) {
+		return Errorf(EINVALID, "%s must not contain NUL characters", field)
+	}
+	if len(s) < min {
+		return Errorf(EINVALID, "%s is required", field)
+	}
+	if len(s) > max {
+		return Errorf(EINVALID, "%s must be at most %d bytes, got %d", field, max, len(s))
+	}
+	return nil
+}
+
+func isSlugChars(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetters(s string) bool {
+	for _, c := range []byte(s) {
+		if c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}

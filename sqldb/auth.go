@@ -1,0 +1,184 @@
+package sqldb
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/lobby-dev/lobby"
+)
+
+func codeHash(email, code string) string { return lobby.HashToken(email + "\x00" + code) }
+
+func newLoginCode() string {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return fmt.Sprintf("%06d", n.Int64())
+}
+
+// CreateLoginCode implements lobby.AuthService.
+func (db *DB) CreateLoginCode(ctx context.Context, email string) (string, error) {
+	var code string
+	err := db.tx(ctx, func(tx *Tx) error {
+		var created time.Time
+		err := tx.QueryRowContext(ctx, `SELECT created_at FROM login_codes WHERE email = $1`+db.dialect.ForUpdate, email).Scan(&created)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if err == nil && tx.now.Sub(created) < lobby.LoginCodeResendAfter {
+			return nil
+		}
+		code = newLoginCode()
+		_, err = tx.ExecContext(ctx, `INSERT INTO login_codes (email, code_hash, attempts, expires_at, created_at)
+			VALUES ($1, $2, 0, $3, $4)
+			ON CONFLICT (email) DO UPDATE SET code_hash = excluded.code_hash, attempts = 0,
+				expires_at = excluded.expires_at, created_at = excluded.created_at`,
+			email, codeHash(email, code), tx.now.Add(lobby.LoginCodeTTL), tx.now)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return code, nil
+}
+
+// VerifyLoginCode implements lobby.AuthService.
+func (db *DB) VerifyLoginCode(ctx context.Context, email, code string) (string, *lobby.User, error) {
+	var (
+		token   string
+		user    lobby.User
+		refusal error // committed with the transaction: a wrong try must count
+	)
+	err := db.tx(ctx, func(tx *Tx) error {
+		var hash string
+		var attempts int
+		var expires time.Time
+		err := tx.QueryRowContext(ctx, `SELECT code_hash, attempts, expires_at FROM login_codes WHERE email = $1`+db.dialect.ForUpdate,
+			email).Scan(&hash, &attempts, &expires)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			refusal = lobby.Errorf(lobby.EUNAUTHORIZED, "that code is wrong or has expired; request a new one at POST /api/v1/auth/code")
+			return nil
+		case err != nil:
+			return err
+		case !tx.now.Before(expires):
+			refusal = lobby.Errorf(lobby.EUNAUTHORIZED, "that code has expired (codes last %v); request a new one at POST /api/v1/auth/code", lobby.LoginCodeTTL)
+			return nil
+		case attempts >= lobby.LoginCodeMaxAttempts:
+			refusal = lobby.Errorf(lobby.EUNAUTHORIZED, "too many wrong tries burned that code; request a new one at POST /api/v1/auth/code")
+			return nil
+		case !lobby.EqualHash(hash, codeHash(email, code)):
+			attempts++
+			if _, err := tx.ExecContext(ctx, `UPDATE login_codes SET attempts = $1 WHERE email = $2`, attempts, email); err != nil {
+				return err
+			}
+			if left := lobby.LoginCodeMaxAttempts - attempts; left > 0 {
+				refusal = lobby.Errorf(lobby.EUNAUTHORIZED, "that code is wrong; %d tries left before it is burned", left)
+			} else {
+				refusal = lobby.Errorf(lobby.EUNAUTHORIZED, "that code is wrong, and too many wrong tries burned it; request a new one at POST /api/v1/auth/code")
+			}
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM login_codes WHERE email = $1`, email); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, email, created_at) VALUES ($1, $2, $3) ON CONFLICT (email) DO NOTHING`,
+			lobby.NewID(lobby.PrefixUser), email, tx.now); err != nil {
+			return err
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT id, email, created_at FROM users WHERE email = $1`, email).
+			Scan(&user.ID, &user.Email, &user.CreatedAt); err != nil {
+			return err
+		}
+		var hashed string
+		token, hashed = lobby.NewToken(lobby.TokenUser)
+		_, err = tx.ExecContext(ctx, `INSERT INTO sessions (id, user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+			lobby.NewID(lobby.PrefixSession), user.ID, hashed, tx.now, tx.now.Add(lobby.SessionTTL))
+		return err
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	if refusal != nil {
+		return "", nil, refusal
+	}
+	user.CreatedAt = user.CreatedAt.UTC()
+	return token, &user, nil
+}
+
+func badToken() error {
+	return lobby.Errorf(lobby.EUNAUTHORIZED, "the bearer token is unknown, revoked or expired; sign in again or use a current token")
+}
+
+// Authenticate implements lobby.AuthService.
+func (db *DB) Authenticate(ctx context.Context, token string) (*lobby.Principal, error) {
+	hash := lobby.HashToken(token)
+	now := db.now()
+	var stored string
+	p := &lobby.Principal{Kind: lobby.TokenKind(token)}
+	switch p.Kind {
+	case lobby.TokenUser:
+		var expires time.Time
+		err := db.read.QueryRowContext(ctx, `SELECT id, user_id, token_hash, expires_at FROM sessions WHERE token_hash = $1`, hash).
+			Scan(&p.SessionID, &p.UserID, &stored, &expires)
+		if err != nil || !now.Before(expires) {
+			return nil, tokenErr(err)
+		}
+	case lobby.TokenBuyer:
+		var s lobby.Subscription
+		err := db.read.QueryRowContext(ctx, `SELECT id, user_id, consultant_id, token_hash, status, cancel_at_period_end, period_start, period_end
+			FROM subscriptions WHERE token_hash = $1`, hash).
+			Scan(&s.ID, &s.UserID, &s.ConsultantID, &stored, &s.Status, &s.CancelAtPeriodEnd, &s.PeriodStart, &s.PeriodEnd)
+		if err != nil {
+			return nil, tokenErr(err)
+		}
+		if s.At(now).Status != lobby.SubscriptionActive {
+			return nil, lobby.Errorf(lobby.EUNAUTHORIZED, "this buyer token's subscription has ended; subscribe again to keep consulting")
+		}
+		p.SubscriptionID, p.UserID, p.ConsultantID = s.ID, s.UserID, s.ConsultantID
+	case lobby.TokenConsultant:
+		err := db.read.QueryRowContext(ctx, `SELECT consultant_id, token_hash FROM consultant_keys WHERE token_hash = $1 AND revoked_at IS NULL`, hash).
+			Scan(&p.ConsultantID, &stored)
+		if err != nil {
+			return nil, tokenErr(err)
+		}
+	default:
+		return nil, lobby.Errorf(lobby.EUNAUTHORIZED, "the bearer token is not a Lobby token; it must start with cl_user_, cl_buyer_ or cl_consultant_")
+	}
+	if !lobby.EqualHash(stored, hash) {
+		return nil, badToken()
+	}
+	return p, nil
+}
+
+func tokenErr(err error) error {
+	if err == nil || errors.Is(err, sql.ErrNoRows) {
+		return badToken()
+	}
+	return err
+}
+
+// RevokeSession implements lobby.AuthService.
+func (db *DB) RevokeSession(ctx context.Context, sessionID string) error {
+	return db.tx(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = $1`, sessionID)
+		return err
+	})
+}
+
+// FindUserByID implements lobby.AuthService.
+func (db *DB) FindUserByID(ctx context.Context, id string) (*lobby.User, error) {
+	var u lobby.User
+	err := db.read.QueryRowContext(ctx, `SELECT id, email, created_at FROM users WHERE id = $1`, id).Scan(&u.ID, &u.Email, &u.CreatedAt)
+	if err != nil {
+		return nil, notFound(err, "user %q not found", id)
+	}
+	u.CreatedAt = u.CreatedAt.UTC()
+	return &u, nil
+}

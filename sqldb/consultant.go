@@ -1,0 +1,267 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"unicode"
+
+	"github.com/lobby-dev/lobby"
+)
+
+const consultantColumns = `c.id, c.slug, c.owner_id, c.name, c.tagline, c.description, c.category, c.tags,
+	c.system_prompt, c.mode, c.webhook_url, c.webhook_secret, c.model, c.created_at, c.updated_at,
+	(SELECT count(*) FROM subscriptions s WHERE s.consultant_id = c.id AND s.status = 'active')`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanConsultant(row scanner) (*lobby.Consultant, error) {
+	var c lobby.Consultant
+	var tags string
+	err := row.Scan(&c.ID, &c.Slug, &c.OwnerID, &c.Name, &c.Tagline, &c.Description, &c.Category, &tags,
+		&c.SystemPrompt, &c.Mode, &c.WebhookURL, &c.WebhookSecret, &c.Model, &c.CreatedAt, &c.UpdatedAt, &c.Stats.Subscribers)
+	if err != nil {
+		return nil, err
+	}
+	c.Tags = strings.Fields(tags)
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	return &c, nil
+}
+
+// CreateConsultant implements lobby.ConsultantService.
+func (db *DB) CreateConsultant(ctx context.Context, c *lobby.Consultant, opt lobby.ValidateOptions) (string, error) {
+	c.Normalize()
+	if len(c.Plans) == 0 {
+		c.Plans = lobby.DefaultPlans()
+	}
+	if err := c.Validate(opt); err != nil {
+		return "", err
+	}
+	if c.Mode == lobby.ModeWebhook && c.WebhookSecret == "" {
+		c.WebhookSecret = lobby.NewWebhookSecret()
+	}
+	key, keyHash := lobby.NewToken(lobby.TokenConsultant)
+	err := db.tx(ctx, func(tx *Tx) error {
+		c.ID = lobby.NewID(lobby.PrefixConsultant)
+		c.CreatedAt, c.UpdatedAt = tx.now, tx.now
+		_, err := tx.ExecContext(ctx, `INSERT INTO consultants (id, slug, owner_id, name, tagline, description, category, tags,
+			system_prompt, mode, webhook_url, webhook_secret, model, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			c.ID, c.Slug, c.OwnerID, c.Name, c.Tagline, c.Description, c.Category, strings.Join(c.Tags, " "),
+			c.SystemPrompt, c.Mode, c.WebhookURL, c.WebhookSecret, c.Model, c.CreatedAt, c.UpdatedAt)
+		if err != nil {
+			return db.slugConflict(err, c.Slug)
+		}
+		if err := insertPlans(ctx, tx, c.ID, c.Plans); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO consultant_keys (id, consultant_id, token_hash, created_at) VALUES ($1, $2, $3, $4)`,
+			lobby.NewID(lobby.PrefixKey), c.ID, keyHash, tx.now)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return key, nil
+}
+
+func (db *DB) slugConflict(err error, slug string) error {
+	if db.dialect.IsUniqueViolation(err) {
+		return lobby.Errorf(lobby.ECONFLICT, "slug %q is taken; choose another", slug)
+	}
+	return err
+}
+
+func insertPlans(ctx context.Context, tx *Tx, consultantID string, plans []lobby.Plan) error {
+	for i, p := range plans {
+		_, err := tx.ExecContext(ctx, `INSERT INTO plans (consultant_id, tier, position, price_cents, currency, message_cap)
+			VALUES ($1, $2, $3, $4, $5, $6)`, consultantID, p.Tier, i, p.PriceCents, p.Currency, p.MessageCap)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadPlans fills in the plans of each consultant in cs with one query.
+func loadPlans(ctx context.Context, q querier, cs []*lobby.Consultant) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	byID := make(map[string]*lobby.Consultant, len(cs))
+	args := make([]any, len(cs))
+	for i, c := range cs {
+		byID[c.ID] = c
+		c.Plans = []lobby.Plan{}
+		args[i] = c.ID
+	}
+	rows, err := q.QueryContext(ctx, `SELECT consultant_id, tier, price_cents, currency, message_cap FROM plans
+		WHERE consultant_id IN (`+placeholders(1, len(args))+`) ORDER BY consultant_id, position`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var p lobby.Plan
+		var cap sql.NullInt64
+		if err := rows.Scan(&id, &p.Tier, &p.PriceCents, &p.Currency, &cap); err != nil {
+			return err
+		}
+		if cap.Valid {
+			p.MessageCap = &cap.Int64
+		}
+		byID[id].Plans = append(byID[id].Plans, p)
+	}
+	return rows.Err()
+}
+
+func (db *DB) findConsultant(ctx context.Context, q querier, where string, arg any, forUpdate string) (*lobby.Consultant, error) {
+	c, err := scanConsultant(q.QueryRowContext(ctx, `SELECT `+consultantColumns+` FROM consultants c WHERE `+where+forUpdate, arg))
+	if err != nil {
+		return nil, notFound(err, "no consultant %q; check the slug or id", arg)
+	}
+	if err := loadPlans(ctx, q, []*lobby.Consultant{c}); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// FindConsultantBySlug implements lobby.ConsultantService.
+func (db *DB) FindConsultantBySlug(ctx context.Context, slug string) (*lobby.Consultant, error) {
+	return db.findConsultant(ctx, db.read, "c.slug = $1", slug, "")
+}
+
+// FindConsultantByID implements lobby.ConsultantService.
+func (db *DB) FindConsultantByID(ctx context.Context, id string) (*lobby.Consultant, error) {
+	return db.findConsultant(ctx, db.read, "c.id = $1", id, "")
+}
+
+// searchWords splits a catalog query into at most 8 lower-case words of letters and
+// digits: everything else is a separator, so no query syntax reaches the database.
+func searchWords(q string) []string {
+	words := strings.FieldsFunc(strings.ToLower(q), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	})
+	if len(words) > 8 {
+		words = words[:8]
+	}
+	return words
+}
+
+// FindConsultants implements lobby.ConsultantService.
+func (db *DB) FindConsultants(ctx context.Context, f lobby.ConsultantFilter) ([]*lobby.Consultant, string, error) {
+	n := limit(f.Limit)
+	var (
+		where []string
+		args  []any
+		query string
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return placeholders(len(args), 1)
+	}
+	words := searchWords(f.Query)
+	if len(words) > 0 {
+		offset, err := parseOffsetCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		arg(db.dialect.SearchQuery(words)) // $1
+		where = append(where, db.dialect.SearchWhere)
+		query = `SELECT ` + consultantColumns + ` FROM consultants c ` + db.dialect.SearchJoin + ` WHERE %s ORDER BY ` +
+			db.dialect.SearchRank + `, c.id DESC LIMIT ` + arg(n+1) + ` OFFSET ` + arg(offset)
+	} else {
+		after, err := parseKeyCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		if after != "" {
+			where = append(where, "c.id < "+arg(after))
+		}
+		query = `SELECT ` + consultantColumns + ` FROM consultants c WHERE %s ORDER BY c.id DESC LIMIT ` + arg(n+1)
+	}
+	if f.Category != "" {
+		where = append(where, "c.category = "+arg(strings.ToLower(strings.TrimSpace(f.Category))))
+	}
+	if f.OwnerID != "" {
+		where = append(where, "c.owner_id = "+arg(f.OwnerID))
+	}
+	if len(where) == 0 {
+		where = append(where, "1 = 1")
+	}
+	// The placeholders were numbered as the arguments were added; the search's query
+	// text is always $1, so the limit and offset may come before the filters' numbers.
+	rows, err := db.read.QueryContext(ctx, strings.Replace(query, "%s", strings.Join(where, " AND "), 1), args...)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rows.Close()
+	var cs []*lobby.Consultant
+	for rows.Next() {
+		c, err := scanConsultant(rows)
+		if err != nil {
+			return nil, "", err
+		}
+		cs = append(cs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	rows.Close()
+	next := ""
+	if len(cs) > n {
+		cs = cs[:n]
+		if len(words) > 0 {
+			offset, _ := parseOffsetCursor(f.Cursor)
+			next = offsetCursor(offset + n)
+		} else {
+			next = keyCursor(cs[n-1].ID)
+		}
+	}
+	if err := loadPlans(ctx, db.read, cs); err != nil {
+		return nil, "", err
+	}
+	return cs, next, nil
+}
+
+// UpdateConsultant implements lobby.ConsultantService.
+func (db *DB) UpdateConsultant(ctx context.Context, id string, upd lobby.ConsultantUpdate, opt lobby.ValidateOptions) (*lobby.Consultant, string, error) {
+	var c *lobby.Consultant
+	var secret string
+	err := db.tx(ctx, func(tx *Tx) error {
+		var err error
+		if c, err = db.findConsultant(ctx, tx, "c.id = $1", id, db.dialect.ForUpdate); err != nil {
+			return err
+		}
+		upd.Apply(c)
+		c.Normalize()
+		if err := c.Validate(opt); err != nil {
+			return err
+		}
+		if c.Mode == lobby.ModeWebhook && c.WebhookSecret == "" {
+			c.WebhookSecret = lobby.NewWebhookSecret()
+			secret = c.WebhookSecret
+		}
+		c.UpdatedAt = tx.now
+		_, err = tx.ExecContext(ctx, `UPDATE consultants SET slug = $1, name = $2, tagline = $3, description = $4, category = $5,
+			tags = $6, system_prompt = $7, mode = $8, webhook_url = $9, webhook_secret = $10, model = $11, updated_at = $12
+			WHERE id = $13`,
+			c.Slug, c.Name, c.Tagline, c.Description, c.Category, strings.Join(c.Tags, " "), c.SystemPrompt, c.Mode,
+			c.WebhookURL, c.WebhookSecret, c.Model, c.UpdatedAt, c.ID)
+		if err != nil {
+			return db.slugConflict(err, c.Slug)
+		}
+		if upd.Plans != nil {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM plans WHERE consultant_id = $1`, c.ID); err != nil {
+				return err
+			}
+			return insertPlans(ctx, tx, c.ID, c.Plans)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return c, secret, nil
+}

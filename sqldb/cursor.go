@@ -1,0 +1,62 @@
+package sqldb
+
+import (
+	"encoding/base64"
+	"strconv"
+	"strings"
+
+	"github.com/lobby-dev/lobby"
+)
+
+// Page sizes, from the contract.
+const (
+	DefaultLimit = 20
+	MaxLimit     = 100
+)
+
+func limit(n int) int {
+	if n <= 0 {
+		return DefaultLimit
+	}
+	return min(n, MaxLimit)
+}
+
+// A cursor is opaque to clients: "k" and the last ID of a page listed by ID, or "o" and
+// the offset of the next page of a ranked search.
+func keyCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte("k" + id)) }
+
+func offsetCursor(n int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("o" + strconv.Itoa(n)))
+}
+
+func badCursor() error {
+	return lobby.Errorf(lobby.EINVALID, "cursor is not one this server gave; pass the next_cursor of the previous page unchanged")
+}
+
+// parseKeyCursor returns the ID in a key cursor, "" for no cursor.
+func parseKeyCursor(c string) (string, error) {
+	if c == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) < 2 || b[0] != 'k' || len(b) > 100 {
+		return "", badCursor()
+	}
+	return string(b[1:]), nil
+}
+
+// parseOffsetCursor returns the offset in an offset cursor, 0 for no cursor.
+func parseOffsetCursor(c string) (int, error) {
+	if c == "" {
+		return 0, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(b) < 2 || b[0] != 'o' {
+		return 0, badCursor()
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(string(b), "o"))
+	if err != nil || n < 0 || n > 100_000 {
+		return 0, badCursor()
+	}
+	return n, nil
+}

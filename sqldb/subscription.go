@@ -1,0 +1,291 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/lobby-dev/lobby"
+)
+
+// CreateCheckout implements lobby.SubscriptionService.
+func (db *DB) CreateCheckout(ctx context.Context, c *lobby.Checkout) error {
+	return db.tx(ctx, func(tx *Tx) error {
+		consultant, err := db.findConsultant(ctx, tx, "c.id = $1", c.ConsultantID, "")
+		if err != nil {
+			return err
+		}
+		plan, err := consultant.Plan(c.Plan.Tier)
+		if err != nil {
+			return err
+		}
+		if _, err := db.activeSubscription(ctx, tx, c.UserID, c.ConsultantID); err == nil {
+			return lobby.Errorf(lobby.ECONFLICT, "you already hold an active subscription to %s; see GET /api/v1/subscriptions", consultant.Slug)
+		} else if lobby.ErrorCode(err) != lobby.ENOTFOUND {
+			return err
+		}
+		c.ID = lobby.NewID(lobby.PrefixCheckout)
+		c.Plan = *plan
+		c.Status = lobby.CheckoutOpen
+		c.CreatedAt = tx.now
+		c.ExpiresAt = tx.now.Add(lobby.CheckoutTTL)
+		_, err = tx.ExecContext(ctx, `INSERT INTO checkouts (id, user_id, consultant_id, tier, price_cents, currency, message_cap,
+			status, provider, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			c.ID, c.UserID, c.ConsultantID, plan.Tier, plan.PriceCents, plan.Currency, plan.MessageCap,
+			c.Status, c.Provider, c.CreatedAt, c.ExpiresAt)
+		return err
+	})
+}
+
+// activeSubscription returns the subscription of userID to consultantID that is active
+// now, or ENOTFOUND. One that has ended since it was last written is marked ended.
+func (db *DB) activeSubscription(ctx context.Context, tx *Tx, userID, consultantID string) (*lobby.Subscription, error) {
+	s, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
+		WHERE user_id = $1 AND consultant_id = $2 AND status = 'active'`+db.dialect.ForUpdate, userID, consultantID))
+	if err != nil {
+		return nil, notFound(err, "no active subscription")
+	}
+	at, err := advance(ctx, tx, s)
+	if err != nil {
+		return nil, err
+	}
+	if at.Status != lobby.SubscriptionActive {
+		return nil, lobby.Errorf(lobby.ENOTFOUND, "no active subscription")
+	}
+	return at, nil
+}
+
+// advance writes what has happened to s since it was last written: the periods that
+// renewed, or its end. Write transactions call it before they change a subscription,
+// so that a cancel, say, applies to the current period.
+func advance(ctx context.Context, tx *Tx, s *lobby.Subscription) (*lobby.Subscription, error) {
+	at := s.At(tx.now)
+	if at == *s {
+		return s, nil
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE subscriptions SET status = $1, period_start = $2, period_end = $3, messages_used = $4,
+		updated_at = $5 WHERE id = $6`, at.Status, at.PeriodStart, at.PeriodEnd, at.MessagesUsed, tx.now, s.ID)
+	return &at, err
+}
+
+// SetCheckoutProvider implements lobby.SubscriptionService.
+func (db *DB) SetCheckoutProvider(ctx context.Context, id, ref, url string) error {
+	return db.tx(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE checkouts SET provider_ref = $1, url = $2 WHERE id = $3`, ref, url, id)
+		return err
+	})
+}
+
+const checkoutColumns = `id, user_id, consultant_id, tier, price_cents, currency, message_cap, status, provider, provider_ref,
+	url, subscription_id, token_revealed, created_at, expires_at`
+
+func scanCheckout(row scanner) (*lobby.Checkout, bool, error) {
+	var c lobby.Checkout
+	var cap sql.NullInt64
+	var sub sql.NullString
+	var revealed bool
+	err := row.Scan(&c.ID, &c.UserID, &c.ConsultantID, &c.Plan.Tier, &c.Plan.PriceCents, &c.Plan.Currency, &cap, &c.Status,
+		&c.Provider, &c.ProviderRef, &c.URL, &sub, &revealed, &c.CreatedAt, &c.ExpiresAt)
+	if err != nil {
+		return nil, false, err
+	}
+	if cap.Valid {
+		c.Plan.MessageCap = &cap.Int64
+	}
+	c.SubscriptionID = sub.String
+	c.CreatedAt, c.ExpiresAt = c.CreatedAt.UTC(), c.ExpiresAt.UTC()
+	return &c, revealed, nil
+}
+
+// FindCheckout implements lobby.SubscriptionService.
+func (db *DB) FindCheckout(ctx context.Context, userID, id string) (*lobby.CheckoutResult, error) {
+	c, revealed, err := scanCheckout(db.read.QueryRowContext(ctx, `SELECT `+checkoutColumns+` FROM checkouts WHERE id = $1 AND user_id = $2`, id, userID))
+	if err != nil {
+		return nil, notFound(err, "no checkout %q of yours", id)
+	}
+	res := &lobby.CheckoutResult{Checkout: c}
+	c.Status = c.StatusAt(db.now())
+	if c.Status != lobby.CheckoutComplete {
+		return res, nil
+	}
+	if revealed {
+		res.Subscription, err = db.FindSubscription(ctx, userID, c.SubscriptionID)
+		return res, err
+	}
+	// The first read after completion makes the buyer token; only its hash is kept.
+	err = db.tx(ctx, func(tx *Tx) error {
+		r, err := tx.ExecContext(ctx, `UPDATE checkouts SET token_revealed = TRUE WHERE id = $1 AND token_revealed = FALSE`, id)
+		if err != nil {
+			return err
+		}
+		if n, err := r.RowsAffected(); err != nil || n == 0 {
+			return err // another read was first
+		}
+		var hash string
+		res.BuyerToken, hash = lobby.NewToken(lobby.TokenBuyer)
+		_, err = tx.ExecContext(ctx, `UPDATE subscriptions SET token_hash = $1, updated_at = $2 WHERE id = $3`, hash, tx.now, c.SubscriptionID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.Subscription, err = db.FindSubscription(ctx, userID, c.SubscriptionID)
+	return res, err
+}
+
+// CompleteCheckout implements lobby.SubscriptionService.
+func (db *DB) CompleteCheckout(ctx context.Context, id string) error {
+	return db.tx(ctx, func(tx *Tx) error {
+		c, _, err := scanCheckout(tx.QueryRowContext(ctx, `SELECT `+checkoutColumns+` FROM checkouts WHERE id = $1`+db.dialect.ForUpdate, id))
+		if err != nil {
+			return notFound(err, "no checkout %q", id)
+		}
+		switch c.StatusAt(tx.now) {
+		case lobby.CheckoutComplete:
+			return nil
+		case lobby.CheckoutExpired:
+			return lobby.Errorf(lobby.ECONFLICT, "checkout %s expired at %s; subscribe again for a new one", c.ID, c.ExpiresAt.Format(time.RFC3339))
+		}
+		if _, err := db.activeSubscription(ctx, tx, c.UserID, c.ConsultantID); err == nil {
+			return lobby.Errorf(lobby.ECONFLICT, "you already hold an active subscription to this consultant; see GET /api/v1/subscriptions")
+		} else if lobby.ErrorCode(err) != lobby.ENOTFOUND {
+			return err
+		}
+		subID := lobby.NewID(lobby.PrefixSubscription)
+		_, err = tx.ExecContext(ctx, `INSERT INTO subscriptions (id, user_id, consultant_id, checkout_id, tier, price_cents, currency,
+			message_cap, messages_used, status, cancel_at_period_end, period_start, period_end, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, FALSE, $10, $11, $12, $13)`,
+			subID, c.UserID, c.ConsultantID, c.ID, c.Plan.Tier, c.Plan.PriceCents, c.Plan.Currency, c.Plan.MessageCap,
+			lobby.SubscriptionActive, tx.now, tx.now.Add(lobby.SubscriptionPeriod), tx.now, tx.now)
+		if err != nil {
+			if db.dialect.IsUniqueViolation(err) {
+				return lobby.Errorf(lobby.ECONFLICT, "you already hold an active subscription to this consultant; see GET /api/v1/subscriptions")
+			}
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE checkouts SET status = $1, subscription_id = $2, completed_at = $3 WHERE id = $4`,
+			lobby.CheckoutComplete, subID, tx.now, c.ID)
+		return err
+	})
+}
+
+const subscriptionColumns = `id, user_id, consultant_id, tier, price_cents, currency, message_cap, messages_used, status,
+	cancel_at_period_end, period_start, period_end, created_at`
+
+func scanSubscription(row scanner) (*lobby.Subscription, error) {
+	var s lobby.Subscription
+	var cap sql.NullInt64
+	err := row.Scan(&s.ID, &s.UserID, &s.ConsultantID, &s.Tier, &s.PriceCents, &s.Currency, &cap, &s.MessagesUsed, &s.Status,
+		&s.CancelAtPeriodEnd, &s.PeriodStart, &s.PeriodEnd, &s.CreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	if cap.Valid {
+		s.MessageCap = &cap.Int64
+	}
+	s.PeriodStart, s.PeriodEnd, s.CreatedAt = s.PeriodStart.UTC(), s.PeriodEnd.UTC(), s.CreatedAt.UTC()
+	return &s, nil
+}
+
+// FindSubscriptions implements lobby.SubscriptionService.
+func (db *DB) FindSubscriptions(ctx context.Context, f lobby.SubscriptionFilter) ([]*lobby.Subscription, string, error) {
+	n := limit(f.Limit)
+	after, err := parseKeyCursor(f.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	q := `SELECT ` + subscriptionColumns + ` FROM subscriptions WHERE user_id = $1`
+	args := []any{f.UserID, n + 1}
+	if after != "" {
+		q += ` AND id < $3`
+		args = append(args, after)
+	}
+	rows, err := db.read.QueryContext(ctx, q+` ORDER BY id DESC LIMIT $2`, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rows.Close()
+	now := db.now()
+	var subs []*lobby.Subscription
+	for rows.Next() {
+		s, err := scanSubscription(rows)
+		if err != nil {
+			return nil, "", err
+		}
+		at := s.At(now)
+		subs = append(subs, &at)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(subs) > n {
+		subs = subs[:n]
+		next = keyCursor(subs[n-1].ID)
+	}
+	return subs, next, nil
+}
+
+// FindSubscription implements lobby.SubscriptionService.
+func (db *DB) FindSubscription(ctx context.Context, userID, id string) (*lobby.Subscription, error) {
+	s, err := scanSubscription(db.read.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1 AND user_id = $2`, id, userID))
+	if err != nil {
+		return nil, notFound(err, "no subscription %q of yours; list yours at GET /api/v1/subscriptions", id)
+	}
+	at := s.At(db.now())
+	return &at, nil
+}
+
+// mySubscription loads userID's subscription in tx, as it stands now.
+func (db *DB) mySubscription(ctx context.Context, tx *Tx, userID, id string) (*lobby.Subscription, error) {
+	s, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1 AND user_id = $2`+db.dialect.ForUpdate, id, userID))
+	if err != nil {
+		return nil, notFound(err, "no subscription %q of yours; list yours at GET /api/v1/subscriptions", id)
+	}
+	at, err := advance(ctx, tx, s)
+	if err != nil {
+		return nil, err
+	}
+	if at.Status != lobby.SubscriptionActive {
+		return nil, lobby.Errorf(lobby.ECONFLICT, "subscription %s has ended; subscribe again", id)
+	}
+	return at, nil
+}
+
+// RotateBuyerToken implements lobby.SubscriptionService.
+func (db *DB) RotateBuyerToken(ctx context.Context, userID, id string) (string, error) {
+	var token string
+	err := db.tx(ctx, func(tx *Tx) error {
+		if _, err := db.mySubscription(ctx, tx, userID, id); err != nil {
+			return err
+		}
+		var hash string
+		token, hash = lobby.NewToken(lobby.TokenBuyer)
+		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET token_hash = $1, updated_at = $2 WHERE id = $3`, hash, tx.now, id); err != nil {
+			return err
+		}
+		// A checkout not read yet must not make another token later.
+		_, err := tx.ExecContext(ctx, `UPDATE checkouts SET token_revealed = TRUE WHERE subscription_id = $1`, id)
+		return err
+	})
+	return token, err
+}
+
+// CancelSubscription implements lobby.SubscriptionService.
+func (db *DB) CancelSubscription(ctx context.Context, userID, id string) (*lobby.Subscription, error) {
+	var s *lobby.Subscription
+	err := db.tx(ctx, func(tx *Tx) error {
+		var err error
+		if s, err = db.mySubscription(ctx, tx, userID, id); err != nil {
+			return err
+		}
+		s.CancelAtPeriodEnd = true
+		_, err = tx.ExecContext(ctx, `UPDATE subscriptions SET cancel_at_period_end = TRUE, updated_at = $1 WHERE id = $2`, tx.now, id)
+		return err
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, lobby.Errorf(lobby.ENOTFOUND, "no subscription %q of yours", id)
+	}
+	return s, err
+}

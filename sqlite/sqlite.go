@@ -1,0 +1,84 @@
+// Package sqlite opens Lobby's store on an embedded SQLite file (modernc.org/sqlite,
+// pure Go): WAL, a busy timeout, a read pool and a one-connection write pool whose
+// transactions begin immediately, so concurrent writers queue instead of failing.
+package sqlite
+
+import (
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"runtime"
+	"strings"
+
+	"github.com/lobby-dev/lobby/sqldb"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Dialect is SQLite's SQL for the shared store.
+var Dialect = sqldb.Dialect{
+	Name:              "sqlite",
+	Migrations:        mustSub(migrations, "migrations"),
+	IsUniqueViolation: isUniqueViolation,
+	SearchJoin:        "JOIN consultants_fts ON consultants_fts.rowid = c.rowid",
+	SearchWhere:       "consultants_fts MATCH $1",
+	// bm25 weights, in column order: name, tagline, description, category, tags.
+	SearchRank: "bm25(consultants_fts, 10.0, 4.0, 1.0, 2.0, 4.0)",
+	SearchQuery: func(words []string) string {
+		q := make([]string, len(words))
+		for i, w := range words {
+			q[i] = `"` + w + `"*` // words are letters and digits only; see sqldb.searchWords
+		}
+		return strings.Join(q, " ")
+	},
+}
+
+// Open opens (creating if needed) the SQLite database at path. It does not migrate.
+func Open(path string) (*sqldb.DB, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("sqlite: %q is not a file path; use --database sqlite:PATH, for example sqlite:lobby.db", path)
+	}
+	const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
+		"&_pragma=synchronous(NORMAL)&_time_format=sqlite"
+	write, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	write.SetMaxOpenConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	// The first connection creates the file and turns on WAL before readers open it.
+	if err := write.Ping(); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	read.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
+	read.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)))
+	return sqldb.New(read, write, Dialect), nil
+}
+
+func isUniqueViolation(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+func mustSub(f fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}

@@ -1,0 +1,9 @@
+package sqlite_test
+
+import (
+	"testing"
+
+	"github.com/lobby-dev/lobby/storetest"
+)
+
+func TestConformance(t *testing.T) { storetest.Exercise(t, storetest.SQLite) }

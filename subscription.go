@@ -1,0 +1,143 @@
+package lobby
+
+import (
+	"context"
+	"time"
+)
+
+// Checkout statuses.
+const (
+	CheckoutOpen     = "open"
+	CheckoutComplete = "complete"
+	CheckoutExpired  = "expired"
+)
+
+// Subscription statuses.
+const (
+	SubscriptionActive   = "active"   // messages may be sent
+	SubscriptionCanceled = "canceled" // ended at the end of a period after a cancel
+)
+
+// CheckoutTTL is how long a checkout stays open.
+const CheckoutTTL = 24 * time.Hour
+
+// SubscriptionPeriod is the length of a billing period.
+const SubscriptionPeriod = 30 * 24 * time.Hour
+
+// Checkout is a buyer's payment for a tier of a consultant, open until paid or expired.
+type Checkout struct {
+	ID             string    `json:"id"`
+	Status         string    `json:"status"`
+	ConsultantID   string    `json:"-"`
+	UserID         string    `json:"-"`
+	Plan           Plan      `json:"-"`
+	Provider       string    `json:"-"`
+	ProviderRef    string    `json:"-"`
+	URL            string    `json:"-"`
+	SubscriptionID string    `json:"-"`
+	CreatedAt      time.Time `json:"created_at"`
+	ExpiresAt      time.Time `json:"expires_at"`
+}
+
+// StatusAt returns the checkout's status at now: an open checkout past its expiry is
+// expired.
+func (c *Checkout) StatusAt(now time.Time) string {
+	if c.Status == CheckoutOpen && !now.Before(c.ExpiresAt) {
+		return CheckoutExpired
+	}
+	return c.Status
+}
+
+// Subscription is a buyer's access to one consultant at one tier: the seed's "access
+// grant". Its buyer token is stored only as a hash.
+type Subscription struct {
+	ID                string    `json:"id"`
+	UserID            string    `json:"-"`
+	ConsultantID      string    `json:"-"`
+	Tier              string    `json:"tier"`
+	PriceCents        int64     `json:"price_cents"`
+	Currency          string    `json:"currency"`
+	Status            string    `json:"status"`
+	CancelAtPeriodEnd bool      `json:"cancel_at_period_end"`
+	MessageCap        *int64    `json:"message_cap"`
+	MessagesUsed      int64     `json:"messages_used"`
+	PeriodStart       time.Time `json:"period_start"`
+	PeriodEnd         time.Time `json:"period_end"`
+	CreatedAt         time.Time `json:"created_at"`
+}
+
+// At returns the subscription as it stands at now: an active subscription whose period
+// has ended either renews for the periods that have passed, with usage starting again
+// from zero, or, when it was canceled, has ended.
+func (s Subscription) At(now time.Time) Subscription {
+	if s.Status != SubscriptionActive || now.Before(s.PeriodEnd) {
+		return s
+	}
+	if s.CancelAtPeriodEnd {
+		s.Status = SubscriptionCanceled
+		return s
+	}
+	n := now.Sub(s.PeriodStart) / SubscriptionPeriod
+	s.PeriodStart = s.PeriodStart.Add(n * SubscriptionPeriod)
+	s.PeriodEnd = s.PeriodStart.Add(SubscriptionPeriod)
+	s.MessagesUsed = 0
+	return s
+}
+
+// CheckoutResult is a checkout as its buyer reads it, with the buyer token on the first
+// read after completion only.
+type CheckoutResult struct {
+	Checkout     *Checkout
+	Subscription *Subscription
+	BuyerToken   string
+}
+
+// SubscriptionService keeps checkouts and subscriptions.
+type SubscriptionService interface {
+	// CreateCheckout opens a checkout for c.UserID to subscribe to c.ConsultantID at the
+	// tier in c.Plan.Tier, copying the plan's price and cap. Returns EINVALID for a tier
+	// the consultant does not offer, ECONFLICT when the user already holds an active
+	// subscription to that consultant.
+	CreateCheckout(ctx context.Context, c *Checkout) error
+
+	// SetCheckoutProvider records where the payment provider takes the buyer.
+	SetCheckoutProvider(ctx context.Context, id, ref, url string) error
+
+	// FindCheckout returns the checkout of userID with the given id. Other users'
+	// checkouts are ENOTFOUND. The first read after completion carries the buyer token.
+	FindCheckout(ctx context.Context, userID, id string) (*CheckoutResult, error)
+
+	// CompleteCheckout marks a checkout paid and creates its subscription. Completing a
+	// complete checkout again changes nothing. Returns ENOTFOUND, ECONFLICT when it has
+	// expired or the user already holds an active subscription to the consultant.
+	CompleteCheckout(ctx context.Context, id string) error
+
+	// FindSubscriptions lists userID's subscriptions, newest first.
+	FindSubscriptions(ctx context.Context, f SubscriptionFilter) ([]*Subscription, string, error)
+
+	// FindSubscription returns userID's subscription; others' are ENOTFOUND.
+	FindSubscription(ctx context.Context, userID, id string) (*Subscription, error)
+
+	// RotateBuyerToken gives userID's subscription a new buyer token; the old one stops
+	// working at once. Returns ENOTFOUND, ECONFLICT when the subscription has ended.
+	RotateBuyerToken(ctx context.Context, userID, id string) (token string, err error)
+
+	// CancelSubscription ends userID's subscription at the end of its period.
+	CancelSubscription(ctx context.Context, userID, id string) (*Subscription, error)
+}
+
+// SubscriptionFilter selects a user's subscriptions.
+type SubscriptionFilter struct {
+	UserID string
+	Limit  int
+	Cursor string
+}
+
+// Payments is a payment provider: it takes a buyer from a checkout to a paid subscription.
+type Payments interface {
+	// Name is the provider's name, as --payments takes it.
+	Name() string
+	// StartCheckout prepares the payment of c and returns the provider's reference and
+	// the URL where the buyer pays.
+	StartCheckout(ctx context.Context, c *Checkout, consultant *Consultant) (ref, url string, err error)
+}

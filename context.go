@@ -24,3 +24,6 @@ func PrincipalFromContext(ctx context.Context) *Principal {
 	p, _ := ctx.Value(principalKey{}).(*Principal)
 	return p
 }
+
+// SessionCookie is the cookie that carries a browser's cl_user_ session.
+const SessionCookie = "lobby_session"

@@ -141,3 +141,18 @@ type Payments interface {
 	// the URL where the buyer pays.
 	StartCheckout(ctx context.Context, c *Checkout, consultant *Consultant) (ref, url string, err error)
 }
+
+// StartCheckout opens a checkout for c and hands it to the payment provider, and
+// returns the URL where the buyer pays.
+func StartCheckout(ctx context.Context, subs SubscriptionService, pay Payments, c *Checkout, consultant *Consultant) (string, error) {
+	c.ConsultantID, c.Provider = consultant.ID, pay.Name()
+	if err := subs.CreateCheckout(ctx, c); err != nil {
+		return "", err
+	}
+	ref, url, err := pay.StartCheckout(ctx, c, consultant)
+	if err != nil {
+		return "", err
+	}
+	c.ProviderRef, c.URL = ref, url
+	return url, subs.SetCheckoutProvider(ctx, c.ID, ref, url)
+}

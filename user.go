@@ -78,3 +78,18 @@ type AuthService interface {
 	// FindUserByID returns ENOTFOUND when there is no such user.
 	FindUserByID(ctx context.Context, id string) (*User, error)
 }
+
+// SendLoginCode makes a login code for email and mails it. Known and unknown emails
+// take the same path, so the answer reveals nothing about who has an account.
+func SendLoginCode(ctx context.Context, auth AuthService, m Mailer, email string) error {
+	code, err := auth.CreateLoginCode(ctx, email)
+	if err != nil || code == "" {
+		return err
+	}
+	return m.Send(ctx, Email{
+		To:      email,
+		Subject: "Your Lobby sign-in code: " + code,
+		Text: "Your Lobby sign-in code is " + code + ".\n\nIt works once, for 10 minutes. If you did not ask for it, " +
+			"ignore this email: nobody can sign in without the code.\n",
+	})
+}

@@ -1,0 +1,164 @@
+package http
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/lobby-dev/lobby"
+)
+
+// consultantInput is the body of create and update; absent fields are nil.
+type consultantInput struct {
+	Slug         *string       `json:"slug"`
+	Name         *string       `json:"name"`
+	Tagline      *string       `json:"tagline"`
+	Description  *string       `json:"description"`
+	Category     *string       `json:"category"`
+	Tags         *[]string     `json:"tags"`
+	SystemPrompt *string       `json:"system_prompt"`
+	Mode         *string       `json:"mode"`
+	WebhookURL   *string       `json:"webhook_url"`
+	Model        *string       `json:"model"`
+	Plans        *[]lobby.Plan `json:"plans"`
+}
+
+func (in consultantInput) update() lobby.ConsultantUpdate {
+	return lobby.ConsultantUpdate{
+		Slug: in.Slug, Name: in.Name, Tagline: in.Tagline, Description: in.Description, Category: in.Category,
+		Tags: in.Tags, SystemPrompt: in.SystemPrompt, Mode: in.Mode, WebhookURL: in.WebhookURL, Model: in.Model, Plans: in.Plans,
+	}
+}
+
+// publicConsultant is what anyone may see; lobby.Consultant's private fields are
+// tagged out of its JSON.
+func publicConsultant(c *lobby.Consultant) *lobby.Consultant {
+	if c.Tags == nil {
+		c.Tags = []string{}
+	}
+	if c.Plans == nil {
+		c.Plans = []lobby.Plan{}
+	}
+	return c
+}
+
+// privateConsultant is what the owner and the consultant's own key see. The webhook
+// secret is shown once, at creation, and never here.
+type privateConsultant struct {
+	*lobby.Consultant
+	OwnerID      string    `json:"owner_id"`
+	SystemPrompt string    `json:"system_prompt"`
+	WebhookURL   string    `json:"webhook_url"`
+	Model        string    `json:"model"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+func newPrivateConsultant(c *lobby.Consultant) privateConsultant {
+	return privateConsultant{Consultant: publicConsultant(c), OwnerID: c.OwnerID, SystemPrompt: c.SystemPrompt,
+		WebhookURL: c.WebhookURL, Model: c.Model, UpdatedAt: c.UpdatedAt}
+}
+
+func (s *Server) validateOptions() lobby.ValidateOptions { return lobby.ValidateOptions{Dev: s.Dev} }
+
+func (s *Server) handleConsultantCreate(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.require(r, lobby.TokenUser)
+	if err != nil {
+		return err
+	}
+	var in consultantInput
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	c := &lobby.Consultant{OwnerID: p.UserID}
+	in.update().Apply(c)
+	key, err := s.Consultants.CreateConsultant(r.Context(), c, s.validateOptions())
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"consultant": newPrivateConsultant(c), "api_key": key}
+	if c.WebhookSecret != "" {
+		out["webhook_secret"] = c.WebhookSecret
+	}
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+func (s *Server) handleConsultantList(w http.ResponseWriter, r *http.Request) error {
+	limit, cursor, err := page(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	if len(q.Get("q")) > 200 {
+		return lobby.Errorf(lobby.EINVALID, "q must be at most 200 characters")
+	}
+	if len(q.Get("category")) > lobby.MaxCategoryLen {
+		return lobby.Errorf(lobby.EINVALID, "category must be at most %d characters", lobby.MaxCategoryLen)
+	}
+	cs, next, err := s.Consultants.FindConsultants(r.Context(), lobby.ConsultantFilter{
+		Query: q.Get("q"), Category: q.Get("category"), Limit: limit, Cursor: cursor,
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		publicConsultant(c)
+	}
+	writeJSON(w, http.StatusOK, newList(cs, next))
+	return nil
+}
+
+func (s *Server) handleConsultantGet(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.Consultants.FindConsultantBySlug(r.Context(), r.PathValue("slug"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, publicConsultant(c))
+	return nil
+}
+
+// ownConsultant loads the consultant in the path, if the request is from its owner or
+// its own key.
+func (s *Server) ownConsultant(r *http.Request) (*lobby.Consultant, error) {
+	p, err := s.require(r, lobby.TokenUser, lobby.TokenConsultant)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.Consultants.FindConsultantBySlug(r.Context(), r.PathValue("slug"))
+	if err != nil {
+		return nil, err
+	}
+	if p.Kind == lobby.TokenUser && p.UserID == c.OwnerID || p.Kind == lobby.TokenConsultant && p.ConsultantID == c.ID {
+		return c, nil
+	}
+	return nil, lobby.Errorf(lobby.EFORBIDDEN, "consultant %s is not yours: only its owner and its own key may do this", c.Slug)
+}
+
+func (s *Server) handleConsultantPrivate(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.ownConsultant(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newPrivateConsultant(c))
+	return nil
+}
+
+func (s *Server) handleConsultantUpdate(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.ownConsultant(r)
+	if err != nil {
+		return err
+	}
+	var in consultantInput
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	c, secret, err := s.Consultants.UpdateConsultant(r.Context(), c.ID, in.update(), s.validateOptions())
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"consultant": newPrivateConsultant(c)}
+	if secret != "" {
+		out["webhook_secret"] = secret
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}

@@ -1,0 +1,132 @@
+package http_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	lobbyhttp "github.com/lobby-dev/lobby/http"
+	"github.com/lobby-dev/lobby/storetest"
+)
+
+func TestRateLimit(t *testing.T) {
+	s := newTestServer(t, storetest.SQLite, func(srv *lobbyhttp.Server) { srv.PublicRateLimit = 3 })
+	from := func(ip string) []string { return []string{"X-Forwarded-For-Test", ip} }
+	for i := 1; i <= 3; i++ {
+		r := s.do("GET", "/api/v1/consultants", "", nil, from("192.0.2.1")...).want(t, 200)
+		if got := r.header.Get("RateLimit-Remaining"); got != strconv.Itoa(3-i) || r.header.Get("RateLimit-Limit") != "3" {
+			t.Fatalf("request %d: RateLimit-Remaining %q, Limit %q", i, got, r.header.Get("RateLimit-Limit"))
+		}
+	}
+	r := s.do("POST", "/api/v1/auth/code", "", map[string]string{"email": "a@example.com"}, from("192.0.2.1")...).want(t, 429, "rate_limited", "retry in")
+	if ra := r.header.Get("Retry-After"); ra != "60" || r.header.Get("RateLimit-Reset") != "60" || r.header.Get("RateLimit-Remaining") != "0" {
+		t.Fatalf("429 headers: Retry-After %q, RateLimit-Reset %q", ra, r.header.Get("RateLimit-Reset"))
+	}
+	// Another address has its own allowance; private routes are not limited.
+	s.do("GET", "/api/v1/consultants", "", nil, from("192.0.2.2")...).want(t, 200)
+	s.do("GET", "/healthz", "", nil, from("192.0.2.1")...).want(t, 200)
+	// The window ends.
+	s.clock.Add(61e9)
+	s.do("GET", "/api/v1/consultants", "", nil, from("192.0.2.1")...).want(t, 200)
+}
+
+func TestRateLimitOff(t *testing.T) {
+	s := newTestServer(t, storetest.SQLite)
+	for range 50 {
+		s.do("GET", "/api/v1/consultants", "", nil).want(t, 200)
+	}
+}
+
+func TestOperations(t *testing.T) {
+	s := newTestServer(t, storetest.SQLite)
+	s.do("GET", "/healthz", "", nil).want(t, 200)
+	if s.do("GET", "/readyz", "", nil).want(t, 200).json()["status"] != "ready" {
+		t.Fatal("readyz not ready")
+	}
+
+	r := s.do("GET", "/api/v1/consultants", "", nil, "X-Request-Id", "trace-123")
+	if r.header.Get("X-Request-Id") != "trace-123" {
+		t.Fatalf("X-Request-Id = %q, want the client's", r.header.Get("X-Request-Id"))
+	}
+	r = s.do("GET", "/api/v1/consultants", "", nil, "X-Request-Id", "bad id with spaces")
+	if id := r.header.Get("X-Request-Id"); len(id) != 24 {
+		t.Fatalf("X-Request-Id = %q, want a fresh one", id)
+	}
+
+	page := s.do("GET", "/", "", nil).want(t, 200)
+	if !strings.HasPrefix(page.header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(page.header.Get("Content-Security-Policy"), "default-src 'self'") {
+		t.Fatalf("home page headers: %v", page.header)
+	}
+
+	metrics := string(s.do("GET", "/metrics", "", nil).want(t, 200).body)
+	for _, want := range []string{
+		`lobby_http_requests_total{method="GET",route="GET /api/v1/consultants",status="200"} 2`,
+		`lobby_http_request_duration_seconds_bucket{method="GET",route="GET /healthz"`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Fatalf("metrics lack %s", want)
+		}
+	}
+
+	// Ready fails when the database is gone.
+	s.db.Close()
+	s.do("GET", "/readyz", "", nil).want(t, 503, "unavailable")
+}
+
+func TestPanicIsInternalError(t *testing.T) {
+	s := newTestServer(t, storetest.SQLite, func(srv *lobbyhttp.Server) {
+		srv.Pages = http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })
+	})
+	r := s.do("GET", "/boom", "", nil).want(t, 500, "internal")
+	if strings.Contains(string(r.body), "boom") {
+		t.Fatalf("panic details reached the client: %s", r.body)
+	}
+}
+
+// TestOpenAPI: the served document describes every route the server has.
+func TestOpenAPI(t *testing.T) {
+	s := newTestServer(t, storetest.SQLite)
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(s.do("GET", "/api/openapi.json", "", nil).want(t, 200).body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi version %q", doc.OpenAPI)
+	}
+	var missing []string
+	for _, pattern := range s.srv.Patterns() {
+		method, path, _ := strings.Cut(pattern, " ")
+		if _, ok := doc.Paths[path][strings.ToLower(method)]; !ok {
+			missing = append(missing, pattern)
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Fatalf("openapi.json lacks %d routes:\n%s", len(missing), strings.Join(missing, "\n"))
+	}
+	// And it describes no route that does not exist.
+	routes := map[string]bool{}
+	for _, p := range s.srv.Patterns() {
+		routes[p] = true
+	}
+	param := regexp.MustCompile(`\{[a-z_]+\}`)
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			if method == "parameters" {
+				continue
+			}
+			p := strings.ToUpper(method) + " " + path
+			if !routes[p] && !routes[param.ReplaceAllString(p, "{id}")] {
+				t.Errorf("openapi.json describes %s, which the server does not route", p)
+			}
+		}
+	}
+}

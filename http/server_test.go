@@ -1,0 +1,197 @@
+package http_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/lobby-dev/lobby"
+	lobbyhttp "github.com/lobby-dev/lobby/http"
+	"github.com/lobby-dev/lobby/local"
+	"github.com/lobby-dev/lobby/mail"
+	"github.com/lobby-dev/lobby/sqldb"
+	"github.com/lobby-dev/lobby/storetest"
+	"github.com/lobby-dev/lobby/web"
+)
+
+// testServer is a Lobby server on a fresh store, as `lobby serve` wires it, with the
+// console mailer and local payments.
+type testServer struct {
+	t       testing.TB
+	db      *sqldb.DB
+	mailbox *mail.Console
+	srv     *lobbyhttp.Server
+	handler http.Handler
+	clock   *storetest.Clock
+}
+
+type serverOption func(s *lobbyhttp.Server)
+
+func newTestServer(t testing.TB, b storetest.Backend, opts ...serverOption) *testServer {
+	t.Helper()
+	db := b.Open(t)
+	clock := storetest.NewClock()
+	db.Now = clock.Now
+	console := mail.NewConsole(slog.New(slog.DiscardHandler))
+	payments := &local.Payments{BaseURL: "http://lobby.test"}
+	srv := &lobbyhttp.Server{
+		Auth: db, Consultants: db, Subscriptions: db, Payments: payments, Mailer: console, Mailbox: console,
+		Ready: db.Ready, BaseURL: "http://lobby.test", Now: clock.Now,
+	}
+	srv.Pages = web.New(web.Config{Auth: db, Consultants: db, Subscriptions: db, Mailer: console, Payments: payments,
+		BaseURL: "http://lobby.test"})
+	for _, o := range opts {
+		o(srv)
+	}
+	return &testServer{t: t, db: db, mailbox: console, srv: srv, handler: srv.Handler(), clock: clock}
+}
+
+// response is an answer as a client reads it.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r *response) json() map[string]any {
+	var v map[string]any
+	if err := json.Unmarshal(r.body, &v); err != nil {
+		panic("not JSON: " + string(r.body))
+	}
+	return v
+}
+
+// errorCode returns the contract error's code, failing the test when the body is not
+// in the contract's error shape.
+func (r *response) errorCode(t testing.TB) (string, string) {
+	t.Helper()
+	var v struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if err := json.Unmarshal(r.body, &v); err != nil || v.Error.Code == "" || v.Error.Message == "" {
+		t.Fatalf("status %d: body is not the contract's error shape: %s", r.status, r.body)
+	}
+	return v.Error.Code, v.Error.Message
+}
+
+// do sends a request: body is JSON-encoded unless it is a string or nil.
+func (s *testServer) do(method, path, token string, body any, headers ...string) *response {
+	s.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req := httptest.NewRequest(method, "http://lobby.test"+path, rd)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	if req.Header.Get("X-Forwarded-For-Test") != "" {
+		req.RemoteAddr = req.Header.Get("X-Forwarded-For-Test") + ":1234"
+	}
+	rec := httptest.NewRecorder()
+	s.handler.ServeHTTP(rec, req)
+	return &response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+}
+
+// want fails the test unless r has the status, and for errors the contract's code.
+func (r *response) want(t testing.TB, status int, code ...string) *response {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status = %d, want %d; body %s", r.status, status, r.body)
+	}
+	if len(code) > 0 {
+		got, msg := r.errorCode(t)
+		if got != code[0] {
+			t.Fatalf("error code = %q (%s), want %q", got, msg, code[0])
+		}
+		for _, w := range code[1:] {
+			if !strings.Contains(msg, w) {
+				t.Fatalf("error message %q does not say %q", msg, w)
+			}
+		}
+	}
+	return r
+}
+
+var codeRE = regexp.MustCompile(`\b(\d{6})\b`)
+
+// signIn signs in through the API with the code from the dev mailbox.
+func (s *testServer) signIn(email string) (string, string) {
+	s.t.Helper()
+	s.do("POST", "/api/v1/auth/code", "", map[string]string{"email": email}).want(s.t, 202)
+	var mailbox struct {
+		Data []lobby.Email `json:"data"`
+	}
+	json.Unmarshal(s.do("GET", "/dev/mailbox.json", "", nil).want(s.t, 200).body, &mailbox)
+	code := ""
+	for _, m := range mailbox.Data {
+		if m.To == email {
+			code = codeRE.FindString(m.Subject + " " + m.Text)
+			break
+		}
+	}
+	if code == "" {
+		s.t.Fatalf("no code mailed to %s", email)
+	}
+	v := s.do("POST", "/api/v1/auth/verify", "", map[string]string{"email": email, "code": code}).want(s.t, 200).json()
+	return v["token"].(string), v["user"].(map[string]any)["id"].(string)
+}
+
+func (s *testServer) createConsultant(token, slug string, extra map[string]any) map[string]any {
+	s.t.Helper()
+	body := map[string]any{"slug": slug, "name": "Consultant " + slug, "tagline": "Answers", "description": "Knows things.",
+		"category": "general", "system_prompt": "You are helpful."}
+	for k, v := range extra {
+		body[k] = v
+	}
+	return s.do("POST", "/api/v1/consultants", token, body).want(s.t, 201).json()
+}
+
+// subscribe runs subscribe, complete and the first checkout read, and returns the
+// subscription's id and buyer token.
+func (s *testServer) subscribe(token, slug, tier string) (string, string) {
+	s.t.Helper()
+	ch := s.do("POST", "/api/v1/consultants/"+slug+"/subscribe", token, map[string]string{"tier": tier}).want(s.t, 201).json()
+	done := s.do("POST", "/api/v1/checkout/"+ch["checkout_id"].(string)+"/complete", token, nil).want(s.t, 200).json()
+	return done["subscription"].(map[string]any)["id"].(string), done["buyer_token"].(string)
+}
+
+// inGoroutine returns a copy of s whose failures end only the calling goroutine, for
+// tests that send from many goroutines at once.
+func (s *testServer) inGoroutine() *testServer {
+	c := *s
+	c.t = goroutineT{s.t}
+	return &c
+}
+
+type goroutineT struct{ testing.TB }
+
+func (g goroutineT) Fatalf(format string, args ...any) {
+	g.TB.Helper()
+	g.TB.Errorf(format, args...)
+	runtime.Goexit()
+}
+
+func (g goroutineT) Fatal(args ...any) {
+	g.TB.Helper()
+	g.TB.Error(args...)
+	runtime.Goexit()
+}

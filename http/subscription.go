@@ -1,0 +1,171 @@
+package http
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lobby-dev/lobby"
+)
+
+// subscriptionView is a subscription as its buyer reads it, with the consultant's
+// public profile.
+type subscriptionView struct {
+	*lobby.Subscription
+	Consultant *lobby.Consultant `json:"consultant"`
+}
+
+func (s *Server) subscriptionViews(r *http.Request, subs []*lobby.Subscription) ([]subscriptionView, error) {
+	views := make([]subscriptionView, len(subs))
+	seen := map[string]*lobby.Consultant{}
+	for i, sub := range subs {
+		c := seen[sub.ConsultantID]
+		if c == nil {
+			var err error
+			if c, err = s.Consultants.FindConsultantByID(r.Context(), sub.ConsultantID); err != nil {
+				return nil, err
+			}
+			seen[sub.ConsultantID] = publicConsultant(c)
+		}
+		views[i] = subscriptionView{Subscription: sub, Consultant: c}
+	}
+	return views, nil
+}
+
+func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.require(r, lobby.TokenUser)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Tier string `json:"tier"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	if strings.TrimSpace(in.Tier) == "" {
+		return lobby.Errorf(lobby.EINVALID, "tier is required: one of the consultant's plans, such as \"starter\"")
+	}
+	ctx := r.Context()
+	c, err := s.Consultants.FindConsultantBySlug(ctx, r.PathValue("slug"))
+	if err != nil {
+		return err
+	}
+	ch := &lobby.Checkout{UserID: p.UserID, Plan: lobby.Plan{Tier: strings.TrimSpace(in.Tier)}}
+	url, err := lobby.StartCheckout(ctx, s.Subscriptions, s.Payments, ch, c)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"checkout_id": ch.ID, "checkout_url": url, "expires_at": ch.ExpiresAt})
+	return nil
+}
+
+// checkoutView is a checkout as its buyer reads it.
+type checkoutView struct {
+	ID           string            `json:"id"`
+	Status       string            `json:"status"`
+	CheckoutURL  string            `json:"checkout_url"`
+	Tier         string            `json:"tier"`
+	PriceCents   int64             `json:"price_cents"`
+	Currency     string            `json:"currency"`
+	MessageCap   *int64            `json:"message_cap"`
+	CreatedAt    time.Time         `json:"created_at"`
+	ExpiresAt    time.Time         `json:"expires_at"`
+	Subscription *subscriptionView `json:"subscription,omitempty"`
+	BuyerToken   string            `json:"buyer_token,omitempty"`
+}
+
+func (s *Server) writeCheckout(w http.ResponseWriter, r *http.Request, userID, id string) error {
+	res, err := s.Subscriptions.FindCheckout(r.Context(), userID, id)
+	if err != nil {
+		return err
+	}
+	c := res.Checkout
+	v := checkoutView{ID: c.ID, Status: c.Status, CheckoutURL: c.URL, Tier: c.Plan.Tier, PriceCents: c.Plan.PriceCents,
+		Currency: c.Plan.Currency, MessageCap: c.Plan.MessageCap, CreatedAt: c.CreatedAt, ExpiresAt: c.ExpiresAt, BuyerToken: res.BuyerToken}
+	if res.Subscription != nil {
+		views, err := s.subscriptionViews(r, []*lobby.Subscription{res.Subscription})
+		if err != nil {
+			return err
+		}
+		v.Subscription = &views[0]
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (s *Server) handleCheckoutGet(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.require(r, lobby.TokenUser)
+	if err != nil {
+		return err
+	}
+	return s.writeCheckout(w, r, p.UserID, r.PathValue("id"))
+}
+
+// handleCheckoutComplete pays a checkout with the local provider, as Stripe's webhook
+// would, and answers like the checkout's read.
+func (s *Server) handleCheckoutComplete(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.require(r, lobby.TokenUser)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if _, err := s.Subscriptions.FindCheckout(r.Context(), p.UserID, id); err != nil {
+		return err // only its buyer completes it
+	}
+	if err := s.Subscriptions.CompleteCheckout(r.Context(), id); err != nil {
+		return err
+	}
+	return s.writeCheckout(w, r, p.UserID, id)
+}
+
+func (s *Server) handleSubscriptionList(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.require(r, lobby.TokenUser)
+	if err != nil {
+		return err
+	}
+	limit, cursor, err := page(r)
+	if err != nil {
+		return err
+	}
+	subs, next, err := s.Subscriptions.FindSubscriptions(r.Context(), lobby.SubscriptionFilter{UserID: p.UserID, Limit: limit, Cursor: cursor})
+	if err != nil {
+		return err
+	}
+	views, err := s.subscriptionViews(r, subs)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, newList(views, next))
+	return nil
+}
+
+func (s *Server) handleSubscriptionToken(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.require(r, lobby.TokenUser)
+	if err != nil {
+		return err
+	}
+	token, err := s.Subscriptions.RotateBuyerToken(r.Context(), p.UserID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"buyer_token": token})
+	return nil
+}
+
+func (s *Server) handleSubscriptionCancel(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.require(r, lobby.TokenUser)
+	if err != nil {
+		return err
+	}
+	sub, err := s.Subscriptions.CancelSubscription(r.Context(), p.UserID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	views, err := s.subscriptionViews(r, []*lobby.Subscription{sub})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, views[0])
+	return nil
+}

@@ -1,0 +1,26 @@
+// Package local is the embedded payment provider: a confirm page on this server stands
+// in for a payment, so every flow works with no account anywhere.
+package local
+
+import (
+	"context"
+	"strings"
+
+	"github.com/lobby-dev/lobby"
+)
+
+// Payments takes the buyer to this server's own checkout page.
+type Payments struct {
+	// BaseURL is the server's public URL.
+	BaseURL string
+}
+
+var _ lobby.Payments = (*Payments)(nil)
+
+// Name implements lobby.Payments.
+func (p *Payments) Name() string { return "local" }
+
+// StartCheckout implements lobby.Payments.
+func (p *Payments) StartCheckout(ctx context.Context, c *lobby.Checkout, consultant *lobby.Consultant) (string, string, error) {
+	return c.ID, strings.TrimSuffix(p.BaseURL, "/") + "/checkout/" + c.ID, nil
+}

@@ -22,16 +22,21 @@ var statusOf = map[string]int{
 	lobby.EINTERNAL:     http.StatusInternalServerError,
 }
 
-// Error writes err in the contract's shape with its status. Only internal errors are
-// logged, with the request's ID; their details never reach the client.
+// Error writes err in the contract's shape with its status. Internal errors, and a
+// dependency's failures, are logged with the request's ID; internal details never
+// reach the client.
 func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	code := lobby.ErrorCode(err)
 	status, ok := statusOf[code]
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	if code == lobby.EINTERNAL {
+	switch code {
+	case lobby.EINTERNAL:
 		s.Logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path,
+			"request_id", requestID(r.Context()), "err", err)
+	case lobby.EUNAVAILABLE, lobby.EUPSTREAM:
+		s.Logger.WarnContext(r.Context(), "dependency failed", "method", r.Method, "path", r.URL.Path,
 			"request_id", requestID(r.Context()), "err", err)
 	}
 	writeError(w, status, code, lobby.ErrorMessage(err))

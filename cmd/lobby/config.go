@@ -1,0 +1,131 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is everything `lobby serve` and `lobby migrate` read from flags and LOBBY_*
+// variables.
+type Config struct {
+	Addr            string
+	Database        string
+	BaseURL         string
+	Dev             bool
+	LLM             string
+	Mail            string
+	MailFrom        string
+	ResendAPIKey    string
+	SMTPURL         string
+	Payments        string
+	PublicRateLimit int
+	ShutdownTimeout time.Duration
+}
+
+// parseFlags reads args, then fills each flag not given from its environment variable
+// LOBBY_<FLAG> (upper case, - as _); secrets may also come from a file named by
+// LOBBY_<FLAG>_FILE. A flag wins over its variable.
+func parseFlags(name string, args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
+	c := &Config{}
+	fs := flag.NewFlagSet("lobby "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Addr, "addr", ":8080", "address to listen on")
+	fs.StringVar(&c.Database, "database", "sqlite:lobby.db", "sqlite:PATH or a postgres:// URL")
+	fs.StringVar(&c.BaseURL, "base-url", "", "the public URL, for links (default http://localhost:PORT)")
+	fs.BoolVar(&c.Dev, "dev", false, "development mode: allows plain-http webhooks to loopback and private addresses")
+	fs.StringVar(&c.LLM, "llm", "", "inference provider: offline, anthropic or openai (default anthropic when ANTHROPIC_API_KEY is set, else offline)")
+	fs.StringVar(&c.Mail, "mail", "console", "mailer: console (logs mail and keeps /dev/mailbox), resend or smtp")
+	fs.StringVar(&c.MailFrom, "mail-from", "Lobby <login@lobby.localhost>", "the From of Lobby's mail")
+	fs.StringVar(&c.ResendAPIKey, "resend-api-key", "", "Resend API key, for --mail resend (or RESEND_API_KEY)")
+	fs.StringVar(&c.SMTPURL, "smtp-url", "", "smtp://user:pass@host:587 or smtps://..., for --mail smtp")
+	fs.StringVar(&c.Payments, "payments", "local", "payment provider: local or stripe")
+	fs.IntVar(&c.PublicRateLimit, "public-rate-limit", 10, "requests a minute per IP on public routes; 0 turns it off")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests in flight")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q; flags go like --addr :8080", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || err != nil {
+			return
+		}
+		env := "LOBBY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v := getenv(env)
+		if file := getenv(env + "_FILE"); v == "" && file != "" {
+			b, rerr := os.ReadFile(file)
+			if rerr != nil {
+				err = fmt.Errorf("%s_FILE: %w", env, rerr)
+				return
+			}
+			v = strings.TrimSpace(string(b))
+		}
+		if v != "" {
+			if serr := f.Value.Set(v); serr != nil {
+				err = fmt.Errorf("%s=%q: %v", env, v, serr)
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if c.ResendAPIKey == "" {
+		c.ResendAPIKey = getenv("RESEND_API_KEY")
+	}
+	if c.LLM == "" {
+		c.LLM = "offline"
+		if getenv("ANTHROPIC_API_KEY") != "" {
+			c.LLM = "anthropic"
+		}
+	}
+	return c, c.validate()
+}
+
+func (c *Config) validate() error {
+	switch c.LLM {
+	case "offline", "anthropic", "openai":
+	default:
+		return fmt.Errorf("--llm %q: use offline, anthropic or openai", c.LLM)
+	}
+	switch c.Mail {
+	case "console", "resend", "smtp":
+	default:
+		return fmt.Errorf("--mail %q: use console, resend or smtp", c.Mail)
+	}
+	switch c.Payments {
+	case "local":
+	case "stripe":
+		return fmt.Errorf("--payments stripe is not available in this version yet; use --payments local")
+	default:
+		return fmt.Errorf("--payments %q: use local or stripe", c.Payments)
+	}
+	if c.PublicRateLimit < 0 {
+		return fmt.Errorf("--public-rate-limit must be 0 (off) or more")
+	}
+	if !strings.HasPrefix(c.Database, "sqlite:") && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		return fmt.Errorf("--database %q: use sqlite:PATH (for example sqlite:lobby.db) or a postgres:// URL", c.Database)
+	}
+	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
+		return fmt.Errorf("--base-url %q must start with http:// or https://", c.BaseURL)
+	}
+	c.BaseURL = strings.TrimSuffix(c.BaseURL, "/")
+	return nil
+}
+
+// baseURL is --base-url, or the local URL of the address the server listens on.
+func (c *Config) baseURL(addr net.Addr) string {
+	if c.BaseURL != "" {
+		return c.BaseURL
+	}
+	_, port, _ := net.SplitHostPort(addr.String())
+	return "http://localhost:" + port
+}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestParseFlags(t *testing.T) {
+	env := map[string]string{
+		"LOBBY_ADDR": ":9999", "LOBBY_DEV": "true", "LOBBY_PUBLIC_RATE_LIMIT": "25", "LOBBY_MAIL": "smtp",
+	}
+	cfg, err := parseFlags("serve", []string{"--addr", ":7000"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != ":7000" || !cfg.Dev || cfg.PublicRateLimit != 25 || cfg.Mail != "smtp" || cfg.LLM != "offline" {
+		t.Fatalf("config = %+v: the flag must win over LOBBY_ADDR and the others come from the environment", cfg)
+	}
+	cfg, _ = parseFlags("serve", nil, func(k string) string { return map[string]string{"ANTHROPIC_API_KEY": "x"}[k] }, io.Discard)
+	if cfg.LLM != "anthropic" || cfg.Database != "sqlite:lobby.db" || cfg.Payments != "local" || cfg.PublicRateLimit != 10 {
+		t.Fatalf("defaults = %+v", cfg)
+	}
+	for _, bad := range [][]string{
+		{"--llm", "gpt"}, {"--mail", "pigeon"}, {"--payments", "cash"}, {"--database", "mysql://x"},
+		{"--public-rate-limit", "-1"}, {"--base-url", "lobby.example.com"}, {"--nope"}, {"stray"},
+	} {
+		if _, err := parseFlags("serve", bad, func(string) string { return "" }, io.Discard); err == nil {
+			t.Errorf("%v: no error", bad)
+		}
+	}
+	if _, err := parseFlags("serve", nil, func(k string) string { return map[string]string{"LOBBY_DEV": "maybe"}[k] }, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "LOBBY_DEV") {
+		t.Errorf("a bad LOBBY_DEV: %v", err)
+	}
+}
+
+func TestRunCommands(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, func(string) string { return "" }, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "lobby ") {
+		t.Fatalf("version: %q, %v", out.String(), err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"help"}, func(string) string { return "" }, &out, io.Discard); err != nil || !strings.Contains(out.String(), "lobby serve") {
+		t.Fatalf("help: %q, %v", out.String(), err)
+	}
+	if err := run(context.Background(), []string{"frobnicate"}, func(string) string { return "" }, io.Discard, io.Discard); err == nil {
+		t.Fatal("an unknown command ran")
+	}
+	db := "sqlite:" + filepath.Join(t.TempDir(), "m.db")
+	if err := run(context.Background(), []string{"migrate", "--database", db}, func(string) string { return "" }, io.Discard, io.Discard); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+}
+
+// TestServeShutsDownCleanly starts `lobby serve` on the embedded defaults, holds a
+// request in flight, stops the server as SIGTERM would, and checks the request is
+// answered and serve returns without error.
+func TestServeShutsDownCleanly(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	cfg, err := parseFlags("serve", []string{"--addr", "127.0.0.1:0", "--database", "sqlite:" + filepath.Join(t.TempDir(), "lobby.db")},
+		func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	var stdout syncBuffer
+	go func() { done <- serve(ctx, cfg, &stdout, io.Discard, ready) }()
+	var base string
+	select {
+	case base = <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	}
+	if !strings.Contains(stdout.String(), "Lobby is running at "+base) {
+		t.Fatalf("serve printed %q, want the URL to open", stdout.String())
+	}
+
+	// A request whose body is still arriving when shutdown begins.
+	conn, err := net.Dial("tcp", "127.0.0.1"+strings.TrimPrefix(base, "http://localhost"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"email": "late@example.com"}`
+	io.WriteString(conn, "POST /api/v1/auth/code HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: "+
+		strconv.Itoa(len(body))+"\r\n\r\n"+body[:10])
+	time.Sleep(100 * time.Millisecond) // let the server start reading the request
+	stop()                             // as SIGTERM does
+	time.Sleep(100 * time.Millisecond)
+	io.WriteString(conn, body[10:])
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("the request in flight got no answer: %v", err)
+	}
+	var v map[string]any
+	json.NewDecoder(resp.Body).Decode(&v)
+	if resp.StatusCode != 202 || v["sent"] != true {
+		t.Fatalf("in-flight request: %d %v", resp.StatusCode, v)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not return after shutdown")
+	}
+	// New connections are refused once it has stopped.
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Fatal("the server still answers after shutdown")
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// BenchmarkServeStartup measures `lobby serve` from start to accepting connections on an
+// empty SQLite database, migrations included, and its shutdown.
+func BenchmarkServeStartup(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		cfg, err := parseFlags("serve", []string{"--addr", "127.0.0.1:0", "--database", "sqlite:" + filepath.Join(b.TempDir(), "lobby.db")},
+			func(string) string { return "" }, io.Discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, stop := context.WithCancel(context.Background())
+		ready := make(chan string, 1)
+		done := make(chan error, 1)
+		go func() { done <- serve(ctx, cfg, io.Discard, io.Discard, ready) }()
+		select {
+		case <-ready:
+		case err := <-done:
+			b.Fatal(err)
+		}
+		stop()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/lobby-dev/lobby"
+	lobbyhttp "github.com/lobby-dev/lobby/http"
+	"github.com/lobby-dev/lobby/local"
+	"github.com/lobby-dev/lobby/mail"
+	"github.com/lobby-dev/lobby/postgres"
+	"github.com/lobby-dev/lobby/sqldb"
+	"github.com/lobby-dev/lobby/sqlite"
+	"github.com/lobby-dev/lobby/web"
+)
+
+// newLogger logs text to a terminal and JSON otherwise.
+func newLogger(w io.Writer) *slog.Logger {
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			return slog.New(slog.NewTextHandler(w, nil))
+		}
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+func openDB(ctx context.Context, dsn string) (*sqldb.DB, error) {
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		return sqlite.Open(path)
+	}
+	return postgres.Open(ctx, dsn)
+}
+
+func migrate(ctx context.Context, cfg *Config, stderr io.Writer) error {
+	db, err := openDB(ctx, cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	newLogger(stderr).Info("database migrated", "database", db.Dialect())
+	return nil
+}
+
+func newMailer(cfg *Config, log *slog.Logger) (lobby.Mailer, *mail.Console, error) {
+	switch cfg.Mail {
+	case "resend":
+		if cfg.ResendAPIKey == "" {
+			return nil, nil, fmt.Errorf("--mail resend needs --resend-api-key (or LOBBY_RESEND_API_KEY, RESEND_API_KEY)")
+		}
+		m, err := mail.NewResend(cfg.ResendAPIKey, cfg.MailFrom, "")
+		return m, nil, err
+	case "smtp":
+		if cfg.SMTPURL == "" {
+			return nil, nil, fmt.Errorf("--mail smtp needs --smtp-url smtp://user:pass@host:587")
+		}
+		m, err := mail.NewSMTP(cfg.SMTPURL, cfg.MailFrom)
+		return m, nil, err
+	}
+	c := mail.NewConsole(log)
+	return c, c, nil
+}
+
+// serve runs the server until ctx ends, then finishes the requests in flight. When
+// ready is not nil it receives the base URL once the server accepts connections.
+func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready chan<- string) error {
+	start := time.Now()
+	log := newLogger(stderr)
+	db, err := openDB(ctx, cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	mailer, console, err := newMailer(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	base := cfg.baseURL(ln.Addr())
+
+	payments := &local.Payments{BaseURL: base}
+	srv := &lobbyhttp.Server{
+		Auth: db, Consultants: db, Subscriptions: db,
+		Payments:        payments,
+		Mailer:          mailer,
+		Ready:           db.Ready,
+		Logger:          log,
+		Dev:             cfg.Dev,
+		BaseURL:         base,
+		PublicRateLimit: cfg.PublicRateLimit,
+	}
+	if console != nil {
+		srv.Mailbox = console
+	}
+	srv.Pages = web.New(web.Config{
+		Auth: db, Consultants: db, Subscriptions: db, Mailer: mailer, Payments: payments,
+		Dev: cfg.Dev, BaseURL: base, Logger: log,
+	})
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+
+	log.Info("lobby serving", "url", base, "database", db.Dialect(), "mail", cfg.Mail, "payments", cfg.Payments,
+		"llm", cfg.LLM, "dev", cfg.Dev, "startup_ms", time.Since(start).Milliseconds())
+	fmt.Fprintf(stdout, "Lobby is running at %s\n", base)
+	if console != nil {
+		fmt.Fprintf(stdout, "Sign-in codes are printed in the log and kept at %s/dev/mailbox\n", base)
+	}
+	if ready != nil {
+		ready <- base
+	}
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight", "timeout", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}

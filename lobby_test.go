@@ -1,0 +1,155 @@
+package lobby_test
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lobby-dev/lobby"
+)
+
+func TestNewIDSortsByCreation(t *testing.T) {
+	prev := lobby.NewID(lobby.PrefixMessage)
+	for range 1000 {
+		id := lobby.NewID(lobby.PrefixMessage)
+		if !strings.HasPrefix(id, "msg_") || id <= prev {
+			t.Fatalf("%s after %s: want msg_ and increasing", id, prev)
+		}
+		prev = id
+	}
+}
+
+func TestNewToken(t *testing.T) {
+	token, hash := lobby.NewToken(lobby.TokenBuyer)
+	other, _ := lobby.NewToken(lobby.TokenBuyer)
+	if !strings.HasPrefix(token, "cl_buyer_") || len(token)-len("cl_buyer_") < 43 || token == other {
+		t.Fatalf("token %q: want cl_buyer_ and 256 random bits", token)
+	}
+	if hash != lobby.HashToken(token) || strings.Contains(hash, token) || !lobby.EqualHash(hash, lobby.HashToken(token)) {
+		t.Fatal("the hash is not the token's SHA-256")
+	}
+	if lobby.TokenKind(token) != lobby.TokenBuyer || lobby.TokenKind("whsec_x") != "" {
+		t.Fatal("TokenKind")
+	}
+	secret := lobby.NewWebhookSecret()
+	if !strings.HasPrefix(secret, "whsec_") || len(secret) != len("whsec_")+44 {
+		t.Fatalf("webhook secret %q: want whsec_ and base64 of 32 bytes", secret)
+	}
+}
+
+func TestNormalizeEmail(t *testing.T) {
+	for in, want := range map[string]string{" Ada@Example.COM ": "ada@example.com", "a.b+c@sub.example.org": "a.b+c@sub.example.org"} {
+		got, err := lobby.NormalizeEmail(in)
+		if err != nil || got != want {
+			t.Errorf("NormalizeEmail(%q) = %q, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "ada", "ada@", "@example.com", "ada@localhost", "Ada <ada@example.com>", "a b@example.com", strings.Repeat("a", 250) + "@x.com"} {
+		if _, err := lobby.NormalizeEmail(bad); lobby.ErrorCode(err) != lobby.EINVALID {
+			t.Errorf("NormalizeEmail(%q): %v, want invalid_request", bad, err)
+		}
+	}
+}
+
+func TestValidLoginCode(t *testing.T) {
+	for code, want := range map[string]bool{"012345": true, "12345": false, "1234567": false, "12345a": false, "١٢٣٤٥٦": false} {
+		if lobby.ValidLoginCode(code) != want {
+			t.Errorf("ValidLoginCode(%q) != %v", code, want)
+		}
+	}
+}
+
+func TestValidateWebhookURL(t *testing.T) {
+	for _, tt := range []struct {
+		url  string
+		dev  bool
+		says string // "" for valid
+	}{
+		{"https://agent.example.com/lobby", false, ""},
+		{"https://203.0.113.7:8443/hook", false, ""},
+		{"http://agent.example.com/", false, "https://"},
+		{"http://127.0.0.1:9000/hook", false, "https://"},
+		{"http://127.0.0.1:9000/hook", true, ""},
+		{"http://localhost:9000/hook", true, ""},
+		{"http://[::1]:9000/hook", true, ""},
+		{"http://10.0.0.1/hook", true, "only to loopback"},
+		{"http://agent.example.com/", true, "only to loopback"},
+		{"https://10.0.0.1/", true, ""},
+		{"https://127.0.0.1/", false, "internal address"},
+		{"https://10.0.0.1/", false, "internal address"},
+		{"https://172.16.5.4/", false, "internal address"},
+		{"https://192.168.1.1/", false, "internal address"},
+		{"https://169.254.169.254/latest/meta-data", false, "internal address"},
+		{"https://100.64.0.1/", false, "internal address"},
+		{"https://0.0.0.0/", false, "internal address"},
+		{"https://[::1]/", false, "internal address"},
+		{"https://[::ffff:127.0.0.1]/", false, "internal address"},
+		{"https://[fd00:ec2::254]/", false, "internal address"},
+		{"https://[fe80::1]/", false, "internal address"},
+		{"https://localhost/", false, "internal address"},
+		{"https://api.localhost/", false, "internal address"},
+		{"https://user:pw@agent.example.com/", false, "password"},
+		{"ftp://agent.example.com/", false, "https://"},
+		{"agent.example.com/hook", false, "absolute URL"},
+		{"https:///nohost", false, "absolute URL"},
+		{"https://agent.example.com/#frag", false, "fragment"},
+		{"https://agent.example.com/" + strings.Repeat("a", 2000), false, "at most"},
+	} {
+		err := lobby.ValidateWebhookURL(tt.url, tt.dev)
+		switch {
+		case tt.says == "" && err != nil:
+			t.Errorf("%s (dev %v): %v", tt.url, tt.dev, err)
+		case tt.says != "" && (lobby.ErrorCode(err) != lobby.EINVALID || !strings.Contains(lobby.ErrorMessage(err), tt.says)):
+			t.Errorf("%s (dev %v): %v, want invalid_request saying %q", tt.url, tt.dev, err, tt.says)
+		}
+	}
+}
+
+func TestIsInternalAddr(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"8.8.8.8": false, "2606:4700::1111": false, "127.0.0.53": true, "::ffff:10.1.2.3": true,
+		"224.0.0.1": true, "255.255.255.255": true, "198.18.0.1": true, "64:ff9b::7f00:1": true,
+	} {
+		if got := lobby.IsInternalAddr(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("IsInternalAddr(%s) = %v", addr, got)
+		}
+	}
+}
+
+func TestSubscriptionAt(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := lobby.Subscription{Status: lobby.SubscriptionActive, MessagesUsed: 42, PeriodStart: start, PeriodEnd: start.Add(lobby.SubscriptionPeriod)}
+
+	if got := s.At(start.Add(time.Hour)); got != s {
+		t.Fatalf("within the period: %+v", got)
+	}
+	got := s.At(start.Add(2*lobby.SubscriptionPeriod + time.Hour))
+	if got.Status != lobby.SubscriptionActive || got.MessagesUsed != 0 || !got.PeriodStart.Equal(start.Add(2*lobby.SubscriptionPeriod)) ||
+		!got.PeriodEnd.Equal(start.Add(3*lobby.SubscriptionPeriod)) {
+		t.Fatalf("two periods on: %+v", got)
+	}
+	s.CancelAtPeriodEnd = true
+	if got := s.At(s.PeriodEnd); got.Status != lobby.SubscriptionCanceled {
+		t.Fatalf("canceled, at the period's end: %+v", got)
+	}
+}
+
+func TestConsultantValidate(t *testing.T) {
+	c := &lobby.Consultant{Slug: "ok-slug", Name: " Name ", SystemPrompt: "p", Tags: []string{" A ", "a", ""}, Category: " Finance ",
+		Plans: []lobby.Plan{{Tier: "basic", PriceCents: 100}}}
+	c.Normalize()
+	if err := c.Validate(lobby.ValidateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "Name" || c.Mode != lobby.ModeManaged || len(c.Tags) != 1 || c.Tags[0] != "a" || c.Category != "finance" || c.Plans[0].Currency != "usd" {
+		t.Fatalf("normalized: %+v", c)
+	}
+	if _, err := c.Plan("gold"); lobby.ErrorCode(err) != lobby.EINVALID || !strings.Contains(err.Error(), "basic") {
+		t.Fatalf("unknown tier: %v", err)
+	}
+	c.Plans = append(c.Plans, lobby.Plan{Tier: "x", Currency: "dollars"})
+	if err := c.Validate(lobby.ValidateOptions{}); !strings.Contains(lobby.ErrorMessage(err), "ISO 4217") {
+		t.Fatalf("bad currency: %v", err)
+	}
+}

@@ -1,6 +1,11 @@
 package lobby
 
-import "time"
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
 
 // Message roles and statuses.
 const (
@@ -12,21 +17,104 @@ const (
 	MessageFailed    = "failed"
 )
 
-// Conversation is the one thread between a buyer's subscription and a consultant.
+// MaxMessageLen is the largest message content, from the contract.
+const MaxMessageLen = 32 << 10
+
+// Conversation is a thread between a buyer's subscription and a consultant. Each
+// subscription has one by default.
 type Conversation struct {
 	ID             string    `json:"id"`
 	SubscriptionID string    `json:"subscription_id"`
 	ConsultantID   string    `json:"consultant_id"`
+	BuyerID        string    `json:"buyer_id"` // a pseudonym, stable per buyer and consultant
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 // Message is one turn of a conversation.
 type Message struct {
-	ID             string    `json:"id"`
-	ConversationID string    `json:"conversation_id"`
-	Role           string    `json:"role"`
-	Content        string    `json:"content"`
-	Status         string    `json:"status"`
-	CreatedAt      time.Time `json:"created_at"`
+	ID             string `json:"id"`
+	ConversationID string `json:"conversation_id"`
+	Role           string `json:"role"`
+	Content        string `json:"content"`
+	Status         string `json:"status"`
+	// Error says why a failed reply failed, in words for the buyer.
+	Error string `json:"error,omitempty"`
+	// Model names what wrote a reply: "offline" for the offline provider.
+	Model     string    `json:"model,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// ValidateMessageContent checks a message a person or agent sends: non-empty valid
+// UTF-8 without NULs, at most MaxMessageLen bytes.
+func ValidateMessageContent(s string) error {
+	switch {
+	case strings.TrimSpace(s) == "":
+		return Errorf(EINVALID, "message is empty; send the text to ask")
+	case len(s) > MaxMessageLen:
+		return Errorf(ETOOLARGE, "message is %d bytes; the most is %d (32 KiB): split it or summarise", len(s), MaxMessageLen)
+	case !utf8.ValidString(s):
+		return Errorf(EINVALID, "message is not valid UTF-8")
+	case strings.ContainsRune(s, 0):
+		return Errorf(EINVALID, "message must not contain NUL characters")
+	}
+	return nil
+}
+
+// Exchange is what one buyer message starts: the buyer's message and the reply it
+// awaits, born streaming.
+type Exchange struct {
+	Conversation *Conversation
+	Message      *Message
+	Reply        *Message
+}
+
+// ExchangeParams is a buyer's message to send.
+type ExchangeParams struct {
+	SubscriptionID string
+	ConversationID string // "" for the subscription's default conversation
+	Content        string
+}
+
+// MessageFilter selects a conversation's messages, oldest first.
+type MessageFilter struct {
+	ConversationID string
+	After          string // a message ID; "" from the start
+	Limit          int
+}
+
+// ConversationFilter selects conversations, newest first. Exactly one of
+// SubscriptionID and ConsultantID is set.
+type ConversationFilter struct {
+	SubscriptionID string
+	ConsultantID   string
+	Limit          int
+	Cursor         string
+}
+
+// ChatService keeps conversations and messages.
+type ChatService interface {
+	// CreateExchange stores a buyer's message and the consultant's reply, born
+	// streaming, in one transaction that also counts the message against the
+	// subscription's cap. A message over the cap is not stored: EQUOTA with RetryAfter
+	// set to the time left in the period. Returns ENOTFOUND for a conversation that is
+	// not the subscription's, EINVALID for bad content.
+	CreateExchange(ctx context.Context, p ExchangeParams) (*Exchange, error)
+
+	// FinishMessage sets a streaming message's final content and status (complete or
+	// failed, with errMsg) and the model that wrote it. Returns ENOTFOUND.
+	FinishMessage(ctx context.Context, id, content, status, errMsg, model string) (*Message, error)
+
+	// FindConversationByID returns ENOTFOUND when there is none.
+	FindConversationByID(ctx context.Context, id string) (*Conversation, error)
+
+	// FindConversations lists conversations per f.
+	FindConversations(ctx context.Context, f ConversationFilter) ([]*Conversation, string, error)
+
+	// FindMessages lists a conversation's messages after f.After, oldest first.
+	FindMessages(ctx context.Context, f MessageFilter) ([]*Message, error)
+
+	// FindMessageByID returns ENOTFOUND when there is none.
+	FindMessageByID(ctx context.Context, id string) (*Message, error)
 }

@@ -3,6 +3,7 @@ package lobby
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes, as the public contract names them. Each maps to one HTTP status.
@@ -25,6 +26,8 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// RetryAfter, when set, is how long the client should wait before trying again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("lobby: %s: %s", e.Code, e.Message) }
@@ -60,4 +63,13 @@ func ErrorMessage(err error) string {
 	default:
 		return "Internal error; it has been logged. Try again, and report it if it persists."
 	}
+}
+
+// ErrorRetryAfter returns the RetryAfter of the first *Error in err's chain, or 0.
+func ErrorRetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }

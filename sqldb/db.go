@@ -53,6 +53,7 @@ var (
 	_ lobby.AuthService         = (*DB)(nil)
 	_ lobby.ConsultantService   = (*DB)(nil)
 	_ lobby.SubscriptionService = (*DB)(nil)
+	_ lobby.ChatService         = (*DB)(nil)
 )
 
 // New returns a DB over the two pools, which may be the same.

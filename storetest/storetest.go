@@ -26,6 +26,8 @@ func Exercise(t *testing.T, b Backend) {
 		{"Catalog", testCatalog},
 		{"Checkout", testCheckout},
 		{"Subscription", testSubscription},
+		{"Chat", testChat},
+		{"ChatCap", testChatCap},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -682,4 +684,141 @@ func testSubscription(t *testing.T, b Backend) {
 			t.Fatalf("pages of %d and %d (last cursor %q)", len(first), len(second), last)
 		}
 	})
+}
+
+func testChat(t *testing.T, b Backend) {
+	ctx := context.Background()
+	db, _ := open(t, b)
+	_, owner := SignIn(t, db, "owner@example.com")
+	_, buyer := SignIn(t, db, "buyer@example.com")
+	c := NewConsultant(owner.ID, "chatty")
+	_, err := db.CreateConsultant(ctx, c, lobby.ValidateOptions{})
+	must(t, err)
+	sub, _ := Subscribe(t, db, buyer.ID, c.ID, "starter")
+	otherSub, _ := Subscribe(t, db, owner.ID, c.ID, "starter")
+
+	first, err := db.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: "Hello?"})
+	must(t, err)
+	cnv := first.Conversation
+	if !strings.HasPrefix(cnv.ID, lobby.PrefixConversation) || cnv.SubscriptionID != sub.ID || cnv.ConsultantID != c.ID ||
+		!strings.HasPrefix(cnv.BuyerID, "byr_") || strings.Contains(cnv.BuyerID, buyer.ID) {
+		t.Fatalf("conversation = %+v", cnv)
+	}
+	if first.Message.Status != lobby.MessageComplete || first.Message.Role != lobby.RoleBuyer ||
+		first.Reply.Status != lobby.MessageStreaming || first.Reply.Role != lobby.RoleConsultant || first.Reply.ID <= first.Message.ID {
+		t.Fatalf("exchange = %+v %+v", first.Message, first.Reply)
+	}
+	done, err := db.FinishMessage(ctx, first.Reply.ID, "Hi.", lobby.MessageComplete, "", "offline")
+	must(t, err)
+	if done.Content != "Hi." || done.Status != lobby.MessageComplete || done.Model != "offline" {
+		t.Fatalf("finished = %+v", done)
+	}
+	// The next message goes to the same conversation by default, and by name.
+	second, err := db.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: "And?"})
+	must(t, err)
+	third, err := db.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, ConversationID: cnv.ID, Content: "Well?"})
+	must(t, err)
+	if second.Conversation.ID != cnv.ID || third.Conversation.ID != cnv.ID {
+		t.Fatal("one subscription's messages went to two conversations")
+	}
+	_, err = db.FinishMessage(ctx, second.Reply.ID, "", lobby.MessageFailed, "The model provider is overloaded.", "")
+	must(t, err)
+
+	all, err := db.FindMessages(ctx, lobby.MessageFilter{ConversationID: cnv.ID})
+	must(t, err)
+	var got []string
+	for _, m := range all {
+		got = append(got, m.Role+":"+m.Content+":"+m.Status)
+	}
+	want := "buyer:Hello?:complete consultant:Hi.:complete buyer:And?:complete consultant::failed buyer:Well?:complete consultant::streaming"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("messages = %v\nwant %s", got, want)
+	}
+	after, err := db.FindMessages(ctx, lobby.MessageFilter{ConversationID: cnv.ID, After: all[3].ID, Limit: 1})
+	must(t, err)
+	if len(after) != 1 || after[0].ID != all[4].ID {
+		t.Fatalf("after %s: %+v", all[3].ID, after)
+	}
+	if all[3].Error != "The model provider is overloaded." {
+		t.Fatalf("failed reply's error = %q", all[3].Error)
+	}
+
+	// Another subscription cannot write into this conversation, nor sees it.
+	_, err = db.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: otherSub.ID, ConversationID: cnv.ID, Content: "Intrude"})
+	WantCode(t, err, lobby.ENOTFOUND)
+	mine, _, err := db.FindConversations(ctx, lobby.ConversationFilter{SubscriptionID: otherSub.ID})
+	must(t, err)
+	if len(mine) != 0 {
+		t.Fatalf("other subscription lists %+v", mine)
+	}
+	theirs, _, err := db.FindConversations(ctx, lobby.ConversationFilter{ConsultantID: c.ID})
+	must(t, err)
+	if len(theirs) != 1 || theirs[0].ID != cnv.ID {
+		t.Fatalf("consultant's conversations = %+v", theirs)
+	}
+	for _, bad := range []string{"", "   ", "\xff\xfe", "a\x00b", strings.Repeat("x", lobby.MaxMessageLen+1)} {
+		_, err := db.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: bad})
+		if code := lobby.ErrorCode(err); code != lobby.EINVALID && code != lobby.ETOOLARGE {
+			t.Errorf("content %.10q: %v", bad, err)
+		}
+	}
+	_, err = db.FinishMessage(ctx, "msg_nope", "x", lobby.MessageComplete, "", "")
+	WantCode(t, err, lobby.ENOTFOUND)
+}
+
+// testChatCap: 30 messages sent at once against a cap of 10 store exactly 10; the rest
+// are refused with the time left in the period, and nothing of them is stored.
+func testChatCap(t *testing.T, b Backend) {
+	ctx := context.Background()
+	db, clock := open(t, b)
+	_, owner := SignIn(t, db, "owner@example.com")
+	c := NewConsultant(owner.ID, "capped")
+	cap := int64(10)
+	c.Plans = []lobby.Plan{{Tier: "tiny", PriceCents: 100, MessageCap: &cap}}
+	_, err := db.CreateConsultant(ctx, c, lobby.ValidateOptions{})
+	must(t, err)
+	sub, _ := Subscribe(t, db, owner.ID, c.ID, "tiny")
+
+	var ok, refused atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := db.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: fmt.Sprintf("message %d", i)})
+			switch lobby.ErrorCode(err) {
+			case "":
+				ok.Add(1)
+			case lobby.EQUOTA:
+				if ra := lobby.ErrorRetryAfter(err); ra <= 0 || ra > lobby.SubscriptionPeriod {
+					t.Errorf("Retry-After %v", ra)
+				}
+				refused.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	cnvs, _, err := db.FindConversations(ctx, lobby.ConversationFilter{SubscriptionID: sub.ID})
+	must(t, err)
+	msgs, err := db.FindMessages(ctx, lobby.MessageFilter{ConversationID: cnvs[0].ID, Limit: 100})
+	must(t, err)
+	if ok.Load() != 10 || refused.Load() != 20 || len(msgs) != 20 || len(cnvs) != 1 {
+		t.Fatalf("%d sent, %d refused, %d messages stored in %d conversations; want 10, 20, 20 (10 and their replies), 1",
+			ok.Load(), refused.Load(), len(msgs), len(cnvs))
+	}
+	got, err := db.FindSubscription(ctx, owner.ID, sub.ID)
+	must(t, err)
+	if got.MessagesUsed != 10 {
+		t.Fatalf("messages_used = %d", got.MessagesUsed)
+	}
+	// A new period has a new allowance.
+	clock.Add(lobby.SubscriptionPeriod)
+	_, err = db.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: "new month"})
+	must(t, err)
+	got, _ = db.FindSubscription(ctx, owner.ID, sub.ID)
+	if got.MessagesUsed != 1 {
+		t.Fatalf("messages_used in the new period = %d", got.MessagesUsed)
+	}
 }

@@ -1,0 +1,47 @@
+package lobby
+
+import "context"
+
+// Roles of the turns a model is given.
+const (
+	TurnUser      = "user"      // the buyer
+	TurnAssistant = "assistant" // the consultant
+)
+
+// Turn is one message of a conversation as a model sees it.
+type Turn struct {
+	Role    string // TurnUser or TurnAssistant
+	Content string
+}
+
+// CompletionRequest is everything a model is asked with: the assembled system prompt
+// and the conversation, oldest turn first, ending with the buyer's.
+type CompletionRequest struct {
+	Model     string // "" means the provider's default
+	System    string
+	Turns     []Turn
+	MaxTokens int // 0 means the provider's default
+}
+
+// Completion is a model's whole answer.
+type Completion struct {
+	Text         string
+	Model        string // the model that answered
+	StopReason   string // the provider's own word: "end_turn", "stop", "max_tokens", ...
+	InputTokens  int
+	OutputTokens int
+}
+
+// LLM is an inference provider.
+type LLM interface {
+	// Name is the provider's name, as --llm takes it.
+	Name() string
+
+	// Complete asks the model and calls onDelta with each piece of text as it streams,
+	// in order; the pieces joined are the Completion's Text. It retries what is worth
+	// retrying (rate limits, overload, server errors before the first piece) with
+	// backoff, honouring Retry-After, within ctx. When it fails for good it returns
+	// EUPSTREAM with a message a buyer can read, and whatever text had streamed in the
+	// Completion. It never calls onDelta after it returns.
+	Complete(ctx context.Context, req CompletionRequest, onDelta func(text string)) (*Completion, error)
+}

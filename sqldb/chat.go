@@ -1,0 +1,207 @@
+package sqldb
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+
+	"github.com/lobby-dev/lobby"
+)
+
+// buyerPseudonym is the buyer's ID as a consultant sees it: stable per buyer and
+// consultant, and different for each consultant.
+func buyerPseudonym(userID, consultantID string) string {
+	sum := sha256.Sum256([]byte("lobby buyer\x00" + userID + "\x00" + consultantID))
+	return "byr_" + hex.EncodeToString(sum[:12])
+}
+
+const conversationColumns = `id, subscription_id, consultant_id, buyer_id, created_at, updated_at`
+
+func scanConversation(row scanner) (*lobby.Conversation, error) {
+	var c lobby.Conversation
+	if err := row.Scan(&c.ID, &c.SubscriptionID, &c.ConsultantID, &c.BuyerID, &c.CreatedAt, &c.UpdatedAt); err != nil {
+		return nil, err
+	}
+	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	return &c, nil
+}
+
+const messageColumns = `id, conversation_id, role, content, status, error, model, created_at, updated_at`
+
+func scanMessage(row scanner) (*lobby.Message, error) {
+	var m lobby.Message
+	if err := row.Scan(&m.ID, &m.ConversationID, &m.Role, &m.Content, &m.Status, &m.Error, &m.Model, &m.CreatedAt, &m.UpdatedAt); err != nil {
+		return nil, err
+	}
+	m.CreatedAt, m.UpdatedAt = m.CreatedAt.UTC(), m.UpdatedAt.UTC()
+	return &m, nil
+}
+
+// CreateExchange implements lobby.ChatService.
+func (db *DB) CreateExchange(ctx context.Context, p lobby.ExchangeParams) (*lobby.Exchange, error) {
+	if err := lobby.ValidateMessageContent(p.Content); err != nil {
+		return nil, err
+	}
+	var ex lobby.Exchange
+	err := db.tx(ctx, func(tx *Tx) error {
+		s, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1`+db.dialect.ForUpdate, p.SubscriptionID))
+		if err != nil {
+			return notFound(err, "no subscription %q", p.SubscriptionID)
+		}
+		if s, err = advance(ctx, tx, s); err != nil {
+			return err
+		}
+		if s.Status != lobby.SubscriptionActive {
+			return lobby.Errorf(lobby.EUNAUTHORIZED, "this subscription has ended; subscribe again to keep consulting")
+		}
+		if s.MessageCap != nil && s.MessagesUsed >= *s.MessageCap {
+			e := lobby.Errorf(lobby.EQUOTA, "this subscription's %d messages for the period are used; more can be sent from %s, or on a bigger tier",
+				*s.MessageCap, s.PeriodEnd.Format("2006-01-02 15:04 MST"))
+			e.RetryAfter = s.PeriodEnd.Sub(tx.now)
+			return e
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET messages_used = messages_used + 1, updated_at = $1 WHERE id = $2`, tx.now, s.ID); err != nil {
+			return err
+		}
+		if ex.Conversation, err = db.conversationFor(ctx, tx, s, p.ConversationID); err != nil {
+			return err
+		}
+		ex.Message = &lobby.Message{ID: lobby.NewID(lobby.PrefixMessage), ConversationID: ex.Conversation.ID, Role: lobby.RoleBuyer,
+			Content: p.Content, Status: lobby.MessageComplete, CreatedAt: tx.now, UpdatedAt: tx.now}
+		ex.Reply = &lobby.Message{ID: lobby.NewID(lobby.PrefixMessage), ConversationID: ex.Conversation.ID, Role: lobby.RoleConsultant,
+			Status: lobby.MessageStreaming, CreatedAt: tx.now, UpdatedAt: tx.now}
+		for _, m := range []*lobby.Message{ex.Message, ex.Reply} {
+			if err := insertMessage(ctx, tx, m); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = $1 WHERE id = $2`, tx.now, ex.Conversation.ID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ex, nil
+}
+
+func insertMessage(ctx context.Context, tx *Tx, m *lobby.Message) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO messages (`+messageColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		m.ID, m.ConversationID, m.Role, m.Content, m.Status, m.Error, m.Model, m.CreatedAt, m.UpdatedAt)
+	return err
+}
+
+// conversationFor returns the conversation a subscription's message goes to: the one
+// named, which must be the subscription's, or else its default, made on first use.
+func (db *DB) conversationFor(ctx context.Context, tx *Tx, s *lobby.Subscription, id string) (*lobby.Conversation, error) {
+	if id != "" {
+		c, err := scanConversation(tx.QueryRowContext(ctx, `SELECT `+conversationColumns+` FROM conversations WHERE id = $1 AND subscription_id = $2`, id, s.ID))
+		if err != nil {
+			return nil, notFound(err, "no conversation %q of this subscription; leave conversation_id out to use its own", id)
+		}
+		return c, nil
+	}
+	c, err := scanConversation(tx.QueryRowContext(ctx, `SELECT `+conversationColumns+` FROM conversations WHERE subscription_id = $1 ORDER BY id LIMIT 1`, s.ID))
+	if err == nil || !errors.Is(err, sql.ErrNoRows) {
+		return c, err
+	}
+	c = &lobby.Conversation{ID: lobby.NewID(lobby.PrefixConversation), SubscriptionID: s.ID, ConsultantID: s.ConsultantID,
+		BuyerID: buyerPseudonym(s.UserID, s.ConsultantID), CreatedAt: tx.now, UpdatedAt: tx.now}
+	_, err = tx.ExecContext(ctx, `INSERT INTO conversations (`+conversationColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+		c.ID, c.SubscriptionID, c.ConsultantID, c.BuyerID, c.CreatedAt, c.UpdatedAt)
+	return c, err
+}
+
+// FinishMessage implements lobby.ChatService.
+func (db *DB) FinishMessage(ctx context.Context, id, content, status, errMsg, model string) (*lobby.Message, error) {
+	var m *lobby.Message
+	err := db.tx(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE messages SET content = $1, status = $2, error = $3, model = $4, updated_at = $5 WHERE id = $6`,
+			content, status, errMsg, model, tx.now, id)
+		if err != nil {
+			return err
+		}
+		m, err = scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`, id))
+		return notFound(err, "no message %q", id)
+	})
+	return m, err
+}
+
+// FindConversationByID implements lobby.ChatService.
+func (db *DB) FindConversationByID(ctx context.Context, id string) (*lobby.Conversation, error) {
+	c, err := scanConversation(db.read.QueryRowContext(ctx, `SELECT `+conversationColumns+` FROM conversations WHERE id = $1`, id))
+	if err != nil {
+		return nil, notFound(err, "no conversation %q", id)
+	}
+	return c, nil
+}
+
+// FindConversations implements lobby.ChatService.
+func (db *DB) FindConversations(ctx context.Context, f lobby.ConversationFilter) ([]*lobby.Conversation, string, error) {
+	n := limit(f.Limit)
+	after, err := parseKeyCursor(f.Cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	column, value := "subscription_id", f.SubscriptionID
+	if f.ConsultantID != "" {
+		column, value = "consultant_id", f.ConsultantID
+	}
+	q := `SELECT ` + conversationColumns + ` FROM conversations WHERE ` + column + ` = $1`
+	args := []any{value, n + 1}
+	if after != "" {
+		q += ` AND id < $3`
+		args = append(args, after)
+	}
+	rows, err := db.read.QueryContext(ctx, q+` ORDER BY id DESC LIMIT $2`, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rows.Close()
+	var cs []*lobby.Conversation
+	for rows.Next() {
+		c, err := scanConversation(rows)
+		if err != nil {
+			return nil, "", err
+		}
+		cs = append(cs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(cs) > n {
+		cs = cs[:n]
+		next = keyCursor(cs[n-1].ID)
+	}
+	return cs, next, nil
+}
+
+// FindMessages implements lobby.ChatService.
+func (db *DB) FindMessages(ctx context.Context, f lobby.MessageFilter) ([]*lobby.Message, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE conversation_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+		f.ConversationID, f.After, limit(f.Limit))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ms []*lobby.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, m)
+	}
+	return ms, rows.Err()
+}
+
+// FindMessageByID implements lobby.ChatService.
+func (db *DB) FindMessageByID(ctx context.Context, id string) (*lobby.Message, error) {
+	m, err := scanMessage(db.read.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`, id))
+	if err != nil {
+		return nil, notFound(err, "no message %q", id)
+	}
+	return m, nil
+}

@@ -21,6 +21,16 @@ type CompletionRequest struct {
 	System    string
 	Turns     []Turn
 	MaxTokens int // 0 means the provider's default
+	// Sources is the published material the reply may draw on (the consultant's
+	// profile, retrieved knowledge). It is already fenced into System; a provider that
+	// runs no model (offline) answers from it directly.
+	Sources []Source
+}
+
+// Source is a passage of published material.
+type Source struct {
+	Title string
+	Text  string
 }
 
 // Completion is a model's whole answer.

@@ -3,6 +3,8 @@ package http
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/lobby-dev/lobby"
 )
@@ -38,6 +40,9 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	case lobby.EUNAVAILABLE, lobby.EUPSTREAM:
 		s.Logger.WarnContext(r.Context(), "dependency failed", "method", r.Method, "path", r.URL.Path,
 			"request_id", requestID(r.Context()), "err", err)
+	}
+	if ra := lobby.ErrorRetryAfter(err); ra > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((ra+time.Second-1)/time.Second)))
 	}
 	writeError(w, status, code, lobby.ErrorMessage(err))
 }

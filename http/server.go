@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lobby-dev/lobby"
@@ -25,6 +26,9 @@ type Server struct {
 	Auth          lobby.AuthService
 	Consultants   lobby.ConsultantService
 	Subscriptions lobby.SubscriptionService
+	Chat          lobby.ChatService
+	Consult       Consulter
+	Events        lobby.EventService
 	Payments      lobby.Payments
 	Mailer        lobby.Mailer
 	Mailbox       Mailbox // nil unless the console mailer runs
@@ -42,8 +46,14 @@ type Server struct {
 	Registry *prometheus.Registry
 	Now      func() time.Time
 
-	mux *http.ServeMux
+	mux       *http.ServeMux
+	closing   chan struct{}
+	closeOnce sync.Once
 }
+
+// Close ends the streams, WebSockets and long polls in flight, so that a graceful
+// shutdown need not wait for them; register it with http.Server.RegisterOnShutdown.
+func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closing) }) }
 
 // route is one line of the route table.
 type route struct {
@@ -74,6 +84,13 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/subscriptions", false, s.handleSubscriptionList},
 		{"POST /api/v1/subscriptions/{id}/token", false, s.handleSubscriptionToken},
 		{"DELETE /api/v1/subscriptions/{id}", false, s.handleSubscriptionCancel},
+
+		{"POST /api/v1/chat", false, s.handleChat},
+		{"POST /api/chat", false, s.handleChat},
+		{"GET /api/v1/conversations", false, s.handleConversationList},
+		{"GET /api/v1/conversations/{id}/messages", false, s.handleMessageList},
+		{"GET /api/v1/conversations/{id}/events", false, s.handleConversationEvents},
+		{"GET /api/v1/realtime", false, s.handleRealtime},
 	}
 	if s.Payments != nil && s.Payments.Name() == "local" {
 		rs = append(rs, route{"POST /api/v1/checkout/{id}/complete", false, s.handleCheckoutComplete})
@@ -114,6 +131,7 @@ func (s *Server) Handler() http.Handler {
 	limiter := newRateLimiter(s.PublicRateLimit, time.Minute, s.Now)
 	mux := http.NewServeMux()
 	s.mux = mux
+	s.closing = make(chan struct{})
 	for _, rt := range s.routes() {
 		h := s.errorHandler(rt.handler)
 		if rt.public {

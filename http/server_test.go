@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -13,9 +14,12 @@ import (
 	"testing"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/chat"
 	lobbyhttp "github.com/lobby-dev/lobby/http"
+	"github.com/lobby-dev/lobby/hub"
 	"github.com/lobby-dev/lobby/local"
 	"github.com/lobby-dev/lobby/mail"
+	"github.com/lobby-dev/lobby/offline"
 	"github.com/lobby-dev/lobby/sqldb"
 	"github.com/lobby-dev/lobby/storetest"
 	"github.com/lobby-dev/lobby/web"
@@ -30,6 +34,7 @@ type testServer struct {
 	srv     *lobbyhttp.Server
 	handler http.Handler
 	clock   *storetest.Clock
+	consult *chat.Service
 }
 
 type serverOption func(s *lobbyhttp.Server)
@@ -41,8 +46,11 @@ func newTestServer(t testing.TB, b storetest.Backend, opts ...serverOption) *tes
 	db.Now = clock.Now
 	console := mail.NewConsole(slog.New(slog.DiscardHandler))
 	payments := &local.Payments{BaseURL: "http://lobby.test"}
+	events := hub.New()
+	consult := &chat.Service{Chat: db, Consultants: db, Events: events, LLM: &offline.Provider{}, Logger: slog.New(slog.DiscardHandler)}
 	srv := &lobbyhttp.Server{
-		Auth: db, Consultants: db, Subscriptions: db, Payments: payments, Mailer: console, Mailbox: console,
+		Auth: db, Consultants: db, Subscriptions: db, Chat: db, Consult: consult, Events: events,
+		Payments: payments, Mailer: console, Mailbox: console,
 		Ready: db.Ready, BaseURL: "http://lobby.test", Now: clock.Now,
 	}
 	srv.Pages = web.New(web.Config{Auth: db, Consultants: db, Subscriptions: db, Mailer: console, Payments: payments,
@@ -50,7 +58,13 @@ func newTestServer(t testing.TB, b storetest.Backend, opts ...serverOption) *tes
 	for _, o := range opts {
 		o(srv)
 	}
-	return &testServer{t: t, db: db, mailbox: console, srv: srv, handler: srv.Handler(), clock: clock}
+	t.Cleanup(func() { consult.Wait(context.Background()) })
+	return &testServer{t: t, db: db, mailbox: console, srv: srv, handler: srv.Handler(), clock: clock, consult: consult}
+}
+
+// withLLM makes the server's consultants answer with llm.
+func withLLM(llm lobby.LLM) serverOption {
+	return func(s *lobbyhttp.Server) { s.Consult.(*chat.Service).LLM = llm }
 }
 
 // response is an answer as a client reads it.
@@ -194,4 +208,15 @@ func (g goroutineT) Fatal(args ...any) {
 	g.TB.Helper()
 	g.TB.Error(args...)
 	runtime.Goexit()
+}
+
+// listen serves s on a loopback port for clients that need a real connection
+// (streams, WebSockets) and returns its URL. The streams end when the test does.
+func (s *testServer) listen() string {
+	web := httptest.NewServer(s.handler)
+	s.t.Cleanup(func() {
+		s.srv.Close()
+		web.Close()
+	})
+	return web.URL
 }

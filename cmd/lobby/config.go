@@ -23,6 +23,10 @@ type Config struct {
 	ResendAPIKey    string
 	SMTPURL         string
 	Payments        string
+	AnthropicAPIKey string
+	OpenAIAPIKey    string
+	OpenAIBaseURL   string
+	OpenAIModel     string
 	PublicRateLimit int
 	ShutdownTimeout time.Duration
 }
@@ -39,6 +43,10 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&c.BaseURL, "base-url", "", "the public URL, for links (default http://localhost:PORT)")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: allows plain-http webhooks to loopback and private addresses")
 	fs.StringVar(&c.LLM, "llm", "", "inference provider: offline, anthropic or openai (default anthropic when ANTHROPIC_API_KEY is set, else offline)")
+	fs.StringVar(&c.AnthropicAPIKey, "anthropic-api-key", "", "Anthropic API key, for --llm anthropic (or ANTHROPIC_API_KEY)")
+	fs.StringVar(&c.OpenAIAPIKey, "openai-api-key", "", "API key of the OpenAI-compatible server, for --llm openai (or OPENAI_API_KEY)")
+	fs.StringVar(&c.OpenAIBaseURL, "openai-base-url", "", "base URL of an OpenAI-compatible API (OpenRouter, Ollama, vLLM, llama.cpp); default OpenAI's")
+	fs.StringVar(&c.OpenAIModel, "openai-model", "", "model for --llm openai when a consultant names none (default gpt-4o-mini)")
 	fs.StringVar(&c.Mail, "mail", "console", "mailer: console (logs mail and keeps /dev/mailbox), resend or smtp")
 	fs.StringVar(&c.MailFrom, "mail-from", "Lobby <login@lobby.localhost>", "the From of Lobby's mail")
 	fs.StringVar(&c.ResendAPIKey, "resend-api-key", "", "Resend API key, for --mail resend (or RESEND_API_KEY)")
@@ -81,9 +89,15 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 	if c.ResendAPIKey == "" {
 		c.ResendAPIKey = getenv("RESEND_API_KEY")
 	}
+	if c.AnthropicAPIKey == "" {
+		c.AnthropicAPIKey = getenv("ANTHROPIC_API_KEY")
+	}
+	if c.OpenAIAPIKey == "" {
+		c.OpenAIAPIKey = getenv("OPENAI_API_KEY")
+	}
 	if c.LLM == "" {
 		c.LLM = "offline"
-		if getenv("ANTHROPIC_API_KEY") != "" {
+		if c.AnthropicAPIKey != "" {
 			c.LLM = "anthropic"
 		}
 	}

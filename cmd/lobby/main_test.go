@@ -165,3 +165,29 @@ func BenchmarkServeStartup(b *testing.B) {
 		}
 	}
 }
+
+func TestNewLLM(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+		want string // the provider's name, or "" for an error
+	}{
+		{nil, nil, "offline"},
+		{[]string{"--llm", "openai", "--openai-base-url", "http://127.0.0.1:11434/v1"}, nil, "openai"},
+		{nil, map[string]string{"ANTHROPIC_API_KEY": "sk-ant-test"}, "anthropic"},
+		{[]string{"--llm", "anthropic"}, nil, ""},
+		{[]string{"--llm", "openai"}, nil, ""}, // OpenAI's own API needs a key
+	} {
+		cfg, err := parseFlags("serve", tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		llm, err := newLLM(cfg)
+		switch {
+		case tt.want == "" && err == nil:
+			t.Errorf("%v: no error", tt.args)
+		case tt.want != "" && (err != nil || llm.Name() != tt.want):
+			t.Errorf("%v %v: %v, %v; want %s", tt.args, tt.env, llm, err, tt.want)
+		}
+	}
+}

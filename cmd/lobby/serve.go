@@ -13,9 +13,14 @@ import (
 	"time"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/anthropic"
+	"github.com/lobby-dev/lobby/chat"
 	lobbyhttp "github.com/lobby-dev/lobby/http"
+	"github.com/lobby-dev/lobby/hub"
 	"github.com/lobby-dev/lobby/local"
 	"github.com/lobby-dev/lobby/mail"
+	"github.com/lobby-dev/lobby/offline"
+	"github.com/lobby-dev/lobby/openai"
 	"github.com/lobby-dev/lobby/postgres"
 	"github.com/lobby-dev/lobby/sqldb"
 	"github.com/lobby-dev/lobby/sqlite"
@@ -95,8 +100,14 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready cha
 	base := cfg.baseURL(ln.Addr())
 
 	payments := &local.Payments{BaseURL: base}
+	llm, err := newLLM(cfg)
+	if err != nil {
+		return err
+	}
+	events := hub.New()
+	consult := &chat.Service{Chat: db, Consultants: db, Events: events, LLM: llm, Logger: log}
 	srv := &lobbyhttp.Server{
-		Auth: db, Consultants: db, Subscriptions: db,
+		Auth: db, Consultants: db, Subscriptions: db, Chat: db, Consult: consult, Events: events,
 		Payments:        payments,
 		Mailer:          mailer,
 		Ready:           db.Ready,
@@ -119,6 +130,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready cha
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	hs.RegisterOnShutdown(srv.Close)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 
@@ -146,6 +158,20 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready cha
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	if err := consult.Wait(sctx); err != nil {
+		log.Warn("replies still in flight at shutdown; they are stored as streaming", "err", err)
+	}
 	log.Info("stopped")
 	return nil
+}
+
+// newLLM returns the inference provider --llm names.
+func newLLM(cfg *Config) (lobby.LLM, error) {
+	switch cfg.LLM {
+	case "anthropic":
+		return anthropic.New(anthropic.Config{APIKey: cfg.AnthropicAPIKey})
+	case "openai":
+		return openai.New(openai.Config{APIKey: cfg.OpenAIAPIKey, BaseURL: cfg.OpenAIBaseURL, Model: cfg.OpenAIModel})
+	}
+	return &offline.Provider{}, nil
 }

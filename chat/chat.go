@@ -1,0 +1,170 @@
+// Package chat runs consultations: it stores a buyer's message, produces the managed
+// consultant's reply with the configured model, streams it out through the event hub
+// as it arrives, and stores how it ended.
+package chat
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/prompt"
+)
+
+// Service produces replies. Its methods are safe for concurrent use.
+type Service struct {
+	Chat        lobby.ChatService
+	Consultants lobby.ConsultantService
+	Events      lobby.EventService
+	LLM         lobby.LLM
+	Logger      *slog.Logger
+	// ReplyTimeout bounds one reply, retries included; 0 means 3 minutes.
+	ReplyTimeout time.Duration
+	// ContextTokens is the model's context budget; 0 means the prompt package's default.
+	ContextTokens int
+
+	wg sync.WaitGroup
+}
+
+// maxHistory is how many of the newest messages a reply is assembled from.
+const maxHistory = 400
+
+// Send stores the buyer's message and its reply, born streaming, and starts the reply.
+// watch, when not nil, is called with the exchange before any of its events are
+// published, so that the caller can follow the conversation without missing one.
+// The reply goes on after ctx ends: a buyer cut off finds it in the conversation later.
+func (s *Service) Send(ctx context.Context, p lobby.ExchangeParams, watch func(*lobby.Exchange)) (*lobby.Exchange, error) {
+	ex, err := s.Chat.CreateExchange(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if watch != nil {
+		watch(ex)
+	}
+	s.Events.Publish(ctx, lobby.MessageEvent(lobby.EventMessageCreated, ex.Message))
+	s.Events.Publish(ctx, lobby.MessageEvent(lobby.EventMessageCreated, ex.Reply))
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.reply(context.WithoutCancel(ctx), ex)
+	}()
+	return ex, nil
+}
+
+// Wait waits for the replies in flight to end, or for ctx.
+func (s *Service) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Service) reply(ctx context.Context, ex *lobby.Exchange) {
+	timeout := s.ReplyTimeout
+	if timeout <= 0 {
+		timeout = 3 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	content, status, errMsg, model := s.produce(ctx, ex)
+	// The reply is stored even when the request's own time ran out.
+	final, err := s.Chat.FinishMessage(context.WithoutCancel(ctx), ex.Reply.ID, content, status, errMsg, model)
+	if err != nil {
+		s.Logger.Error("store reply", "message_id", ex.Reply.ID, "err", err)
+		return
+	}
+	typ := lobby.EventMessageCompleted
+	if final.Status == lobby.MessageFailed {
+		typ = lobby.EventMessageFailed
+	}
+	s.Events.Publish(ctx, lobby.MessageEvent(typ, final))
+}
+
+// produce asks the model and streams its reply through the output guard. It returns
+// the reply as stored: what the guard let out, and how it ended.
+func (s *Service) produce(ctx context.Context, ex *lobby.Exchange) (content, status, errMsg, model string) {
+	consultant, err := s.Consultants.FindConsultantByID(ctx, ex.Conversation.ConsultantID)
+	if err != nil {
+		return s.fail(ex, "", err)
+	}
+	history, err := s.history(ctx, ex)
+	if err != nil {
+		return s.fail(ex, "", err)
+	}
+	req := prompt.Assemble(prompt.Params{Consultant: consultant, History: history, ContextTokens: s.ContextTokens})
+	guard := prompt.NewGuard(consultant.SystemPrompt + "\n" + prompt.Footer)
+	seq := 0
+	publish := func(text string) {
+		if text == "" {
+			return
+		}
+		seq++
+		s.Events.Publish(ctx, lobby.Event{
+			ID: ex.Reply.ID + ":" + strconv.Itoa(seq), Type: lobby.EventMessageDelta, ConversationID: ex.Conversation.ID,
+			Data: lobby.Delta{MessageID: ex.Reply.ID, Delta: text},
+		})
+	}
+	completion, err := s.LLM.Complete(ctx, req, func(piece string) { publish(guard.Write(piece)) })
+	publish(guard.Flush())
+	if completion != nil {
+		model = completion.Model
+	}
+	if err != nil {
+		_, status, errMsg, _ = s.fail(ex, guard.Text(), err)
+		return guard.Text(), status, errMsg, model
+	}
+	return guard.Text(), lobby.MessageComplete, "", model
+}
+
+// fail logs err and says why the reply failed, in words for the buyer.
+func (s *Service) fail(ex *lobby.Exchange, partial string, err error) (string, string, string, string) {
+	msg := lobby.ErrorMessage(err)
+	switch {
+	case lobby.ErrorCode(err) == lobby.EUPSTREAM:
+		s.Logger.Warn("reply failed", "message_id", ex.Reply.ID, "err", err)
+	case errors.Is(err, context.DeadlineExceeded):
+		msg = "The reply took too long and was stopped. Send your message again to retry."
+		s.Logger.Warn("reply timed out", "message_id", ex.Reply.ID, "err", err)
+	default:
+		s.Logger.Error("reply failed", "message_id", ex.Reply.ID, "err", err)
+	}
+	return partial, lobby.MessageFailed, msg, ""
+}
+
+// history returns the conversation up to the buyer's new message, oldest first.
+func (s *Service) history(ctx context.Context, ex *lobby.Exchange) ([]*lobby.Message, error) {
+	var all []*lobby.Message
+	after := ""
+	for {
+		page, err := s.Chat.FindMessages(ctx, lobby.MessageFilter{ConversationID: ex.Conversation.ID, After: after, Limit: 100})
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range page {
+			if m.ID > ex.Message.ID {
+				return tail(all), nil
+			}
+			all = append(all, m)
+		}
+		if len(page) < 100 {
+			return tail(all), nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+func tail(ms []*lobby.Message) []*lobby.Message {
+	if len(ms) > maxHistory {
+		return ms[len(ms)-maxHistory:]
+	}
+	return ms
+}

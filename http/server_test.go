@@ -41,7 +41,12 @@ type serverOption func(s *lobbyhttp.Server)
 
 func newTestServer(t testing.TB, b storetest.Backend, opts ...serverOption) *testServer {
 	t.Helper()
-	db := b.Open(t)
+	return newTestServerOn(t, b.Open(t), opts...)
+}
+
+// newTestServerOn is newTestServer on a store the test opened.
+func newTestServerOn(t testing.TB, db *sqldb.DB, opts ...serverOption) *testServer {
+	t.Helper()
 	clock := storetest.NewClock()
 	db.Now = clock.Now
 	console := mail.NewConsole(slog.New(slog.DiscardHandler))
@@ -60,6 +65,14 @@ func newTestServer(t testing.TB, b storetest.Backend, opts ...serverOption) *tes
 	}
 	t.Cleanup(func() { consult.Wait(context.Background()) })
 	return &testServer{t: t, db: db, mailbox: console, srv: srv, handler: srv.Handler(), clock: clock, consult: consult}
+}
+
+// withEvents carries the server's events by e.
+func withEvents(e lobby.EventService) serverOption {
+	return func(s *lobbyhttp.Server) {
+		s.Events = e
+		s.Consult.(*chat.Service).Events = e
+	}
 }
 
 // withLLM makes the server's consultants answer with llm.

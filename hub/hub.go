@@ -84,3 +84,15 @@ func (h *Hub) Subscribers(conversationID string) int {
 	defer h.mu.Unlock()
 	return len(h.subs[conversationID])
 }
+
+// DropAll drops every subscriber, as if each had fallen behind: each catches up from
+// the store. A broker calls it when it may have missed events from other instances.
+func (h *Hub) DropAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for cnv, subs := range h.subs {
+		for s := range subs {
+			h.drop(cnv, s)
+		}
+	}
+}

@@ -168,3 +168,10 @@ func (c *Clock) Add(d time.Duration) {
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
 }
+
+// Location returns the file or URL a test store was opened on.
+func Location(db *sqldb.DB) string {
+	loc, _ := paths.Load(db)
+	s, _ := loc.(string)
+	return s
+}

@@ -8,12 +8,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lobby-dev/lobby/storetest"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -189,5 +192,35 @@ func TestNewLLM(t *testing.T) {
 		case tt.want != "" && (err != nil || llm.Name() != tt.want):
 			t.Errorf("%v %v: %v, %v; want %s", tt.args, tt.env, llm, err, tt.want)
 		}
+	}
+}
+
+// TestServePostgres starts serve on PostgreSQL, with its event broker, and stops it.
+func TestServePostgres(t *testing.T) {
+	if os.Getenv(storetest.PostgresURLVar) == "" {
+		t.Skipf("PostgreSQL not tested: set %s to a server's URL (CI does)", storetest.PostgresURLVar)
+	}
+	url := storetest.Location(storetest.Postgres.Open(t))
+	cfg, err := parseFlags("serve", []string{"--addr", "127.0.0.1:0", "--database", url}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, io.Discard, io.Discard, ready) }()
+	select {
+	case base := <-ready:
+		resp, err := http.Get(base + "/readyz")
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("readyz: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	case err := <-done:
+		t.Fatal(err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -104,7 +104,16 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready cha
 	if err != nil {
 		return err
 	}
-	events := hub.New()
+	var events lobby.EventService = hub.New()
+	if db.Dialect() == "postgres" {
+		// Events travel between instances over LISTEN/NOTIFY.
+		broker := postgres.NewBroker(cfg.Database, events.(*hub.Hub), db, log)
+		bctx, stopBroker := context.WithCancel(context.WithoutCancel(ctx))
+		brokerDone := make(chan struct{})
+		go func() { broker.Run(bctx); close(brokerDone) }()
+		defer func() { stopBroker(); <-brokerDone }()
+		events = broker
+	}
 	consult := &chat.Service{Chat: db, Consultants: db, Events: events, LLM: llm, Logger: log}
 	srv := &lobbyhttp.Server{
 		Auth: db, Consultants: db, Subscriptions: db, Chat: db, Consult: consult, Events: events,

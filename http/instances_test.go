@@ -1,0 +1,115 @@
+package http_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/jackc/pgx/v5"
+	"github.com/lobby-dev/lobby/hub"
+	"github.com/lobby-dev/lobby/postgres"
+	"github.com/lobby-dev/lobby/sqldb"
+	"github.com/lobby-dev/lobby/storetest"
+)
+
+// startBroker runs a LISTEN/NOTIFY broker for db until the test ends.
+func startBroker(t *testing.T, db *sqldb.DB) *postgres.Broker {
+	ctx, cancel := context.WithCancel(context.Background())
+	b := postgres.NewBroker(storetest.Location(db), hub.New(), db, slog.New(slog.DiscardHandler))
+	done := make(chan struct{})
+	go func() { b.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-b.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the broker did not start listening")
+	}
+	return b
+}
+
+// TestTwoInstances: two servers on one PostgreSQL database; a WebSocket on the first
+// receives the reply to a message sent through the second, and keeps receiving after
+// the first's listening connection is cut.
+func TestTwoInstances(t *testing.T) {
+	if os.Getenv(storetest.PostgresURLVar) == "" {
+		t.Skipf("PostgreSQL not tested: set %s to a server's URL (CI does)", storetest.PostgresURLVar)
+	}
+	db1 := storetest.Postgres.Open(t)
+	db2 := storetest.Postgres.OpenShared(t, db1)
+	b1, b2 := startBroker(t, db1), startBroker(t, db2)
+	one := newTestServerOn(t, db1, withEvents(b1))
+	two := newTestServerOn(t, db2, withEvents(b2))
+
+	token, _ := chatSetup(one, advisorProfile)
+	cnv := one.do("POST", "/api/v1/chat", token, map[string]any{"message": "hello"}).want(t, 200).json()["conversation_id"].(string)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dial := func() *websocket.Conn {
+		ws, _, err := websocket.Dial(ctx, strings.Replace(one.listen(), "http", "ws", 1)+"/api/v1/realtime",
+			&websocket.DialOptions{Subprotocols: []string{"bearer." + token}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ws.CloseNow() })
+		wsWrite(t, ws, map[string]any{"type": "subscribe", "conversation_id": cnv})
+		if got := wsRead(t, ws); got["type"] != "subscribed" {
+			t.Fatalf("subscribe: %v", got)
+		}
+		return ws
+	}
+	// expect reads until the reply to the message sent through the second server completes.
+	expect := func(ws *websocket.Conn, question, answer string) {
+		t.Helper()
+		v := two.do("POST", "/api/v1/chat", token, map[string]any{"message": question, "wait_seconds": 0}).want(t, 202).json()
+		replyID := v["reply_id"].(string)
+		var types []string
+		var deltas strings.Builder
+		for {
+			e := wsRead(t, ws)
+			types = append(types, e["type"].(string))
+			data := e["data"].(map[string]any)
+			if e["type"] == "message.delta" {
+				deltas.WriteString(data["delta"].(string))
+			}
+			if e["type"] == "message.completed" && data["id"] == replyID {
+				if !strings.Contains(data["content"].(string), answer) || deltas.String() != data["content"] {
+					t.Fatalf("reply %q, deltas %q", data["content"], deltas.String())
+				}
+				break
+			}
+		}
+		if types[0] != "message.created" || types[1] != "message.created" {
+			t.Fatalf("events from the other instance: %v", types)
+		}
+	}
+	ws := dial()
+	expect(ws, "How much sun do tomatoes need?", "six hours of sun")
+
+	// Cut the first instance's listening connection: its sockets are told to catch up,
+	// it reconnects, and a new socket gets the next reply.
+	admin, err := pgx.Connect(ctx, os.Getenv(storetest.PostgresURLVar))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()`); err != nil {
+		t.Fatal(err)
+	}
+	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer rcancel()
+	for {
+		if _, _, err := ws.Read(rctx); err != nil {
+			if websocket.CloseStatus(err) != websocket.StatusTryAgainLater {
+				t.Fatalf("after the broker lost its connection the socket ended with %v, want try-again-later", err)
+			}
+			break
+		}
+	}
+	// The hub drops its sockets only once the broker listens again.
+	expect(dial(), "Does basil like warm soil?", "Basil likes warm soil")
+}

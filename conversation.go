@@ -115,6 +115,10 @@ type ChatService interface {
 	// FindMessages lists a conversation's messages after f.After, oldest first.
 	FindMessages(ctx context.Context, f MessageFilter) ([]*Message, error)
 
+	// FindRecentMessages returns the newest n messages of a conversation up to and
+	// including the one with ID upTo, oldest first.
+	FindRecentMessages(ctx context.Context, conversationID, upTo string, n int) ([]*Message, error)
+
 	// FindMessageByID returns ENOTFOUND when there is none.
 	FindMessageByID(ctx context.Context, id string) (*Message, error)
 }

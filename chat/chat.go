@@ -96,7 +96,7 @@ func (s *Service) produce(ctx context.Context, ex *lobby.Exchange) (content, sta
 	if err != nil {
 		return s.fail(ex, "", err)
 	}
-	history, err := s.history(ctx, ex)
+	history, err := s.Chat.FindRecentMessages(ctx, ex.Conversation.ID, ex.Message.ID, maxHistory)
 	if err != nil {
 		return s.fail(ex, "", err)
 	}
@@ -138,33 +138,4 @@ func (s *Service) fail(ex *lobby.Exchange, partial string, err error) (string, s
 		s.Logger.Error("reply failed", "message_id", ex.Reply.ID, "err", err)
 	}
 	return partial, lobby.MessageFailed, msg, ""
-}
-
-// history returns the conversation up to the buyer's new message, oldest first.
-func (s *Service) history(ctx context.Context, ex *lobby.Exchange) ([]*lobby.Message, error) {
-	var all []*lobby.Message
-	after := ""
-	for {
-		page, err := s.Chat.FindMessages(ctx, lobby.MessageFilter{ConversationID: ex.Conversation.ID, After: after, Limit: 100})
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range page {
-			if m.ID > ex.Message.ID {
-				return tail(all), nil
-			}
-			all = append(all, m)
-		}
-		if len(page) < 100 {
-			return tail(all), nil
-		}
-		after = page[len(page)-1].ID
-	}
-}
-
-func tail(ms []*lobby.Message) []*lobby.Message {
-	if len(ms) > maxHistory {
-		return ms[len(ms)-maxHistory:]
-	}
-	return ms
 }

@@ -220,7 +220,7 @@ func TestChatEveryPath(t *testing.T) {
 	})
 }
 
-func wsWrite(t *testing.T, c *websocket.Conn, v any) {
+func wsWrite(t testing.TB, c *websocket.Conn, v any) {
 	t.Helper()
 	b, _ := json.Marshal(v)
 	if err := c.Write(context.Background(), websocket.MessageText, b); err != nil {
@@ -228,7 +228,7 @@ func wsWrite(t *testing.T, c *websocket.Conn, v any) {
 	}
 }
 
-func wsRead(t *testing.T, c *websocket.Conn) map[string]any {
+func wsRead(t testing.TB, c *websocket.Conn) map[string]any {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

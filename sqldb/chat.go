@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"slices"
 
 	"github.com/lobby-dev/lobby"
 )
@@ -194,6 +195,26 @@ func (db *DB) FindMessages(ctx context.Context, f lobby.MessageFilter) ([]*lobby
 		}
 		ms = append(ms, m)
 	}
+	return ms, rows.Err()
+}
+
+// FindRecentMessages implements lobby.ChatService.
+func (db *DB) FindRecentMessages(ctx context.Context, conversationID, upTo string, n int) ([]*lobby.Message, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE conversation_id = $1 AND id <= $2
+		ORDER BY id DESC LIMIT $3`, conversationID, upTo, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ms []*lobby.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, m)
+	}
+	slices.Reverse(ms)
 	return ms, rows.Err()
 }
 

@@ -739,6 +739,11 @@ func testChat(t *testing.T, b Backend) {
 	if len(after) != 1 || after[0].ID != all[4].ID {
 		t.Fatalf("after %s: %+v", all[3].ID, after)
 	}
+	recent, err := db.FindRecentMessages(ctx, cnv.ID, all[4].ID, 3)
+	must(t, err)
+	if len(recent) != 3 || recent[0].ID != all[2].ID || recent[2].ID != all[4].ID {
+		t.Fatalf("recent up to %s: %+v", all[4].ID, recent)
+	}
 	if all[3].Error != "The model provider is overloaded." {
 		t.Fatalf("failed reply's error = %q", all[3].Error)
 	}

@@ -1,0 +1,249 @@
+package http_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/jackc/pgx/v5"
+	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/storetest"
+	_ "modernc.org/sqlite"
+)
+
+// instant is a provider that answers at once: the benchmarks measure the platform.
+type instant struct{}
+
+func (instant) Name() string { return "instant" }
+
+func (instant) Complete(ctx context.Context, req lobby.CompletionRequest, onDelta func(string)) (*lobby.Completion, error) {
+	onDelta("ok")
+	return &lobby.Completion{Text: "ok", Model: "instant"}, nil
+}
+
+func reportLatencies(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
+}
+
+func benchBackends(b *testing.B, f func(b *testing.B, be storetest.Backend)) {
+	for _, be := range storetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) { f(b, be) })
+	}
+}
+
+// BenchmarkRoundTrip: one buyer sends, and the reply's message.completed reaches its
+// WebSocket; the figure is send to socket, through the real server on loopback.
+func BenchmarkRoundTrip(b *testing.B) {
+	benchBackends(b, func(b *testing.B, be storetest.Backend) {
+		s := newTestServer(b, be, withLLM(instant{}))
+		token, _ := chatSetup(s, map[string]any{"plans": []map[string]any{{"tier": "starter", "price_cents": 1, "message_cap": nil}}})
+		web := s.listen()
+		cnv := s.do("POST", "/api/v1/chat", token, map[string]any{"message": "warm up"}).want(b, 200).json()["conversation_id"].(string)
+		ctx := context.Background()
+		ws, _, err := websocket.Dial(ctx, strings.Replace(web, "http", "ws", 1)+"/api/v1/realtime",
+			&websocket.DialOptions{Subprotocols: []string{"bearer." + token}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ws.CloseNow()
+		wsWrite(b, ws, map[string]any{"type": "subscribe", "conversation_id": cnv})
+		wsRead(b, ws)
+		client := &http.Client{}
+		lat := make([]time.Duration, 0, b.N)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			start := time.Now()
+			req, _ := http.NewRequest("POST", web+"/api/v1/chat", strings.NewReader(`{"message":"q`+strconv.Itoa(i)+`","wait_seconds":0}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			resp.Body.Close()
+			for {
+				if e := wsRead(b, ws); e["type"] == "message.completed" {
+					break
+				}
+			}
+			lat = append(lat, time.Since(start))
+		}
+		b.StopTimer()
+		reportLatencies(b, lat)
+	})
+}
+
+// BenchmarkThroughput: 100 buyers send at once, each waiting for its reply; the figure
+// is messages a second, each with its reply stored.
+func BenchmarkThroughput(b *testing.B) {
+	benchBackends(b, func(b *testing.B, be storetest.Backend) {
+		s := newTestServer(b, be, withLLM(instant{}))
+		owner, _ := s.signIn("owner@example.com")
+		s.createConsultant(owner, "busy", map[string]any{"plans": []map[string]any{{"tier": "open", "price_cents": 1, "message_cap": nil}}})
+		const buyers = 100
+		tokens := make([]string, buyers)
+		for i := range tokens {
+			u, _ := s.signIn(fmt.Sprintf("b%d@example.com", i))
+			_, tokens[i] = s.subscribe(u, "busy", "open")
+		}
+		web := s.listen()
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: buyers}}
+		b.ResetTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		per := (b.N + buyers - 1) / buyers
+		for _, tok := range tokens {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range per {
+					req, _ := http.NewRequest("POST", web+"/api/v1/chat", strings.NewReader(`{"message":"hello"}`))
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("Authorization", "Bearer "+tok)
+					resp, err := client.Do(req)
+					if err != nil || resp.StatusCode != 200 {
+						b.Errorf("send: %v %v", resp, err)
+						return
+					}
+					resp.Body.Close()
+				}
+			}()
+		}
+		wg.Wait()
+		b.ReportMetric(float64(per*buyers)/time.Since(start).Seconds(), "msgs/s")
+	})
+}
+
+// BenchmarkInsertFloor is the floor under the figures above: single-row durable
+// inserts, one transaction each, with the same drivers and settings.
+func BenchmarkInsertFloor(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) {
+		path := filepath.Join(b.TempDir(), "floor.db")
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		db.SetMaxOpenConns(1)
+		db.Exec(`CREATE TABLE t (id TEXT PRIMARY KEY, body TEXT)`)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := db.Exec(`INSERT INTO t VALUES ($1, $2)`, lobby.NewID("x_"), "hello"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "inserts/s")
+	})
+	b.Run("postgres", func(b *testing.B) {
+		url := os.Getenv(storetest.PostgresURLVar)
+		if url == "" {
+			b.Skip("set " + storetest.PostgresURLVar)
+		}
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		conn.Exec(ctx, `CREATE TEMP TABLE t (id TEXT PRIMARY KEY, body TEXT)`)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := conn.Exec(ctx, `INSERT INTO t VALUES ($1, $2)`, lobby.NewID("x_"), "hello"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "inserts/s")
+	})
+}
+
+// BenchmarkWebSocketEcho is the floor for the socket: a bare coder/websocket echo.
+func BenchmarkWebSocketEcho(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			typ, msg, err := c.Read(r.Context())
+			if err != nil || c.Write(r.Context(), typ, msg) != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	c, _, err := websocket.Dial(ctx, strings.Replace(srv.URL, "http", "ws", 1), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.CloseNow()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		c.Write(ctx, websocket.MessageText, []byte(`{"type":"message.completed"}`))
+		if _, _, err := c.Read(ctx); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	reportLatencies(b, lat)
+}
+
+// BenchmarkIdleWebSockets opens LOBBY_BENCH_SOCKETS (default 2000) sockets, each
+// following a conversation, and reports the heap they hold per connection: client and
+// server both live in this process, so the figure is an upper bound for the server.
+func BenchmarkIdleWebSockets(b *testing.B) {
+	n := 2000
+	if v, err := strconv.Atoi(os.Getenv("LOBBY_BENCH_SOCKETS")); err == nil {
+		n = v
+	}
+	s := newTestServer(b, storetest.SQLite, withLLM(instant{}))
+	token, _ := chatSetup(s, nil)
+	web := s.listen()
+	cnv := s.do("POST", "/api/v1/chat", token, map[string]any{"message": "hi"}).want(b, 200).json()["conversation_id"].(string)
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse + m.StackInuse
+	}
+	for i := 0; i < b.N; i++ {
+		before := heap()
+		conns := make([]*websocket.Conn, 0, n)
+		ctx := context.Background()
+		for range n {
+			ws, _, err := websocket.Dial(ctx, strings.Replace(web, "http", "ws", 1)+"/api/v1/realtime",
+				&websocket.DialOptions{Subprotocols: []string{"bearer." + token}})
+			if err != nil {
+				b.Fatalf("socket %d: %v (raise ulimit -n)", len(conns), err)
+			}
+			wsWrite(b, ws, map[string]any{"type": "subscribe", "conversation_id": cnv})
+			wsRead(b, ws)
+			conns = append(conns, ws)
+		}
+		b.ReportMetric(float64(heap()-before)/float64(n)/1024, "KB/conn")
+		for _, c := range conns {
+			c.CloseNow()
+		}
+	}
+}

@@ -35,8 +35,11 @@ func Profile(c *lobby.Consultant) lobby.Source {
 	var b strings.Builder
 	b.WriteString(c.Name + ".")
 	for _, s := range []string{c.Tagline, c.Description} {
-		if s != "" {
-			b.WriteString(" " + strings.TrimSpace(s))
+		if s = strings.TrimSpace(s); s != "" {
+			if !strings.ContainsAny(s[len(s)-1:], ".!?") {
+				s += "."
+			}
+			b.WriteString(" " + s)
 		}
 	}
 	if c.Category != "" {

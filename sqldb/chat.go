@@ -181,8 +181,12 @@ func (db *DB) FindConversations(ctx context.Context, f lobby.ConversationFilter)
 
 // FindMessages implements lobby.ChatService.
 func (db *DB) FindMessages(ctx context.Context, f lobby.MessageFilter) ([]*lobby.Message, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE conversation_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+	return db.queryMessages(ctx, `SELECT `+messageColumns+` FROM messages WHERE conversation_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
 		f.ConversationID, f.After, limit(f.Limit))
+}
+
+func (db *DB) queryMessages(ctx context.Context, query string, args ...any) ([]*lobby.Message, error) {
+	rows, err := db.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -200,22 +204,10 @@ func (db *DB) FindMessages(ctx context.Context, f lobby.MessageFilter) ([]*lobby
 
 // FindRecentMessages implements lobby.ChatService.
 func (db *DB) FindRecentMessages(ctx context.Context, conversationID, upTo string, n int) ([]*lobby.Message, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE conversation_id = $1 AND id <= $2
+	ms, err := db.queryMessages(ctx, `SELECT `+messageColumns+` FROM messages WHERE conversation_id = $1 AND id <= $2
 		ORDER BY id DESC LIMIT $3`, conversationID, upTo, n)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ms []*lobby.Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, m)
-	}
 	slices.Reverse(ms)
-	return ms, rows.Err()
+	return ms, err
 }
 
 // FindMessageByID implements lobby.ChatService.

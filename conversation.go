@@ -106,6 +106,10 @@ type ChatService interface {
 	// failed, with errMsg) and the model that wrote it. Returns ENOTFOUND.
 	FinishMessage(ctx context.Context, id, content, status, errMsg, model string) (*Message, error)
 
+	// FailStaleReplies fails the replies still streaming that were born before cutoff:
+	// their process died. It returns them as they are now.
+	FailStaleReplies(ctx context.Context, cutoff time.Time, errMsg string) ([]*Message, error)
+
 	// FindConversationByID returns ENOTFOUND when there is none.
 	FindConversationByID(ctx context.Context, id string) (*Conversation, error)
 

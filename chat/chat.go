@@ -68,11 +68,7 @@ func (s *Service) Wait(ctx context.Context) error {
 }
 
 func (s *Service) reply(ctx context.Context, ex *lobby.Exchange) {
-	timeout := s.ReplyTimeout
-	if timeout <= 0 {
-		timeout = 3 * time.Minute
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.replyTimeout())
 	defer cancel()
 
 	content, status, errMsg, model := s.produce(ctx, ex)
@@ -138,4 +134,33 @@ func (s *Service) fail(ex *lobby.Exchange, partial string, err error) (string, s
 		s.Logger.Error("reply failed", "message_id", ex.Reply.ID, "err", err)
 	}
 	return partial, lobby.MessageFailed, msg, ""
+}
+
+// Interrupted is what a reply says when the process producing it died.
+const Interrupted = "The reply was interrupted when the server restarted. Send your message again."
+
+// Sweep fails the replies that have streamed longer than a reply may take: the process
+// producing them died. It runs once at once, then every interval until ctx ends.
+func (s *Service) Sweep(ctx context.Context, interval time.Duration) {
+	for {
+		ms, err := s.Chat.FailStaleReplies(ctx, time.Now().Add(-2*s.replyTimeout()), Interrupted)
+		if err != nil && ctx.Err() == nil {
+			s.Logger.Warn("sweep stale replies", "err", err)
+		}
+		for _, m := range ms {
+			s.Events.Publish(ctx, lobby.MessageEvent(lobby.EventMessageFailed, m))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+func (s *Service) replyTimeout() time.Duration {
+	if s.ReplyTimeout <= 0 {
+		return 3 * time.Minute
+	}
+	return s.ReplyTimeout
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/lobby-dev/lobby"
 )
@@ -127,6 +128,29 @@ func (db *DB) FinishMessage(ctx context.Context, id, content, status, errMsg, mo
 		return notFound(err, "no message %q", id)
 	})
 	return m, err
+}
+
+// FailStaleReplies implements lobby.ChatService.
+func (db *DB) FailStaleReplies(ctx context.Context, cutoff time.Time, errMsg string) ([]*lobby.Message, error) {
+	var ms []*lobby.Message
+	err := db.tx(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE messages SET status = $1, error = $2, updated_at = $3
+			WHERE status = $4 AND created_at < $5 RETURNING `+messageColumns,
+			lobby.MessageFailed, errMsg, tx.now, lobby.MessageStreaming, lobby.UTC(cutoff))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m, err := scanMessage(rows)
+			if err != nil {
+				return err
+			}
+			ms = append(ms, m)
+		}
+		return rows.Err()
+	})
+	return ms, err
 }
 
 // FindConversationByID implements lobby.ChatService.

@@ -769,6 +769,21 @@ func testChat(t *testing.T, b Backend) {
 	}
 	_, err = db.FinishMessage(ctx, "msg_nope", "x", lobby.MessageComplete, "", "")
 	WantCode(t, err, lobby.ENOTFOUND)
+
+	// A reply whose process died is failed once it is older than the cutoff.
+	stale, err := db.FailStaleReplies(ctx, third.Reply.CreatedAt, "gone")
+	must(t, err)
+	if len(stale) != 0 {
+		t.Fatalf("failed replies born at the cutoff: %+v", stale)
+	}
+	stale, err = db.FailStaleReplies(ctx, third.Reply.CreatedAt.Add(time.Second), "gone")
+	must(t, err)
+	if len(stale) != 1 || stale[0].ID != third.Reply.ID || stale[0].Status != lobby.MessageFailed || stale[0].Error != "gone" {
+		t.Fatalf("stale replies = %+v", stale)
+	}
+	if m, _ := db.FindMessageByID(ctx, first.Reply.ID); m.Status != lobby.MessageComplete {
+		t.Fatalf("a finished reply was swept: %+v", m)
+	}
 }
 
 // testChatCap: 30 messages sent at once against a cap of 10 store exactly 10; the rest

@@ -115,6 +115,9 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready cha
 		events = broker
 	}
 	consult := &chat.Service{Chat: db, Consultants: db, Events: events, LLM: llm, Logger: log}
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSweep()
+	go consult.Sweep(sweepCtx, time.Minute)
 	srv := &lobbyhttp.Server{
 		Auth: db, Consultants: db, Subscriptions: db, Chat: db, Consult: consult, Events: events,
 		Payments:        payments,

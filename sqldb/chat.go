@@ -164,43 +164,12 @@ func (db *DB) FindConversationByID(ctx context.Context, id string) (*lobby.Conve
 
 // FindConversations implements lobby.ChatService.
 func (db *DB) FindConversations(ctx context.Context, f lobby.ConversationFilter) ([]*lobby.Conversation, string, error) {
-	n := limit(f.Limit)
-	after, err := parseKeyCursor(f.Cursor)
-	if err != nil {
-		return nil, "", err
-	}
-	column, value := "subscription_id", f.SubscriptionID
+	q := keyQuery{columns: conversationColumns, table: "conversations", column: "subscription_id", value: f.SubscriptionID,
+		limit: f.Limit, cursor: f.Cursor}
 	if f.ConsultantID != "" {
-		column, value = "consultant_id", f.ConsultantID
+		q.column, q.value = "consultant_id", f.ConsultantID
 	}
-	q := `SELECT ` + conversationColumns + ` FROM conversations WHERE ` + column + ` = $1`
-	args := []any{value, n + 1}
-	if after != "" {
-		q += ` AND id < $3`
-		args = append(args, after)
-	}
-	rows, err := db.read.QueryContext(ctx, q+` ORDER BY id DESC LIMIT $2`, args...)
-	if err != nil {
-		return nil, "", err
-	}
-	defer rows.Close()
-	var cs []*lobby.Conversation
-	for rows.Next() {
-		c, err := scanConversation(rows)
-		if err != nil {
-			return nil, "", err
-		}
-		cs = append(cs, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", err
-	}
-	next := ""
-	if len(cs) > n {
-		cs = cs[:n]
-		next = keyCursor(cs[n-1].ID)
-	}
-	return cs, next, nil
+	return keyPage(ctx, db, q, scanConversation, func(c *lobby.Conversation) string { return c.ID })
 }
 
 // FindMessages implements lobby.ChatService.

@@ -1,6 +1,7 @@
 package sqldb
 
 import (
+	"context"
 	"encoding/base64"
 	"strconv"
 	"strings"
@@ -59,4 +60,51 @@ func parseOffsetCursor(c string) (int, error) {
 		return 0, badCursor()
 	}
 	return n, nil
+}
+
+// keyQuery is a page of rows listed newest first by ID: SELECT columns FROM table
+// WHERE column = value, after the key cursor.
+type keyQuery struct {
+	columns, table, column string
+	value                  any
+	limit                  int
+	cursor                 string
+}
+
+// keyPage reads the page q names and returns it with the next page's cursor, "" on
+// the last. Returns EINVALID for a malformed cursor.
+func keyPage[T any](ctx context.Context, db *DB, q keyQuery, scan func(scanner) (*T, error), id func(*T) string) ([]*T, string, error) {
+	n := limit(q.limit)
+	after, err := parseKeyCursor(q.cursor)
+	if err != nil {
+		return nil, "", err
+	}
+	query := `SELECT ` + q.columns + ` FROM ` + q.table + ` WHERE ` + q.column + ` = $1`
+	args := []any{q.value, n + 1}
+	if after != "" {
+		query += ` AND id < $3`
+		args = append(args, after)
+	}
+	rows, err := db.read.QueryContext(ctx, query+` ORDER BY id DESC LIMIT $2`, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rows.Close()
+	var page []*T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, "", err
+		}
+		page = append(page, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(page) > n {
+		page = page[:n]
+		next = keyCursor(id(page[n-1]))
+	}
+	return page, next, nil
 }

@@ -190,41 +190,14 @@ func scanSubscription(row scanner) (*lobby.Subscription, error) {
 
 // FindSubscriptions implements lobby.SubscriptionService.
 func (db *DB) FindSubscriptions(ctx context.Context, f lobby.SubscriptionFilter) ([]*lobby.Subscription, string, error) {
-	n := limit(f.Limit)
-	after, err := parseKeyCursor(f.Cursor)
-	if err != nil {
-		return nil, "", err
-	}
-	q := `SELECT ` + subscriptionColumns + ` FROM subscriptions WHERE user_id = $1`
-	args := []any{f.UserID, n + 1}
-	if after != "" {
-		q += ` AND id < $3`
-		args = append(args, after)
-	}
-	rows, err := db.read.QueryContext(ctx, q+` ORDER BY id DESC LIMIT $2`, args...)
-	if err != nil {
-		return nil, "", err
-	}
-	defer rows.Close()
+	subs, next, err := keyPage(ctx, db, keyQuery{columns: subscriptionColumns, table: "subscriptions", column: "user_id", value: f.UserID,
+		limit: f.Limit, cursor: f.Cursor}, scanSubscription, func(s *lobby.Subscription) string { return s.ID })
 	now := db.now()
-	var subs []*lobby.Subscription
-	for rows.Next() {
-		s, err := scanSubscription(rows)
-		if err != nil {
-			return nil, "", err
-		}
+	for i, s := range subs {
 		at := s.At(now)
-		subs = append(subs, &at)
+		subs[i] = &at
 	}
-	if err := rows.Err(); err != nil {
-		return nil, "", err
-	}
-	next := ""
-	if len(subs) > n {
-		subs = subs[:n]
-		next = keyCursor(subs[n-1].ID)
-	}
-	return subs, next, nil
+	return subs, next, err
 }
 
 // FindSubscription implements lobby.SubscriptionService.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -72,26 +73,22 @@ func readSSE(t *testing.T, resp *http.Response, until func(sseEvent) bool) []sse
 	return out
 }
 
+// post sends body as JSON to a live server and returns the open response.
 func post(t *testing.T, url, token string, body any, headers ...string) *http.Response {
 	t.Helper()
 	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", url, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
+	return send(t, "POST", url, token, bytes.NewReader(b), append([]string{"Content-Type", "application/json"}, headers...)...)
 }
 
+// get reads from a live server and returns the open response.
 func get(t *testing.T, url, token string, headers ...string) *http.Response {
 	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
+	return send(t, "GET", url, token, nil, headers...)
+}
+
+func send(t *testing.T, method, url, token string, body io.Reader, headers ...string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, body)
 	req.Header.Set("Authorization", "Bearer "+token)
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])

@@ -107,10 +107,12 @@ type SubscriptionService interface {
 	// checkouts are ENOTFOUND. The first read after completion carries the buyer token.
 	FindCheckout(ctx context.Context, userID, id string) (*CheckoutResult, error)
 
-	// CompleteCheckout marks a checkout paid and creates its subscription. Completing a
-	// complete checkout again changes nothing. Returns ENOTFOUND, ECONFLICT when it has
-	// expired or the user already holds an active subscription to the consultant.
-	CompleteCheckout(ctx context.Context, id string) error
+	// CompleteCheckout marks a checkout paid and creates its subscription. A userID
+	// other than "" must be the checkout's buyer's (a payment provider's webhook passes
+	// ""). Completing a complete checkout again changes nothing; neither reveals the
+	// buyer token. Returns ENOTFOUND, ECONFLICT when it has expired or the user already
+	// holds an active subscription to the consultant.
+	CompleteCheckout(ctx context.Context, id, userID string) error
 
 	// FindSubscriptions lists userID's subscriptions, newest first.
 	FindSubscriptions(ctx context.Context, f SubscriptionFilter) ([]*Subscription, string, error)

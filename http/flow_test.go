@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -142,4 +143,26 @@ func TestConcurrentSignInsAndSubscriptions(t *testing.T) {
 	if got != float64(n) {
 		t.Fatalf("subscribers = %v, want %d", got, n)
 	}
+}
+
+// TestCompleteAfterProviderRevealsOnce: a checkout the provider completed is still
+// unread; completing it again through the API is its first read and carries the token.
+func TestCompleteAfterProviderRevealsOnce(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		s := newTestServer(t, b)
+		owner, _ := s.signIn("owner@example.com")
+		s.createConsultant(owner, "seller", nil)
+		buyer, _ := s.signIn("buyer@example.com")
+		id := s.do("POST", "/api/v1/consultants/seller/subscribe", buyer, map[string]string{"tier": "pro"}).want(t, 201).json()["checkout_id"].(string)
+		if err := s.db.CompleteCheckout(context.Background(), id, ""); err != nil {
+			t.Fatal(err)
+		}
+		first := s.do("POST", "/api/v1/checkout/"+id+"/complete", buyer, nil).want(t, 200).json()
+		if tok, _ := first["buyer_token"].(string); !strings.HasPrefix(tok, "cl_buyer_") {
+			t.Fatalf("first read after the provider's completion: %v", first)
+		}
+		if again := s.do("POST", "/api/v1/checkout/"+id+"/complete", buyer, nil).want(t, 200).json(); again["buyer_token"] != nil {
+			t.Fatalf("the token was shown twice: %v", again)
+		}
+	})
 }

@@ -110,10 +110,7 @@ func (s *Server) handleCheckoutComplete(w http.ResponseWriter, r *http.Request) 
 		return err
 	}
 	id := r.PathValue("id")
-	if _, err := s.Subscriptions.FindCheckout(r.Context(), p.UserID, id); err != nil {
-		return err // only its buyer completes it
-	}
-	if err := s.Subscriptions.CompleteCheckout(r.Context(), id); err != nil {
+	if err := s.Subscriptions.CompleteCheckout(r.Context(), id, p.UserID); err != nil {
 		return err
 	}
 	return s.writeCheckout(w, r, p.UserID, id)

@@ -135,11 +135,14 @@ func (db *DB) FindCheckout(ctx context.Context, userID, id string) (*lobby.Check
 }
 
 // CompleteCheckout implements lobby.SubscriptionService.
-func (db *DB) CompleteCheckout(ctx context.Context, id string) error {
+func (db *DB) CompleteCheckout(ctx context.Context, id, userID string) error {
 	return db.tx(ctx, func(tx *Tx) error {
 		c, _, err := scanCheckout(tx.QueryRowContext(ctx, `SELECT `+checkoutColumns+` FROM checkouts WHERE id = $1`+db.dialect.ForUpdate, id))
+		if err == nil && userID != "" && c.UserID != userID {
+			err = sql.ErrNoRows // another buyer's checkout does not exist for this one
+		}
 		if err != nil {
-			return notFound(err, "no checkout %q", id)
+			return notFound(err, "no checkout %q of yours", id)
 		}
 		switch c.StatusAt(tx.now) {
 		case lobby.CheckoutComplete:

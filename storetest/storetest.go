@@ -96,7 +96,7 @@ func Subscribe(t testing.TB, db *sqldb.DB, userID, consultantID, tier string) (*
 	ctx := context.Background()
 	c := &lobby.Checkout{UserID: userID, ConsultantID: consultantID, Plan: lobby.Plan{Tier: tier}, Provider: "local"}
 	must(t, db.CreateCheckout(ctx, c))
-	must(t, db.CompleteCheckout(ctx, c.ID))
+	must(t, db.CompleteCheckout(ctx, c.ID, ""))
 	res, err := db.FindCheckout(ctx, userID, c.ID)
 	must(t, err)
 	if res.BuyerToken == "" || res.Subscription == nil {
@@ -519,7 +519,7 @@ func testCheckout(t *testing.T, b Backend) {
 		ch := &lobby.Checkout{UserID: stranger.ID, ConsultantID: c.ID, Plan: lobby.Plan{Tier: "pro"}, Provider: "local"}
 		must(t, db.CreateCheckout(ctx, ch))
 		clock.Add(lobby.CheckoutTTL)
-		WantCode(t, db.CompleteCheckout(ctx, ch.ID), lobby.ECONFLICT, "expired")
+		WantCode(t, db.CompleteCheckout(ctx, ch.ID, stranger.ID), lobby.ECONFLICT, "expired")
 		res, err := db.FindCheckout(ctx, stranger.ID, ch.ID)
 		must(t, err)
 		if res.Checkout.Status != lobby.CheckoutExpired {
@@ -540,6 +540,7 @@ func testCheckout(t *testing.T, b Backend) {
 		}
 		_, err = db.FindCheckout(ctx, stranger.ID, ch.ID)
 		WantCode(t, err, lobby.ENOTFOUND)
+		WantCode(t, db.CompleteCheckout(ctx, ch.ID, stranger.ID), lobby.ENOTFOUND)
 
 		// Completing twice at once makes one subscription.
 		var wg sync.WaitGroup
@@ -547,7 +548,7 @@ func testCheckout(t *testing.T, b Backend) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := db.CompleteCheckout(ctx, ch.ID); err != nil {
+				if err := db.CompleteCheckout(ctx, ch.ID, buyer.ID); err != nil {
 					t.Error(err)
 				}
 			}()
@@ -599,7 +600,7 @@ func testCheckout(t *testing.T, b Backend) {
 		}
 	})
 	t.Run("ErrNotFound", func(t *testing.T) {
-		WantCode(t, db.CompleteCheckout(ctx, "chk_nope"), lobby.ENOTFOUND)
+		WantCode(t, db.CompleteCheckout(ctx, "chk_nope", ""), lobby.ENOTFOUND)
 		_, err := db.FindCheckout(ctx, buyer.ID, "chk_nope")
 		WantCode(t, err, lobby.ENOTFOUND)
 	})

@@ -160,11 +160,7 @@ func (h *Handler) checkoutConfirm(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, lobby.Errorf(lobby.ENOTFOUND, "checkouts are paid with the payment provider, not here"))
 		return
 	}
-	if _, err := h.cfg.Subscriptions.FindCheckout(r.Context(), p.UserID, id); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	if err := h.cfg.Subscriptions.CompleteCheckout(r.Context(), id); err != nil {
+	if err := h.cfg.Subscriptions.CompleteCheckout(r.Context(), id, p.UserID); err != nil {
 		h.fail(w, r, err)
 		return
 	}

@@ -325,7 +325,9 @@ func (s *Server) pollMessages(ctx context.Context, f lobby.MessageFilter, ms []*
 	defer cancel()
 	events, stop := s.Events.Subscribe(ctx, f.ConversationID)
 	defer stop()
-	var poll <-chan time.Time // set once the hub drops us
+	var ok bool
+	poll := time.NewTicker(storePoll) // looked at only once the hub drops us
+	defer poll.Stop()
 	for {
 		// Looking after subscribing closes the gap in which a message could slip by.
 		ms, err := s.Chat.FindMessages(ctx, f)
@@ -338,22 +340,38 @@ func (s *Server) pollMessages(ctx context.Context, f lobby.MessageFilter, ms []*
 		if ms = finished(ms); len(ms) > 0 {
 			return ms, nil
 		}
-	wait:
+		if events, ok = s.nextChange(ctx, events, poll.C); !ok {
+			return []*lobby.Message{}, nil
+		}
+	}
+}
+
+// nextChange waits for an event that may add or finish a message (deltas add none),
+// or, once the hub has dropped the waiter (events nil), for the next poll tick. It
+// returns the events channel to go on with, and false when the wait is over.
+func (s *Server) nextChange(ctx context.Context, events <-chan lobby.Event, tick <-chan time.Time) (<-chan lobby.Event, bool) {
+	if events == nil {
 		select {
-		case e, ok := <-events:
-			if !ok {
-				events = nil
-				t := time.NewTicker(storePoll)
-				defer t.Stop()
-				poll = t.C
-			} else if e.Type == lobby.EventMessageDelta {
-				goto wait // a delta adds no message
-			}
-		case <-poll:
+		case <-tick:
+			return nil, true
 		case <-ctx.Done():
-			return []*lobby.Message{}, nil
 		case <-s.closing:
-			return []*lobby.Message{}, nil
+		}
+		return nil, false
+	}
+	for {
+		select {
+		case e, open := <-events:
+			if !open {
+				return nil, true // dropped: look at the store, then poll it
+			}
+			if e.Type != lobby.EventMessageDelta {
+				return events, true
+			}
+		case <-ctx.Done():
+			return events, false
+		case <-s.closing:
+			return events, false
 		}
 	}
 }

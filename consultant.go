@@ -80,6 +80,24 @@ type Consultant struct {
 	WebhookSecret string    `json:"-"`
 	Model         string    `json:"-"`
 	UpdatedAt     time.Time `json:"-"`
+	// PreviousWebhookSecret still signs deliveries, beside the new one, until
+	// PreviousSecretUntil: the overlap of a secret rotation.
+	PreviousWebhookSecret string     `json:"-"`
+	PreviousSecretUntil   *time.Time `json:"-"`
+	// WebhookDisabledAt is set when the endpoint answered 410 Gone; setting webhook_url
+	// again enables it.
+	WebhookDisabledAt     *time.Time `json:"-"`
+	WebhookDisabledReason string     `json:"-"`
+}
+
+// SigningSecrets returns the secrets that sign a delivery at now: the current one, and
+// the previous one during a rotation's overlap.
+func (c *Consultant) SigningSecrets(now time.Time) []string {
+	s := []string{c.WebhookSecret}
+	if c.PreviousWebhookSecret != "" && c.PreviousSecretUntil != nil && now.Before(*c.PreviousSecretUntil) {
+		s = append(s, c.PreviousWebhookSecret)
+	}
+	return s
 }
 
 // Plan returns the consultant's plan of the given tier, or ENOTFOUND naming the tiers

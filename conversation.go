@@ -63,11 +63,13 @@ func ValidateMessageContent(s string) error {
 }
 
 // Exchange is what one buyer message starts: the buyer's message and the reply it
-// awaits, born streaming.
+// awaits, born streaming. For a webhook or polling consultant, Delivery carries the
+// message to its agent, whose answer through the API completes the reply.
 type Exchange struct {
 	Conversation *Conversation
 	Message      *Message
 	Reply        *Message
+	Delivery     *Delivery
 }
 
 // ExchangeParams is a buyer's message to send.
@@ -97,7 +99,8 @@ type ConversationFilter struct {
 type ChatService interface {
 	// CreateExchange stores a buyer's message and the consultant's reply, born
 	// streaming, in one transaction that also counts the message against the
-	// subscription's cap. A message over the cap is not stored: EQUOTA with RetryAfter
+	// subscription's cap and, for a webhook or polling consultant, stores the delivery
+	// (and queues a webhook's first attempt). A message over the cap is not stored: EQUOTA with RetryAfter
 	// set to the time left in the period. Returns ENOTFOUND for a conversation that is
 	// not the subscription's, EINVALID for bad content.
 	CreateExchange(ctx context.Context, p ExchangeParams) (*Exchange, error)
@@ -106,8 +109,8 @@ type ChatService interface {
 	// failed, with errMsg) and the model that wrote it. Returns ENOTFOUND.
 	FinishMessage(ctx context.Context, id, content, status, errMsg, model string) (*Message, error)
 
-	// FailStaleReplies fails the replies still streaming that were born before cutoff:
-	// their process died. It returns them as they are now.
+	// FailStaleReplies fails the managed replies still streaming that were born before
+	// cutoff: their process died. Replies awaited from a consultant's agent are left. It returns them as they are now.
 	FailStaleReplies(ctx context.Context, cutoff time.Time, errMsg string) ([]*Message, error)
 
 	// FindConversationByID returns ENOTFOUND when there is none.

@@ -1,6 +1,9 @@
 package lobby
 
-import "context"
+import (
+	"context"
+	"strconv"
+)
 
 // Event types, from the contract.
 const (
@@ -8,7 +11,14 @@ const (
 	EventMessageDelta     = "message.delta"
 	EventMessageCompleted = "message.completed"
 	EventMessageFailed    = "message.failed"
+
+	// EventInboxReady, with no data, wakes a polling consultant's inbox long-polls,
+	// which follow InboxTopic instead of a conversation.
+	EventInboxReady = "inbox.ready"
 )
+
+// InboxTopic is what a polling consultant's inbox follows on the EventService.
+func InboxTopic(consultantID string) string { return "inbox:" + consultantID }
 
 // Event is something that happened in a conversation: a message stored, a piece of a
 // reply, a reply's end. Data is a *Message, or a Delta for message.delta.
@@ -42,4 +52,26 @@ type EventService interface {
 	// Subscribe follows a conversation until ctx ends or cancel is called. The channel
 	// closes when the subscriber falls too far behind; it then catches up from the store.
 	Subscribe(ctx context.Context, conversationID string) (events <-chan Event, cancel func())
+}
+
+// ReplyEvents announces what a consultant's agent added to a reply: the reply's birth
+// when created is set, the new piece, and the reply's end once it has ended.
+func ReplyEvents(m *Message, delta string, created bool) []Event {
+	var es []Event
+	if created {
+		born := *m
+		born.Status, born.Content = MessageStreaming, ""
+		es = append(es, MessageEvent(EventMessageCreated, &born))
+	}
+	if delta != "" {
+		es = append(es, Event{ID: m.ID + ":" + strconv.Itoa(len(m.Content)), Type: EventMessageDelta,
+			ConversationID: m.ConversationID, Data: Delta{MessageID: m.ID, Delta: delta}})
+	}
+	switch m.Status {
+	case MessageComplete:
+		es = append(es, MessageEvent(EventMessageCompleted, m))
+	case MessageFailed:
+		es = append(es, MessageEvent(EventMessageFailed, m))
+	}
+	return es
 }

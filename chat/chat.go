@@ -33,7 +33,8 @@ type Service struct {
 // maxHistory is how many of the newest messages a reply is assembled from.
 const maxHistory = 400
 
-// Send stores the buyer's message and its reply, born streaming, and starts the reply.
+// Send stores the buyer's message and its reply, born streaming, and starts the reply;
+// a webhook or polling consultant's agent makes its reply itself.
 // watch, when not nil, is called with the exchange before any of its events are
 // published, so that the caller can follow the conversation without missing one.
 // The reply goes on after ctx ends: a buyer cut off finds it in the conversation later.
@@ -47,6 +48,12 @@ func (s *Service) Send(ctx context.Context, p lobby.ExchangeParams, watch func(*
 	}
 	s.Events.Publish(ctx, lobby.MessageEvent(lobby.EventMessageCreated, ex.Message))
 	s.Events.Publish(ctx, lobby.MessageEvent(lobby.EventMessageCreated, ex.Reply))
+	if d := ex.Delivery; d != nil { // the consultant's own agent answers, through the API
+		if d.Mode == lobby.ModePolling {
+			s.Events.Publish(ctx, lobby.Event{Type: lobby.EventInboxReady, ConversationID: lobby.InboxTopic(d.ConsultantID)})
+		}
+		return ex, nil
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

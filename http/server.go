@@ -27,6 +27,8 @@ type Server struct {
 	Consultants   lobby.ConsultantService
 	Subscriptions lobby.SubscriptionService
 	Chat          lobby.ChatService
+	Deliveries    lobby.DeliveryService
+	Payloads      Payloads
 	Consult       Consulter
 	Events        lobby.EventService
 	Payments      lobby.Payments
@@ -91,6 +93,15 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/conversations/{id}/messages", false, s.handleMessageList},
 		{"GET /api/v1/conversations/{id}/events", false, s.handleConversationEvents},
 		{"GET /api/v1/realtime", false, s.handleRealtime},
+
+		{"POST /api/v1/reply", false, s.handleReply},
+		{"GET /api/v1/inbox", false, s.handleInbox},
+		{"POST /api/v1/inbox/{event_id}/ack", false, s.handleInboxAck},
+		{"GET /api/v1/consultants/{slug}/deliveries", false, s.handleDeliveryList},
+		{"GET /api/v1/consultants/{slug}/deliveries/{id}", false, s.handleDeliveryGet},
+		{"POST /api/v1/consultants/{slug}/deliveries/{id}/retry", false, s.handleDeliveryRetry},
+		{"GET /api/v1/consultants/{slug}/webhook", false, s.handleWebhookGet},
+		{"POST /api/v1/consultants/{slug}/webhook/secret", false, s.handleWebhookSecretRotate},
 	}
 	if s.Payments != nil && s.Payments.Name() == "local" {
 		rs = append(rs, route{"POST /api/v1/checkout/{id}/complete", false, s.handleCheckoutComplete})

@@ -3,6 +3,7 @@ package http_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -12,17 +13,22 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lobby-dev/lobby"
 	"github.com/lobby-dev/lobby/chat"
+	"github.com/lobby-dev/lobby/deliver"
+	"github.com/lobby-dev/lobby/egress"
 	lobbyhttp "github.com/lobby-dev/lobby/http"
 	"github.com/lobby-dev/lobby/hub"
+	"github.com/lobby-dev/lobby/jobs"
 	"github.com/lobby-dev/lobby/local"
 	"github.com/lobby-dev/lobby/mail"
 	"github.com/lobby-dev/lobby/offline"
 	"github.com/lobby-dev/lobby/sqldb"
 	"github.com/lobby-dev/lobby/storetest"
 	"github.com/lobby-dev/lobby/web"
+	"github.com/riverqueue/river"
 )
 
 // testServer is a Lobby server on a fresh store, as `lobby serve` wires it, with the
@@ -35,9 +41,13 @@ type testServer struct {
 	handler http.Handler
 	clock   *storetest.Clock
 	consult *chat.Service
+	// worker makes webhook deliveries: in dev mode (to loopback receivers), on a
+	// compressed schedule of eight attempts 10 ms apart.
+	worker *deliver.Worker
+	queue  *river.Client[*sql.Tx]
 }
 
-type serverOption func(s *lobbyhttp.Server)
+type serverOption func(s *testServer)
 
 func newTestServer(t testing.TB, b storetest.Backend, opts ...serverOption) *testServer {
 	t.Helper()
@@ -60,24 +70,54 @@ func newTestServerOn(t testing.TB, db *sqldb.DB, opts ...serverOption) *testServ
 	}
 	srv.Pages = web.New(web.Config{Auth: db, Consultants: db, Subscriptions: db, Mailer: console, Payments: payments,
 		BaseURL: "http://lobby.test"})
+	payloads := &deliver.Events{Chat: db, Consultants: db, ReplyURL: "http://lobby.test/api/v1/reply"}
+	srv.Deliveries, srv.Payloads = db, payloads
+	worker := &deliver.Worker{Events: payloads, Deliveries: db, Consultants: db, Users: db, Publisher: events, Mailer: console,
+		Client: egress.NewClient(egress.Config{Dev: true, Timeout: 2 * time.Second}),
+		Schedule: []time.Duration{0, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond,
+			10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond},
+		AttemptTimeout: 2 * time.Second, BaseURL: "http://lobby.test", Logger: slog.New(slog.DiscardHandler), Now: clock.Now}
+	s := &testServer{t: t, db: db, mailbox: console, srv: srv, clock: clock, consult: consult, worker: worker}
 	for _, o := range opts {
-		o(srv)
+		o(s)
 	}
-	t.Cleanup(func() { consult.Wait(context.Background()) })
-	return &testServer{t: t, db: db, mailbox: console, srv: srv, handler: srv.Handler(), clock: clock, consult: consult}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, worker)
+	queue, err := jobs.New(db, workers, jobs.Config{JobTimeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := queue.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.queue = queue
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		queue.Stop(ctx)
+		consult.Wait(ctx)
+	})
+	s.handler = srv.Handler()
+	return s
 }
 
 // withEvents carries the server's events by e.
 func withEvents(e lobby.EventService) serverOption {
-	return func(s *lobbyhttp.Server) {
-		s.Events = e
-		s.Consult.(*chat.Service).Events = e
+	return func(s *testServer) {
+		s.srv.Events = e
+		s.consult.Events = e
+		s.worker.Publisher = e
 	}
 }
 
 // withLLM makes the server's consultants answer with llm.
 func withLLM(llm lobby.LLM) serverOption {
-	return func(s *lobbyhttp.Server) { s.Consult.(*chat.Service).LLM = llm }
+	return func(s *testServer) { s.consult.LLM = llm }
+}
+
+// withDev runs the server in dev mode: webhooks may be plain http to loopback.
+func withDev() serverOption {
+	return func(s *testServer) { s.srv.Dev = true }
 }
 
 // response is an answer as a client reads it.

@@ -75,6 +75,7 @@ func (b *Broker) Publish(ctx context.Context, e lobby.Event) {
 		n.Seq, _ = strconv.Atoi(seq)
 	case *lobby.Message:
 		n.MessageID = d.ID
+	case nil: // a nudge, such as lobby.EventInboxReady
 	default:
 		return
 	}
@@ -232,6 +233,10 @@ func (b *Broker) receive(ctx context.Context, conn *pgx.Conn) error {
 		if n.Type == lobby.EventMessageDelta {
 			b.Hub.Publish(ctx, lobby.Event{ID: n.MessageID + ":" + strconv.Itoa(n.Seq), Type: n.Type, ConversationID: n.ConversationID,
 				Data: lobby.Delta{MessageID: n.MessageID, Delta: n.Delta}})
+			continue
+		}
+		if n.MessageID == "" {
+			b.Hub.Publish(ctx, lobby.Event{Type: n.Type, ConversationID: n.ConversationID})
 			continue
 		}
 		m, err := b.Chat.FindMessageByID(ctx, n.MessageID)

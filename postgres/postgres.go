@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/lobby-dev/lobby/sqldb"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 )
 
 //go:embed migrations/*.sql
@@ -23,11 +24,14 @@ var Dialect = sqldb.Dialect{
 	Name:       "postgres",
 	Migrations: mustSub(migrations, "migrations"),
 	// Instances starting at once take turns; the key is arbitrary but fixed.
-	LockMigrations:    "SELECT pg_advisory_xact_lock(7245160342)",
-	ForUpdate:         " FOR UPDATE",
-	IsUniqueViolation: isUniqueViolation,
-	SearchWhere:       "c.search @@ to_tsquery('english', $1)",
-	SearchRank:        "ts_rank(c.search, to_tsquery('english', $1)) DESC",
+	LockMigrations:      "SELECT pg_advisory_xact_lock(7245160342)",
+	LockJobMigrations:   "SELECT pg_advisory_lock(7245160343)",
+	UnlockJobMigrations: "SELECT pg_advisory_unlock(7245160343)",
+	ForUpdate:           " FOR UPDATE",
+	SkipLocked:          " FOR UPDATE SKIP LOCKED",
+	IsUniqueViolation:   isUniqueViolation,
+	SearchWhere:         "c.search @@ to_tsquery('english', $1)",
+	SearchRank:          "ts_rank(c.search, to_tsquery('english', $1)) DESC",
 	SearchQuery: func(words []string) string {
 		q := make([]string, len(words))
 		for i, w := range words {
@@ -43,6 +47,11 @@ func Open(ctx context.Context, url string) (*sqldb.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: bad --database URL: %w", err)
 	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgx's default is 4 (or the CPU count): too few for the API, 100 delivery
+		// workers and the job queue's own listener at once.
+		cfg.MaxConns = 32
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -52,7 +61,14 @@ func Open(ctx context.Context, url string) (*sqldb.DB, error) {
 		return nil, fmt.Errorf("postgres: connect to %s: %w", cfg.ConnConfig.Host, err)
 	}
 	sqlDB := stdlib.OpenDBFromPool(pool)
-	db := sqldb.New(sqlDB, sqlDB, Dialect)
+	// River reads and writes through database/sql, so that jobs join the store's
+	// transactions, and listens for new jobs on a connection of the pool.
+	db, err := sqldb.New(sqlDB, sqlDB, Dialect, riverdatabasesql.NewWithPgxListener(sqlDB, pool))
+	if err != nil {
+		sqlDB.Close()
+		pool.Close()
+		return nil, err
+	}
 	db.OnClose(pool.Close)
 	return db, nil
 }

@@ -79,7 +79,10 @@ func (db *DB) CreateExchange(ctx context.Context, p lobby.ExchangeParams) (*lobb
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = $1 WHERE id = $2`, tx.now, ex.Conversation.ID)
+		if _, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = $1 WHERE id = $2`, tx.now, ex.Conversation.ID); err != nil {
+			return err
+		}
+		ex.Delivery, err = db.createDelivery(ctx, tx, &ex)
 		return err
 	})
 	if err != nil {
@@ -135,7 +138,8 @@ func (db *DB) FailStaleReplies(ctx context.Context, cutoff time.Time, errMsg str
 	var ms []*lobby.Message
 	err := db.tx(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE messages SET status = $1, error = $2, updated_at = $3
-			WHERE status = $4 AND created_at < $5 RETURNING `+messageColumns,
+			WHERE status = $4 AND created_at < $5 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.reply_id = messages.id)
+			RETURNING `+messageColumns,
 			lobby.MessageFailed, errMsg, tx.now, lobby.MessageStreaming, lobby.UTC(cutoff))
 		if err != nil {
 			return err

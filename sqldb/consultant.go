@@ -11,6 +11,7 @@ import (
 
 const consultantColumns = `c.id, c.slug, c.owner_id, c.name, c.tagline, c.description, c.category, c.tags,
 	c.system_prompt, c.mode, c.webhook_url, c.webhook_secret, c.model, c.created_at, c.updated_at,
+	c.previous_webhook_secret, c.previous_secret_until, c.webhook_disabled_at, c.webhook_disabled_reason,
 	(SELECT count(*) FROM subscriptions s WHERE s.consultant_id = c.id AND s.status = 'active')`
 
 type scanner interface{ Scan(dest ...any) error }
@@ -18,11 +19,14 @@ type scanner interface{ Scan(dest ...any) error }
 func scanConsultant(row scanner) (*lobby.Consultant, error) {
 	var c lobby.Consultant
 	var tags string
+	var until, disabled sql.NullTime
 	err := row.Scan(&c.ID, &c.Slug, &c.OwnerID, &c.Name, &c.Tagline, &c.Description, &c.Category, &tags,
-		&c.SystemPrompt, &c.Mode, &c.WebhookURL, &c.WebhookSecret, &c.Model, &c.CreatedAt, &c.UpdatedAt, &c.Stats.Subscribers)
+		&c.SystemPrompt, &c.Mode, &c.WebhookURL, &c.WebhookSecret, &c.Model, &c.CreatedAt, &c.UpdatedAt,
+		&c.PreviousWebhookSecret, &until, &disabled, &c.WebhookDisabledReason, &c.Stats.Subscribers)
 	if err != nil {
 		return nil, err
 	}
+	c.PreviousSecretUntil, c.WebhookDisabledAt = timePtr(until), timePtr(disabled)
 	c.Tags = strings.Fields(tags)
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	return &c, nil
@@ -235,6 +239,9 @@ func (db *DB) UpdateConsultant(ctx context.Context, id string, upd lobby.Consult
 			return err
 		}
 		upd.Apply(c)
+		if upd.WebhookURL != nil { // setting the URL, even to the same one, enables it again
+			c.WebhookDisabledAt, c.WebhookDisabledReason = nil, ""
+		}
 		c.Normalize()
 		if err := c.Validate(opt); err != nil {
 			return err
@@ -245,10 +252,10 @@ func (db *DB) UpdateConsultant(ctx context.Context, id string, upd lobby.Consult
 		}
 		c.UpdatedAt = tx.now
 		_, err = tx.ExecContext(ctx, `UPDATE consultants SET slug = $1, name = $2, tagline = $3, description = $4, category = $5,
-			tags = $6, system_prompt = $7, mode = $8, webhook_url = $9, webhook_secret = $10, model = $11, updated_at = $12
-			WHERE id = $13`,
+			tags = $6, system_prompt = $7, mode = $8, webhook_url = $9, webhook_secret = $10, model = $11, updated_at = $12,
+			webhook_disabled_at = $13, webhook_disabled_reason = $14 WHERE id = $15`,
 			c.Slug, c.Name, c.Tagline, c.Description, c.Category, strings.Join(c.Tags, " "), c.SystemPrompt, c.Mode,
-			c.WebhookURL, c.WebhookSecret, c.Model, c.UpdatedAt, c.ID)
+			c.WebhookURL, c.WebhookSecret, c.Model, c.UpdatedAt, c.WebhookDisabledAt, c.WebhookDisabledReason, c.ID)
 		if err != nil {
 			return db.slugConflict(err, c.Slug)
 		}

@@ -8,12 +8,17 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // Dialect is what differs between the databases.
@@ -24,8 +29,14 @@ type Dialect struct {
 	// LockMigrations runs first in the migration transaction, so that instances starting
 	// at once apply the migrations one after another ("" when beginning is enough).
 	LockMigrations string
+	// LockJobMigrations and UnlockJobMigrations hold and release a session lock
+	// around River's migrations, which run in transactions of their own.
+	LockJobMigrations, UnlockJobMigrations string
 	// ForUpdate is appended to a SELECT that a write transaction will change.
 	ForUpdate string
+	// SkipLocked is appended to a SELECT that claims rows other transactions may be
+	// claiming at once: they skip each other's rows instead of waiting.
+	SkipLocked string
 	// IsUniqueViolation reports whether err is a unique constraint's violation.
 	IsUniqueViolation func(error) bool
 
@@ -45,6 +56,9 @@ type DB struct {
 	read, write *sql.DB
 	dialect     Dialect
 	onClose     []func()
+	// driver is River's driver over the write pool; jobs inserts through it.
+	driver riverdriver.Driver[*sql.Tx]
+	jobs   JobInserter
 	// Now is the clock; tests set it. It is read once per transaction.
 	Now func() time.Time
 }
@@ -56,10 +70,29 @@ var (
 	_ lobby.ChatService         = (*DB)(nil)
 )
 
-// New returns a DB over the two pools, which may be the same.
-func New(read, write *sql.DB, d Dialect) *DB {
-	return &DB{read: read, write: write, dialect: d, Now: time.Now}
+// JobInserter queues background jobs inside a write transaction; a river.Client is one.
+type JobInserter interface {
+	InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
 }
+
+// New returns a DB over the two pools, which may be the same, with River's driver for
+// its job queue. Jobs are inserted by an insert-only client until UseJobs names the
+// client that works them.
+func New(read, write *sql.DB, d Dialect, driver riverdriver.Driver[*sql.Tx]) (*DB, error) {
+	jobs, err := river.NewClient(driver, &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, fmt.Errorf("job queue: %w", err)
+	}
+	return &DB{read: read, write: write, dialect: d, driver: driver, jobs: jobs, Now: time.Now}, nil
+}
+
+// Driver returns River's driver, for the client that works the jobs.
+func (db *DB) Driver() riverdriver.Driver[*sql.Tx] { return db.driver }
+
+// UseJobs makes j insert the jobs from now on. On SQLite, which has no LISTEN, a
+// job inserted by the client that works it is fetched at once instead of at its next
+// poll. Call it before serving.
+func (db *DB) UseJobs(j JobInserter) { db.jobs = j }
 
 // Dialect returns the name of the database: "sqlite" or "postgres".
 func (db *DB) Dialect() string { return db.dialect.Name }
@@ -159,7 +192,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return db.tx(ctx, func(tx *Tx) error {
+	err = db.tx(ctx, func(tx *Tx) error {
 		if db.dialect.LockMigrations != "" {
 			if _, err := tx.ExecContext(ctx, db.dialect.LockMigrations); err != nil {
 				return fmt.Errorf("lock migrations: %w", err)
@@ -187,6 +220,35 @@ func (db *DB) Migrate(ctx context.Context) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return db.migrateJobs(ctx)
+}
+
+// migrateJobs applies River's migrations, each in a transaction of its own: some add
+// enum values that PostgreSQL will not use in the transaction that adds them.
+// Instances starting at once take turns under a session lock.
+func (db *DB) migrateJobs(ctx context.Context) error {
+	migrator, err := rivermigrate.New(db.driver, &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	if db.dialect.LockJobMigrations != "" {
+		conn, err := db.write.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, db.dialect.LockJobMigrations); err != nil {
+			return fmt.Errorf("lock job queue migrations: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), db.dialect.UnlockJobMigrations)
+	}
+	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("job queue migrations: %w", err)
+	}
+	return nil
 }
 
 func appliedVersions(ctx context.Context, q querier) (map[int]bool, error) {
@@ -234,4 +296,13 @@ func placeholders(from, n int) string {
 		fmt.Fprintf(&b, "$%d", from+i)
 	}
 	return b.String()
+}
+
+// timePtr returns the time in t, in UTC, or nil when it is NULL.
+func timePtr(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.Time.UTC()
+	return &u
 }

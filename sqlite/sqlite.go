@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/lobby-dev/lobby/sqldb"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -64,7 +65,13 @@ func Open(path string) (*sqldb.DB, error) {
 	}
 	read.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
 	read.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)))
-	return sqldb.New(read, write, Dialect), nil
+	db, err := sqldb.New(read, write, Dialect, riversqlite.New(write))
+	if err != nil {
+		read.Close()
+		write.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 func isUniqueViolation(err error) bool {

@@ -29,6 +29,10 @@ type Config struct {
 	OpenAIModel     string
 	PublicRateLimit int
 	ShutdownTimeout time.Duration
+	WebhookTimeout  time.Duration
+	WebhookRetries  string
+	// RetrySchedule is WebhookRetries parsed.
+	RetrySchedule []time.Duration
 }
 
 // parseFlags reads args, then fills each flag not given from its environment variable
@@ -54,6 +58,9 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&c.Payments, "payments", "local", "payment provider: local or stripe")
 	fs.IntVar(&c.PublicRateLimit, "public-rate-limit", 10, "requests a minute per IP on public routes; 0 turns it off")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests in flight")
+	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", 15*time.Second, "how long a webhook delivery waits for the agent's answer")
+	fs.StringVar(&c.WebhookRetries, "webhook-retry-schedule", "0s,5s,5m,30m,2h,5h,10h,10h",
+		"the wait before each webhook delivery attempt, comma-separated; after the last the delivery fails")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -121,6 +128,19 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--payments stripe is not available in this version yet; use --payments local")
 	default:
 		return fmt.Errorf("--payments %q: use local or stripe", c.Payments)
+	}
+	if c.WebhookTimeout < time.Second || c.WebhookTimeout > 5*time.Minute {
+		return fmt.Errorf("--webhook-timeout %s: use 1s to 5m", c.WebhookTimeout)
+	}
+	for _, f := range strings.Split(c.WebhookRetries, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(f))
+		if err != nil || d < 0 || d > 7*24*time.Hour {
+			return fmt.Errorf("--webhook-retry-schedule %q: want durations from 0s to 168h separated by commas, like 0s,5s,5m", c.WebhookRetries)
+		}
+		c.RetrySchedule = append(c.RetrySchedule, d)
+	}
+	if len(c.RetrySchedule) > 50 {
+		return fmt.Errorf("--webhook-retry-schedule: at most 50 attempts")
 	}
 	if c.PublicRateLimit < 0 {
 		return fmt.Errorf("--public-rate-limit must be 0 (off) or more")

@@ -15,8 +15,11 @@ import (
 	"github.com/lobby-dev/lobby"
 	"github.com/lobby-dev/lobby/anthropic"
 	"github.com/lobby-dev/lobby/chat"
+	"github.com/lobby-dev/lobby/deliver"
+	"github.com/lobby-dev/lobby/egress"
 	lobbyhttp "github.com/lobby-dev/lobby/http"
 	"github.com/lobby-dev/lobby/hub"
+	"github.com/lobby-dev/lobby/jobs"
 	"github.com/lobby-dev/lobby/local"
 	"github.com/lobby-dev/lobby/mail"
 	"github.com/lobby-dev/lobby/offline"
@@ -25,6 +28,7 @@ import (
 	"github.com/lobby-dev/lobby/sqldb"
 	"github.com/lobby-dev/lobby/sqlite"
 	"github.com/lobby-dev/lobby/web"
+	"github.com/riverqueue/river"
 )
 
 // newLogger logs text to a terminal and JSON otherwise.
@@ -118,8 +122,31 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready cha
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweep()
 	go consult.Sweep(sweepCtx, time.Minute)
+	payloads := &deliver.Events{Chat: db, Consultants: db, ReplyURL: base + "/api/v1/reply"}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &deliver.Worker{
+		Events: payloads, Deliveries: db, Consultants: db, Users: db, Publisher: events, Mailer: mailer,
+		Client:   egress.NewClient(egress.Config{Dev: cfg.Dev, Timeout: cfg.WebhookTimeout}),
+		Schedule: cfg.RetrySchedule, AttemptTimeout: cfg.WebhookTimeout, BaseURL: base, Logger: log, Now: time.Now,
+	})
+	queue, err := jobs.New(db, workers, jobs.Config{JobTimeout: cfg.WebhookTimeout + 5*time.Second, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := queue.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start job queue: %w", err)
+	}
+	defer func() {
+		// Jobs still running when this ends are run again by the next instance.
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := queue.Stop(sctx); err != nil {
+			log.Warn("job queue stopped before its jobs ended; they will run again", "err", err)
+		}
+	}()
 	srv := &lobbyhttp.Server{
 		Auth: db, Consultants: db, Subscriptions: db, Chat: db, Consult: consult, Events: events,
+		Deliveries: db, Payloads: payloads,
 		Payments:        payments,
 		Mailer:          mailer,
 		Ready:           db.Ready,

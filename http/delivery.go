@@ -1,0 +1,289 @@
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lobby-dev/lobby"
+)
+
+// Payloads builds the event a delivery carries; deliver.Events is one.
+type Payloads interface {
+	Payload(ctx context.Context, d *lobby.Delivery) (string, error)
+}
+
+// Secret rotation overlap: how long the old secret keeps signing beside the new one.
+const (
+	DefaultSecretOverlap = 24 * time.Hour
+	MaxSecretOverlap     = 7 * 24 * time.Hour
+)
+
+// inboxRecheck is how often a waiting inbox poll looks for leases that have lapsed.
+const inboxRecheck = time.Second
+
+func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.require(r, lobby.TokenConsultant)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		ConversationID string `json:"conversation_id"`
+		Content        string `json:"content"`
+		InReplyTo      string `json:"in_reply_to"`
+		Partial        bool   `json:"partial"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	if in.ConversationID == "" {
+		return lobby.Errorf(lobby.EINVALID, "conversation_id is required: the data.conversation_id of the delivery you answer")
+	}
+	res, err := s.Deliveries.CreateReply(r.Context(), lobby.ReplyParams{ConsultantID: p.ConsultantID, ConversationID: in.ConversationID,
+		Content: in.Content, InReplyTo: in.InReplyTo, Partial: in.Partial})
+	if err != nil {
+		return err
+	}
+	for _, e := range lobby.ReplyEvents(res.Message, res.Delta, res.Created) {
+		s.Events.Publish(r.Context(), e)
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"message": res.Message, "acknowledged": nonNilSlice(res.Acked)})
+	return nil
+}
+
+func nonNilSlice(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// ownDelivery loads the delivery in the path, if it is the consultant's in the path and
+// the request is from its owner or its key.
+func (s *Server) ownDelivery(r *http.Request) (*lobby.Delivery, error) {
+	c, err := s.ownConsultant(r)
+	if err != nil {
+		return nil, err
+	}
+	id := r.PathValue("id")
+	d, err := s.Deliveries.FindDeliveryByID(r.Context(), id)
+	if lobby.ErrorCode(err) == lobby.ENOTFOUND || err == nil && d.ConsultantID != c.ID {
+		return nil, lobby.Errorf(lobby.ENOTFOUND, "no delivery %q of %s; list them at GET /api/v1/consultants/%s/deliveries", id, c.Slug, c.Slug)
+	}
+	return d, err
+}
+
+func (s *Server) handleDeliveryList(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.ownConsultant(r)
+	if err != nil {
+		return err
+	}
+	limit, cursor, err := page(r)
+	if err != nil {
+		return err
+	}
+	ds, next, err := s.Deliveries.FindDeliveries(r.Context(), lobby.DeliveryFilter{ConsultantID: c.ID, Limit: limit, Cursor: cursor})
+	if err != nil {
+		return err
+	}
+	h, err := s.Deliveries.WebhookHealth(r.Context(), c.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, struct {
+		list[*lobby.Delivery]
+		Health *lobby.WebhookHealth `json:"health"`
+	}{newList(ds, next), h})
+	return nil
+}
+
+func (s *Server) handleDeliveryGet(w http.ResponseWriter, r *http.Request) error {
+	d, err := s.ownDelivery(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+func (s *Server) handleDeliveryRetry(w http.ResponseWriter, r *http.Request) error {
+	d, err := s.ownDelivery(r)
+	if err != nil {
+		return err
+	}
+	if d, err = s.Deliveries.RetryDelivery(r.Context(), d.ID); err != nil {
+		return err
+	}
+	if d.Mode == lobby.ModePolling {
+		s.Events.Publish(r.Context(), lobby.Event{Type: lobby.EventInboxReady, ConversationID: lobby.InboxTopic(d.ConsultantID)})
+	}
+	writeJSON(w, http.StatusAccepted, d)
+	return nil
+}
+
+// webhookStatus is what the owner sees of the endpoint.
+type webhookStatus struct {
+	Mode                string               `json:"mode"`
+	WebhookURL          string               `json:"webhook_url"`
+	Enabled             bool                 `json:"enabled"`
+	PreviousSecretUntil *time.Time           `json:"previous_secret_valid_until"`
+	Health              *lobby.WebhookHealth `json:"health"`
+}
+
+func (s *Server) handleWebhookGet(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.ownConsultant(r)
+	if err != nil {
+		return err
+	}
+	h, err := s.Deliveries.WebhookHealth(r.Context(), c.ID)
+	if err != nil {
+		return err
+	}
+	until := c.PreviousSecretUntil
+	if until != nil && !until.After(s.Now()) {
+		until = nil
+	}
+	writeJSON(w, http.StatusOK, webhookStatus{Mode: c.Mode, WebhookURL: c.WebhookURL, Enabled: c.Mode == lobby.ModeWebhook && c.WebhookDisabledAt == nil,
+		PreviousSecretUntil: until, Health: h})
+	return nil
+}
+
+func (s *Server) handleWebhookSecretRotate(w http.ResponseWriter, r *http.Request) error {
+	c, err := s.ownConsultant(r)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		OverlapSeconds *int `json:"overlap_seconds"`
+	}
+	if r.ContentLength != 0 {
+		if err := decode(w, r, &in); err != nil {
+			return err
+		}
+	}
+	overlap := DefaultSecretOverlap
+	if in.OverlapSeconds != nil {
+		overlap = time.Duration(*in.OverlapSeconds) * time.Second
+		if *in.OverlapSeconds < 0 || overlap > MaxSecretOverlap {
+			return lobby.Errorf(lobby.EINVALID, "overlap_seconds must be from 0 to %d (7 days)", int(MaxSecretOverlap.Seconds()))
+		}
+	}
+	secret, c, err := s.Deliveries.RotateWebhookSecret(r.Context(), c.ID, overlap)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"webhook_secret": secret, "previous_secret_valid_until": c.PreviousSecretUntil})
+	return nil
+}
+
+func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.require(r, lobby.TokenConsultant)
+	if err != nil {
+		return err
+	}
+	limit, _, err := page(r)
+	if err != nil {
+		return err
+	}
+	wait := 0
+	if v := r.URL.Query().Get("wait"); v != "" {
+		if wait, err = strconv.Atoi(v); err != nil || wait < 0 || wait > MaxPollWait {
+			return lobby.Errorf(lobby.EINVALID, "wait must be a whole number of seconds from 0 to %d, not %q", MaxPollWait, v)
+		}
+	}
+	c, err := s.Consultants.FindConsultantByID(r.Context(), p.ConsultantID)
+	if err != nil {
+		return err
+	}
+	if c.Mode != lobby.ModePolling {
+		return lobby.Errorf(lobby.EINVALID, "%s is in %s mode, so its messages never reach the inbox; PATCH its mode to \"polling\" to use GET /api/v1/inbox", c.Slug, c.Mode)
+	}
+	ds, err := s.leaseInbox(r.Context(), c.ID, limit, time.Duration(wait)*time.Second)
+	if err != nil {
+		return err
+	}
+	events := make([]json.RawMessage, len(ds))
+	for i, d := range ds {
+		// The event is the webhook body with its ID in front: {"id": ..., "type": ...}.
+		id, _ := json.Marshal(d.EventID)
+		events[i] = json.RawMessage(`{"id":` + string(id) + `,` + strings.TrimPrefix(d.Payload, "{"))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": events})
+	return nil
+}
+
+// leaseInbox leases what the inbox holds, waiting up to d for something to arrive.
+func (s *Server) leaseInbox(ctx context.Context, consultantID string, limit int, d time.Duration) ([]*lobby.Delivery, error) {
+	// The lease itself is not cut short by the wait's end: it is quick, and a lease
+	// made is then handed out.
+	lctx := context.WithoutCancel(ctx)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var events <-chan lobby.Event
+	if d > 0 {
+		var stop func()
+		events, stop = s.Events.Subscribe(ctx, lobby.InboxTopic(consultantID))
+		defer stop()
+	}
+	tick := time.NewTicker(inboxRecheck)
+	defer tick.Stop()
+	for {
+		// Leasing after subscribing closes the gap in which an event could slip by.
+		ds, err := s.Deliveries.LeaseInbox(lctx, consultantID, limit, lobby.InboxLease)
+		if err != nil || len(ds) > 0 || d == 0 {
+			if err == nil {
+				err = s.fixPayloads(lctx, ds)
+			}
+			return ds, err
+		}
+		select {
+		case _, open := <-events:
+			if !open {
+				events = nil // dropped by the hub: the ticker goes on
+			}
+		case <-tick.C:
+		case <-ctx.Done():
+			return ds, nil
+		case <-s.closing:
+			return ds, nil
+		}
+	}
+}
+
+// fixPayloads builds the bodies of events handed out for the first time. It runs
+// outside the lease's transaction, whose connection the reads must not wait behind.
+func (s *Server) fixPayloads(ctx context.Context, ds []*lobby.Delivery) error {
+	for _, d := range ds {
+		if d.Payload != "" {
+			continue
+		}
+		p, err := s.Payloads.Payload(ctx, d)
+		if err != nil {
+			return err
+		}
+		if d.Payload, err = s.Deliveries.SetPayload(ctx, d.ID, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) handleInboxAck(w http.ResponseWriter, r *http.Request) error {
+	p, err := s.require(r, lobby.TokenConsultant)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("event_id")
+	if !strings.HasPrefix(id, lobby.PrefixEvent) || len(id) > 64 {
+		return lobby.Errorf(lobby.ENOTFOUND, "no event %q in this consultant's inbox; acknowledge the id of an event GET /api/v1/inbox gave", id)
+	}
+	d, err := s.Deliveries.AckDelivery(r.Context(), p.ConsultantID, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": d.EventID, "status": d.Status, "delivered_at": d.DeliveredAt})
+	return nil
+}

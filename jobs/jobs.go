@@ -1,0 +1,78 @@
+// Package jobs runs Lobby's background jobs on River, in the store's own database, so
+// that a job commits or rolls back with the change that made it and any number of
+// instances share the work.
+package jobs
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/sqldb"
+	"github.com/riverqueue/river"
+)
+
+// Config tunes the queue.
+type Config struct {
+	// DeliveryWorkers is how many webhook deliveries run at once; 0 means 100.
+	DeliveryWorkers int
+	// JobTimeout bounds a job; a job running longer than RescueAfter, as one whose
+	// process died does, is run again. 0 means 20 s and 25 s.
+	JobTimeout, RescueAfter time.Duration
+	Logger                  *slog.Logger
+}
+
+// New returns a client that works the jobs of workers in db's database, and makes db
+// insert through it. Start it with Start(ctx); Stop it before closing db.
+func New(db *sqldb.DB, workers *river.Workers, cfg Config) (*river.Client[*sql.Tx], error) {
+	timeout := cfg.JobTimeout
+	if timeout <= 0 {
+		timeout = 20 * time.Second
+	}
+	rescue := max(cfg.RescueAfter, timeout+5*time.Second)
+	rc := &river.Config{
+		Queues: map[string]river.QueueConfig{
+			lobby.QueueDeliveries: {MaxWorkers: cmp.Or(cfg.DeliveryWorkers, 100)},
+			river.QueueDefault:    {MaxWorkers: 10},
+		},
+		Workers:              workers,
+		JobTimeout:           timeout,
+		RescueStuckJobsAfter: rescue,
+		Logger:               slog.New(atLeast{cfg.Logger.Handler(), slog.LevelWarn}),
+		// Deliveries are kept in Lobby's own tables; River's rows are only the queue.
+		CompletedJobRetentionPeriod: time.Hour,
+	}
+	if db.Dialect() == "sqlite" {
+		// SQLite has no LISTEN: jobs from this process wake the fetcher directly, and
+		// others' (a restart's leftovers, snoozed retries) are found by a short poll.
+		rc.FetchCooldown = 5 * time.Millisecond
+		rc.FetchPollInterval = 50 * time.Millisecond
+	}
+	c, err := river.NewClient(db.Driver(), rc)
+	if err != nil {
+		return nil, fmt.Errorf("job queue: %w", err)
+	}
+	db.UseJobs(c)
+	return c, nil
+}
+
+// atLeast passes on records of level and above: River reports its routine at info.
+type atLeast struct {
+	slog.Handler
+	level slog.Level
+}
+
+func (h atLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.level && h.Handler.Enabled(ctx, l)
+}
+
+func (h atLeast) WithAttrs(as []slog.Attr) slog.Handler {
+	return atLeast{h.Handler.WithAttrs(as), h.level}
+}
+func (h atLeast) WithGroup(name string) slog.Handler {
+	return atLeast{h.Handler.WithGroup(name), h.level}
+}

@@ -1,0 +1,457 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/lobby-dev/lobby"
+	"github.com/riverqueue/river"
+)
+
+var _ lobby.DeliveryService = (*DB)(nil)
+
+const deliveryColumns = `id, event_id, consultant_id, conversation_id, message_id, reply_id, mode, status, attempts,
+	round, round_start, payload, last_error, next_attempt_at, leased_until, delivered_at, created_at, updated_at`
+
+func scanDelivery(row scanner) (*lobby.Delivery, error) {
+	var d lobby.Delivery
+	var next, leased, delivered sql.NullTime
+	err := row.Scan(&d.ID, &d.EventID, &d.ConsultantID, &d.ConversationID, &d.MessageID, &d.ReplyID, &d.Mode, &d.Status,
+		&d.Attempts, &d.Round, &d.RoundStart, &d.Payload, &d.LastError, &next, &leased, &delivered, &d.CreatedAt, &d.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	d.NextAttemptAt, d.LeasedUntil, d.DeliveredAt = timePtr(next), timePtr(leased), timePtr(delivered)
+	d.CreatedAt, d.UpdatedAt = d.CreatedAt.UTC(), d.UpdatedAt.UTC()
+	return &d, nil
+}
+
+// deliveryFailed is what a reply says when its consultant's agent never got the message.
+const deliveryFailed = "The consultant's agent could not be reached, so this message got no reply. Its owner has been told; send the message again later."
+
+// createDelivery stores the delivery of ex's message when the consultant runs its own
+// agent, and queues a webhook's first attempt in the same transaction. It returns nil
+// for a managed consultant.
+func (db *DB) createDelivery(ctx context.Context, tx *Tx, ex *lobby.Exchange) (*lobby.Delivery, error) {
+	var mode string
+	if err := tx.QueryRowContext(ctx, `SELECT mode FROM consultants WHERE id = $1`, ex.Conversation.ConsultantID).Scan(&mode); err != nil {
+		return nil, err
+	}
+	if mode != lobby.ModeWebhook && mode != lobby.ModePolling {
+		return nil, nil
+	}
+	d := &lobby.Delivery{ID: lobby.NewID(lobby.PrefixDelivery), EventID: lobby.NewID(lobby.PrefixEvent),
+		ConsultantID: ex.Conversation.ConsultantID, ConversationID: ex.Conversation.ID, MessageID: ex.Message.ID,
+		ReplyID: ex.Reply.ID, Mode: mode, Status: lobby.DeliveryPending, CreatedAt: tx.now, UpdatedAt: tx.now}
+	if mode == lobby.ModeWebhook {
+		d.NextAttemptAt = &tx.now
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, event_id, consultant_id, conversation_id, message_id, reply_id,
+		mode, status, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		d.ID, d.EventID, d.ConsultantID, d.ConversationID, d.MessageID, d.ReplyID, d.Mode, d.Status, d.NextAttemptAt, d.CreatedAt, d.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	if mode == lobby.ModeWebhook {
+		if err := db.queueDelivery(ctx, tx, d); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+func (db *DB) queueDelivery(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
+	_, err := db.jobs.InsertTx(ctx, tx.Tx, lobby.DeliverJob{DeliveryID: d.ID, Round: d.Round}, &river.InsertOpts{Queue: lobby.QueueDeliveries})
+	return err
+}
+
+// FindDeliveryByID implements lobby.DeliveryService.
+func (db *DB) FindDeliveryByID(ctx context.Context, id string) (*lobby.Delivery, error) {
+	d, err := scanDelivery(db.read.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1`, id))
+	if err != nil {
+		return nil, notFound(err, "no delivery %q", id)
+	}
+	return d, db.loadAttempts(ctx, []*lobby.Delivery{d})
+}
+
+// FindDeliveries implements lobby.DeliveryService.
+func (db *DB) FindDeliveries(ctx context.Context, f lobby.DeliveryFilter) ([]*lobby.Delivery, string, error) {
+	q := keyQuery{columns: deliveryColumns, table: "deliveries", column: "consultant_id", value: f.ConsultantID, limit: f.Limit, cursor: f.Cursor}
+	ds, next, err := keyPage(ctx, db, q, scanDelivery, func(d *lobby.Delivery) string { return d.ID })
+	if err != nil {
+		return nil, "", err
+	}
+	return ds, next, db.loadAttempts(ctx, ds)
+}
+
+// loadAttempts fills in the deliveries' logs with one query.
+func (db *DB) loadAttempts(ctx context.Context, ds []*lobby.Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	byID := make(map[string]*lobby.Delivery, len(ds))
+	args := make([]any, len(ds))
+	for i, d := range ds {
+		byID[d.ID], args[i] = d, d.ID
+		d.Log = []lobby.Attempt{}
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT delivery_id, n, attempted_at, status_code, latency_ms, error, response
+		FROM delivery_attempts WHERE delivery_id IN (`+placeholders(1, len(ds))+`) ORDER BY delivery_id, n`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var a lobby.Attempt
+		if err := rows.Scan(&id, &a.N, &a.At, &a.StatusCode, &a.LatencyMS, &a.Error, &a.Response); err != nil {
+			return err
+		}
+		a.At = a.At.UTC()
+		byID[id].Log = append(byID[id].Log, a)
+	}
+	return rows.Err()
+}
+
+func insertAttempt(ctx context.Context, tx *Tx, d *lobby.Delivery, a lobby.Attempt) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (delivery_id, n, consultant_id, attempted_at, status_code,
+		latency_ms, error, response) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		d.ID, a.N, d.ConsultantID, lobby.UTC(a.At), a.StatusCode, a.LatencyMS, a.Error, a.Response)
+	return err
+}
+
+func (db *DB) lockDelivery(ctx context.Context, tx *Tx, where string, args ...any) (*lobby.Delivery, error) {
+	return scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE `+where+db.dialect.ForUpdate, args...))
+}
+
+// RecordAttempt implements lobby.DeliveryService.
+func (db *DB) RecordAttempt(ctx context.Context, r lobby.AttemptResult) (*lobby.AttemptOutcome, error) {
+	var out lobby.AttemptOutcome
+	err := db.tx(ctx, func(tx *Tx) error {
+		d, err := db.lockDelivery(ctx, tx, `id = $1`, r.DeliveryID)
+		if err != nil {
+			return notFound(err, "no delivery %q", r.DeliveryID)
+		}
+		d.Attempts++
+		r.Attempt.N = d.Attempts
+		if err := insertAttempt(ctx, tx, d, r.Attempt); err != nil {
+			return err
+		}
+		if d.Payload == "" {
+			d.Payload = r.Payload
+		}
+		out.Delivery, d.UpdatedAt = d, tx.now
+		if d.Status != lobby.DeliveryPending || d.Round != r.Round {
+			out.Stale = true
+			return updateDelivery(ctx, tx, d)
+		}
+		d.LastError, d.NextAttemptAt = r.Attempt.Error, nil
+		switch {
+		case r.Delivered:
+			d.Status, d.DeliveredAt, d.LastError = lobby.DeliveryDelivered, &tx.now, ""
+			if r.Reply != "" {
+				if out.Reply, err = endReply(ctx, tx, d.ReplyID, r.Reply, lobby.MessageComplete, ""); err != nil {
+					return err
+				}
+			}
+		case r.Gone:
+			d.Status = lobby.DeliveryFailed
+			reason := "the endpoint answered 410 Gone at " + tx.now.Format(time.RFC3339) + "; set webhook_url again to enable it"
+			if _, err := tx.ExecContext(ctx, `UPDATE consultants SET webhook_disabled_at = $1, webhook_disabled_reason = $2 WHERE id = $3`,
+				tx.now, reason, d.ConsultantID); err != nil {
+				return err
+			}
+			out.Disabled = true
+		case !r.RetryAt.IsZero():
+			at := lobby.UTC(r.RetryAt)
+			d.NextAttemptAt = &at
+		default:
+			d.Status = lobby.DeliveryFailed
+		}
+		if d.Status == lobby.DeliveryFailed {
+			if out.Reply, err = endReply(ctx, tx, d.ReplyID, "", lobby.MessageFailed, deliveryFailed); err != nil {
+				return err
+			}
+		}
+		return updateDelivery(ctx, tx, d)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func updateDelivery(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
+	_, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = $1, attempts = $2, payload = $3, last_error = $4,
+		next_attempt_at = $5, leased_until = $6, delivered_at = $7, updated_at = $8, round = $9, round_start = $10 WHERE id = $11`,
+		d.Status, d.Attempts, d.Payload, d.LastError, d.NextAttemptAt, d.LeasedUntil, d.DeliveredAt, d.UpdatedAt, d.Round, d.RoundStart, d.ID)
+	return err
+}
+
+// endReply ends the awaited reply with the given ID when it is still streaming, and
+// returns it; nil when it had already ended.
+func endReply(ctx context.Context, tx *Tx, id, content, status, errMsg string) (*lobby.Message, error) {
+	m, err := scanMessage(tx.QueryRowContext(ctx, `UPDATE messages SET content = content || $1, status = $2, error = $3, updated_at = $4
+		WHERE id = $5 AND status = $6 RETURNING `+messageColumns, content, status, errMsg, tx.now, id, lobby.MessageStreaming))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return m, err
+}
+
+// RetryDelivery implements lobby.DeliveryService.
+func (db *DB) RetryDelivery(ctx context.Context, id string) (*lobby.Delivery, error) {
+	var d *lobby.Delivery
+	err := db.tx(ctx, func(tx *Tx) error {
+		var err error
+		if d, err = db.lockDelivery(ctx, tx, `id = $1`, id); err != nil {
+			return notFound(err, "no delivery %q", id)
+		}
+		d.Status, d.LeasedUntil, d.UpdatedAt = lobby.DeliveryPending, nil, tx.now
+		d.Round, d.RoundStart = d.Round+1, d.Attempts
+		if d.Mode == lobby.ModeWebhook {
+			d.NextAttemptAt = &tx.now
+			if err := db.queueDelivery(ctx, tx, d); err != nil {
+				return err
+			}
+		}
+		return updateDelivery(ctx, tx, d)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, db.loadAttempts(ctx, []*lobby.Delivery{d})
+}
+
+// LeaseInbox implements lobby.DeliveryService.
+func (db *DB) LeaseInbox(ctx context.Context, consultantID string, n int, lease time.Duration) ([]*lobby.Delivery, error) {
+	var ds []*lobby.Delivery
+	err := db.tx(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+			WHERE consultant_id = $1 AND mode = $2 AND status = $3 AND (leased_until IS NULL OR leased_until <= $4)
+			ORDER BY id LIMIT $5`+db.dialect.SkipLocked,
+			consultantID, lobby.ModePolling, lobby.DeliveryPending, tx.now, limit(n))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			d, err := scanDelivery(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			ds = append(ds, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		until := tx.now.Add(lease)
+		for _, d := range ds {
+			d.Attempts++
+			d.LeasedUntil, d.UpdatedAt = &until, tx.now
+			a := lobby.Attempt{N: d.Attempts, At: tx.now, Response: "handed out by the inbox, leased until " + until.Format(time.RFC3339)}
+			if err := insertAttempt(ctx, tx, d, a); err != nil {
+				return err
+			}
+			if err := updateDelivery(ctx, tx, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+// SetPayload implements lobby.DeliveryService.
+func (db *DB) SetPayload(ctx context.Context, id, payload string) (string, error) {
+	var stored string
+	err := db.tx(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET payload = $1 WHERE id = $2 AND payload = ''`, payload, id); err != nil {
+			return err
+		}
+		return notFound(tx.QueryRowContext(ctx, `SELECT payload FROM deliveries WHERE id = $1`, id).Scan(&stored), "no delivery %q", id)
+	})
+	return stored, err
+}
+
+// AckDelivery implements lobby.DeliveryService.
+func (db *DB) AckDelivery(ctx context.Context, consultantID, eventID string) (*lobby.Delivery, error) {
+	var d *lobby.Delivery
+	err := db.tx(ctx, func(tx *Tx) error {
+		var err error
+		if d, err = db.lockDelivery(ctx, tx, `event_id = $1 AND consultant_id = $2`, eventID, consultantID); err != nil {
+			return notFound(err, "no event %q in this consultant's inbox", eventID)
+		}
+		if d.Status != lobby.DeliveryPending {
+			return nil
+		}
+		return deliver(ctx, tx, d)
+	})
+	return d, err
+}
+
+// deliver marks d delivered.
+func deliver(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
+	d.Status, d.DeliveredAt, d.LeasedUntil, d.NextAttemptAt, d.UpdatedAt = lobby.DeliveryDelivered, &tx.now, nil, nil, tx.now
+	return updateDelivery(ctx, tx, d)
+}
+
+// CreateReply implements lobby.DeliveryService.
+func (db *DB) CreateReply(ctx context.Context, p lobby.ReplyParams) (*lobby.ReplyResult, error) {
+	// Empty content only ends a streamed reply that has some already: extendReply checks.
+	if p.Content != "" {
+		if err := lobby.ValidateMessageContent(p.Content); err != nil {
+			return nil, err
+		}
+	}
+	var res lobby.ReplyResult
+	err := db.tx(ctx, func(tx *Tx) error {
+		var conv string
+		err := tx.QueryRowContext(ctx, `SELECT id FROM conversations WHERE id = $1 AND consultant_id = $2`, p.ConversationID, p.ConsultantID).Scan(&conv)
+		if err != nil {
+			return notFound(err, "no conversation %q of this consultant; reply into a conversation_id from a delivery or from GET /api/v1/conversations", p.ConversationID)
+		}
+		// The delivery answered: the one of the message replied to, or else the oldest
+		// whose reply is still awaited.
+		var d *lobby.Delivery
+		if p.InReplyTo != "" {
+			var role string
+			err := tx.QueryRowContext(ctx, `SELECT role FROM messages WHERE id = $1 AND conversation_id = $2`, p.InReplyTo, conv).Scan(&role)
+			if err != nil || role != lobby.RoleBuyer {
+				return notFound(nonNil(err), "in_reply_to: no buyer message %q in conversation %s; use the message.id of a delivery", p.InReplyTo, conv)
+			}
+			d, err = db.lockDelivery(ctx, tx, `message_id = $1`, p.InReplyTo)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		} else {
+			d, err = db.lockDelivery(ctx, tx, `reply_id = (SELECT m.id FROM messages m JOIN deliveries x ON x.reply_id = m.id
+				WHERE m.conversation_id = $1 AND m.status = $2 ORDER BY m.id LIMIT 1)`, conv, lobby.MessageStreaming)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		if d != nil {
+			if d.Status == lobby.DeliveryPending {
+				if err := deliver(ctx, tx, d); err != nil {
+					return err
+				}
+				res.Acked = append(res.Acked, d.EventID)
+			}
+			m, ended, err := db.extendReply(ctx, tx, d.ReplyID, p)
+			switch {
+			case err != nil:
+				return err
+			case m != nil:
+				res.Message, res.Delta = m, p.Content
+			case ended.Status == lobby.MessageComplete && ended.Content == p.Content && !p.Partial:
+				res.Message = ended // the same reply again, as an agent retrying a lost answer sends it
+				return nil
+			}
+		}
+		if res.Message == nil { // nothing awaited: a message of its own
+			switch {
+			case p.Content == "":
+				return lobby.Errorf(lobby.EINVALID, "content is empty; send the reply's text")
+			case p.Partial:
+				return lobby.Errorf(lobby.EINVALID, "partial: no reply is awaited here to stream into; set in_reply_to to the buyer message you answer, or leave partial out")
+			}
+			res.Message = &lobby.Message{ID: lobby.NewID(lobby.PrefixMessage), ConversationID: conv, Role: lobby.RoleConsultant,
+				Content: p.Content, Status: lobby.MessageComplete, CreatedAt: tx.now, UpdatedAt: tx.now}
+			if err := insertMessage(ctx, tx, res.Message); err != nil {
+				return err
+			}
+			res.Delta, res.Created = p.Content, true
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = $1 WHERE id = $2`, tx.now, conv)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// extendReply adds p's content to the awaited reply with the given ID, completing it
+// unless p is partial. When the reply has already ended it returns nil and the reply.
+func (db *DB) extendReply(ctx context.Context, tx *Tx, id string, p lobby.ReplyParams) (*lobby.Message, *lobby.Message, error) {
+	m, err := scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`+db.dialect.ForUpdate, id))
+	if err != nil {
+		return nil, nil, err
+	}
+	if m.Status != lobby.MessageStreaming {
+		return nil, m, nil
+	}
+	if len(m.Content)+len(p.Content) > lobby.MaxMessageLen {
+		return nil, nil, lobby.Errorf(lobby.ETOOLARGE, "the reply would be %d bytes; the most is %d (32 KiB)", len(m.Content)+len(p.Content), lobby.MaxMessageLen)
+	}
+	if m.Content == "" && p.Content == "" && !p.Partial {
+		return nil, nil, lobby.Errorf(lobby.EINVALID, "content is empty; send the reply's text")
+	}
+	m.Content += p.Content
+	if !p.Partial {
+		m.Status = lobby.MessageComplete
+	}
+	m.UpdatedAt = tx.now
+	_, err = tx.ExecContext(ctx, `UPDATE messages SET content = $1, status = $2, updated_at = $3 WHERE id = $4`, m.Content, m.Status, m.UpdatedAt, m.ID)
+	return m, nil, err
+}
+
+func nonNil(err error) error {
+	if err == nil {
+		return sql.ErrNoRows
+	}
+	return err
+}
+
+// WebhookHealth implements lobby.DeliveryService.
+func (db *DB) WebhookHealth(ctx context.Context, consultantID string) (*lobby.WebhookHealth, error) {
+	c, err := db.FindConsultantByID(ctx, consultantID)
+	if err != nil {
+		return nil, err
+	}
+	h := &lobby.WebhookHealth{Since: db.now().Add(-lobby.HealthWindow), DisabledAt: c.WebhookDisabledAt, DisableReason: c.WebhookDisabledReason}
+	var failures sql.NullInt64
+	err = db.read.QueryRowContext(ctx, `SELECT count(*), sum(CASE WHEN status_code BETWEEN 200 AND 299 OR status_code = 0 AND error = '' THEN 0 ELSE 1 END)
+		FROM delivery_attempts WHERE consultant_id = $1 AND attempted_at >= $2`, consultantID, h.Since).Scan(&h.Attempts, &failures)
+	if err != nil {
+		return nil, err
+	}
+	h.Failures = int(failures.Int64)
+	if h.Attempts > 0 {
+		h.FailureRate = float64(h.Failures) / float64(h.Attempts)
+	}
+	err = db.read.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE consultant_id = $1 AND status = $2`,
+		consultantID, lobby.DeliveryPending).Scan(&h.Pending)
+	return h, err
+}
+
+// RotateWebhookSecret implements lobby.DeliveryService.
+func (db *DB) RotateWebhookSecret(ctx context.Context, consultantID string, overlap time.Duration) (string, *lobby.Consultant, error) {
+	var c *lobby.Consultant
+	secret := lobby.NewWebhookSecret()
+	err := db.tx(ctx, func(tx *Tx) error {
+		var err error
+		if c, err = db.findConsultant(ctx, tx, "c.id = $1", consultantID, db.dialect.ForUpdate); err != nil {
+			return err
+		}
+		if c.Mode != lobby.ModeWebhook {
+			return lobby.Errorf(lobby.EINVALID, "%s is in %s mode; only a webhook consultant has a signing secret", c.Slug, c.Mode)
+		}
+		until := tx.now.Add(overlap)
+		c.PreviousWebhookSecret, c.PreviousSecretUntil, c.WebhookSecret, c.UpdatedAt = c.WebhookSecret, &until, secret, tx.now
+		_, err = tx.ExecContext(ctx, `UPDATE consultants SET webhook_secret = $1, previous_webhook_secret = $2, previous_secret_until = $3,
+			updated_at = $4 WHERE id = $5`, c.WebhookSecret, c.PreviousWebhookSecret, until, tx.now, c.ID)
+		return err
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	return secret, c, nil
+}

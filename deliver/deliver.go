@@ -31,18 +31,14 @@ const maxRetryAfter = 24 * time.Hour
 
 // Events builds delivery events: what a webhook POSTs and the inbox hands out.
 type Events struct {
-	Chat        lobby.ChatService
-	Consultants lobby.ConsultantService
+	Chat lobby.ChatService
 	// ReplyURL is where agents answer: the public base URL + /api/v1/reply.
 	ReplyURL string
 }
 
-// Payload returns d's body: the buyer's message with the conversation's recent history.
-func (e *Events) Payload(ctx context.Context, d *lobby.Delivery) (string, error) {
-	c, err := e.Consultants.FindConsultantByID(ctx, d.ConsultantID)
-	if err != nil {
-		return "", err
-	}
+// Payload returns d's body, to consultant c: the buyer's message with the
+// conversation's recent history.
+func (e *Events) Payload(ctx context.Context, c *lobby.Consultant, d *lobby.Delivery) (string, error) {
 	conv, err := e.Chat.FindConversationByID(ctx, d.ConversationID)
 	if err != nil {
 		return "", err
@@ -131,7 +127,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[lobby.DeliverJob]) err
 		result.Attempt = lobby.Attempt{At: now, Error: "the endpoint is disabled: " + c.WebhookDisabledReason}
 	default:
 		if result.Payload == "" {
-			if result.Payload, err = w.Events.Payload(ctx, d); err != nil {
+			if result.Payload, err = w.Events.Payload(ctx, c, d); err != nil {
 				return err
 			}
 		}

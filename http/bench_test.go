@@ -247,3 +247,110 @@ func BenchmarkIdleWebSockets(b *testing.B) {
 		}
 	}
 }
+
+// deliverySetup makes a webhook consultant on s whose agent is an instant local
+// receiver reporting each delivery's arrival on the returned channel, and returns
+// buyer tokens of n subscriptions to it.
+func deliverySetup(b *testing.B, s *testServer, n int) ([]string, <-chan time.Time) {
+	arrived := make(chan time.Time, 1<<16)
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- time.Now()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	b.Cleanup(rc.Close)
+	owner, _ := s.signIn("owner@example.com")
+	s.createConsultant(owner, "fast-agent", map[string]any{"mode": "webhook", "webhook_url": rc.URL + "/lobby",
+		"plans": []map[string]any{{"tier": "starter", "price_cents": 1, "message_cap": nil}}})
+	tokens := make([]string, n)
+	for i := range tokens {
+		user, _ := s.signIn(fmt.Sprintf("buyer%d@example.com", i))
+		_, tokens[i] = s.subscribe(user, "fast-agent", "starter")
+	}
+	return tokens, arrived
+}
+
+// BenchmarkDeliveryLatency: from a buyer's send to the first byte of the signed POST
+// at an instant receiver, one message at a time.
+func BenchmarkDeliveryLatency(b *testing.B) {
+	benchBackends(b, func(b *testing.B, be storetest.Backend) {
+		s := newTestServer(b, be, withDev())
+		tokens, arrived := deliverySetup(b, s, 1)
+		lat := make([]time.Duration, 0, b.N)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			start := time.Now()
+			s.do("POST", "/api/v1/chat", tokens[0], map[string]any{"message": "ping " + strconv.Itoa(i), "wait_seconds": 0}).want(b, 202)
+			lat = append(lat, (<-arrived).Sub(start))
+		}
+		b.StopTimer()
+		reportLatencies(b, lat)
+	})
+}
+
+// BenchmarkDeliveryThroughput: 50 buyers send at once; the figure is signed deliveries
+// a second that reach an instant receiver, sends included.
+func BenchmarkDeliveryThroughput(b *testing.B) {
+	benchBackends(b, func(b *testing.B, be storetest.Backend) {
+		s := newTestServer(b, be, withDev())
+		tokens, arrived := deliverySetup(b, s, 50)
+		b.ResetTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		next := make(chan int, b.N)
+		for i := range b.N {
+			next <- i
+		}
+		close(next)
+		for _, tok := range tokens {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s := s.inGoroutine()
+				for i := range next {
+					s.do("POST", "/api/v1/chat", tok, map[string]any{"message": "m" + strconv.Itoa(i), "wait_seconds": 0}).want(b, 202)
+				}
+			}()
+		}
+		for range b.N {
+			<-arrived
+		}
+		b.StopTimer()
+		wg.Wait()
+		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "deliveries/s")
+	})
+}
+
+// BenchmarkDeliveryDrain: b.N messages wait in the paused queue; the figure is signed
+// deliveries a second once it resumes, to an instant receiver.
+func BenchmarkDeliveryDrain(b *testing.B) {
+	benchBackends(b, func(b *testing.B, be storetest.Backend) {
+		s := newTestServer(b, be, withDev())
+		tokens, arrived := deliverySetup(b, s, 10)
+		ctx := context.Background()
+		if err := s.queue.QueuePause(ctx, lobby.QueueDeliveries, nil); err != nil {
+			b.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for w, tok := range tokens {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s := s.inGoroutine()
+				for i := w; i < b.N; i += len(tokens) {
+					s.do("POST", "/api/v1/chat", tok, map[string]any{"message": "m" + strconv.Itoa(i), "wait_seconds": 0}).want(b, 202)
+				}
+			}()
+		}
+		wg.Wait()
+		b.ResetTimer()
+		start := time.Now()
+		if err := s.queue.QueueResume(ctx, lobby.QueueDeliveries, nil); err != nil {
+			b.Fatal(err)
+		}
+		for range b.N {
+			<-arrived
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "deliveries/s")
+	})
+}

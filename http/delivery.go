@@ -13,7 +13,7 @@ import (
 
 // Payloads builds the event a delivery carries; deliver.Events is one.
 type Payloads interface {
-	Payload(ctx context.Context, d *lobby.Delivery) (string, error)
+	Payload(ctx context.Context, c *lobby.Consultant, d *lobby.Delivery) (string, error)
 }
 
 // Secret rotation overlap: how long the old secret keeps signing beside the new one.
@@ -201,7 +201,7 @@ func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request) error {
 	if c.Mode != lobby.ModePolling {
 		return lobby.Errorf(lobby.EINVALID, "%s is in %s mode, so its messages never reach the inbox; PATCH its mode to \"polling\" to use GET /api/v1/inbox", c.Slug, c.Mode)
 	}
-	ds, err := s.leaseInbox(r.Context(), c.ID, limit, time.Duration(wait)*time.Second)
+	ds, err := s.leaseInbox(r.Context(), c, limit, time.Duration(wait)*time.Second)
 	if err != nil {
 		return err
 	}
@@ -216,7 +216,7 @@ func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request) error {
 }
 
 // leaseInbox leases what the inbox holds, waiting up to d for something to arrive.
-func (s *Server) leaseInbox(ctx context.Context, consultantID string, limit int, d time.Duration) ([]*lobby.Delivery, error) {
+func (s *Server) leaseInbox(ctx context.Context, c *lobby.Consultant, limit int, d time.Duration) ([]*lobby.Delivery, error) {
 	// The lease itself is not cut short by the wait's end: it is quick, and a lease
 	// made is then handed out.
 	lctx := context.WithoutCancel(ctx)
@@ -225,17 +225,17 @@ func (s *Server) leaseInbox(ctx context.Context, consultantID string, limit int,
 	var events <-chan lobby.Event
 	if d > 0 {
 		var stop func()
-		events, stop = s.Events.Subscribe(ctx, lobby.InboxTopic(consultantID))
+		events, stop = s.Events.Subscribe(ctx, lobby.InboxTopic(c.ID))
 		defer stop()
 	}
 	tick := time.NewTicker(inboxRecheck)
 	defer tick.Stop()
 	for {
 		// Leasing after subscribing closes the gap in which an event could slip by.
-		ds, err := s.Deliveries.LeaseInbox(lctx, consultantID, limit, lobby.InboxLease)
+		ds, err := s.Deliveries.LeaseInbox(lctx, c.ID, limit, lobby.InboxLease)
 		if err != nil || len(ds) > 0 || d == 0 {
 			if err == nil {
-				err = s.fixPayloads(lctx, ds)
+				err = s.fixPayloads(lctx, c, ds)
 			}
 			return ds, err
 		}
@@ -255,12 +255,12 @@ func (s *Server) leaseInbox(ctx context.Context, consultantID string, limit int,
 
 // fixPayloads builds the bodies of events handed out for the first time. It runs
 // outside the lease's transaction, whose connection the reads must not wait behind.
-func (s *Server) fixPayloads(ctx context.Context, ds []*lobby.Delivery) error {
+func (s *Server) fixPayloads(ctx context.Context, c *lobby.Consultant, ds []*lobby.Delivery) error {
 	for _, d := range ds {
 		if d.Payload != "" {
 			continue
 		}
-		p, err := s.Payloads.Payload(ctx, d)
+		p, err := s.Payloads.Payload(ctx, c, d)
 		if err != nil {
 			return err
 		}

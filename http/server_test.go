@@ -70,7 +70,7 @@ func newTestServerOn(t testing.TB, db *sqldb.DB, opts ...serverOption) *testServ
 	}
 	srv.Pages = web.New(web.Config{Auth: db, Consultants: db, Subscriptions: db, Mailer: console, Payments: payments,
 		BaseURL: "http://lobby.test"})
-	payloads := &deliver.Events{Chat: db, Consultants: db, ReplyURL: "http://lobby.test/api/v1/reply"}
+	payloads := &deliver.Events{Chat: db, ReplyURL: "http://lobby.test/api/v1/reply"}
 	srv.Deliveries, srv.Payloads = db, payloads
 	worker := &deliver.Worker{Events: payloads, Deliveries: db, Consultants: db, Users: db, Publisher: events, Mailer: console,
 		Client: egress.NewClient(egress.Config{Dev: true, Timeout: 2 * time.Second}),

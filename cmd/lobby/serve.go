@@ -122,7 +122,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready cha
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweep()
 	go consult.Sweep(sweepCtx, time.Minute)
-	payloads := &deliver.Events{Chat: db, Consultants: db, ReplyURL: base + "/api/v1/reply"}
+	payloads := &deliver.Events{Chat: db, ReplyURL: base + "/api/v1/reply"}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &deliver.Worker{
 		Events: payloads, Deliveries: db, Consultants: db, Users: db, Publisher: events, Mailer: mailer,

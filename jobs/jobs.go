@@ -55,8 +55,9 @@ func New(db *sqldb.DB, workers *river.Workers, cfg Config) (*river.Client[*sql.T
 		// outside a transaction: ours join the store's, so a short poll finds them.
 		// Polling costs an idle server CPU (about 2% of a core more at 20 ms than at
 		// 50 ms, 5% more at 10 ms) and adds up to one interval to a delivery's start;
-		// docs/performance.md has the figures.
+		// the measured trade is in docs/performance.md.
 		rc.FetchPollInterval = 20 * time.Millisecond
+		rc.FetchCooldown = 5 * time.Millisecond
 	}
 	c, err := river.NewClient(db.Driver(), rc)
 	if err != nil {

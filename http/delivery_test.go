@@ -602,3 +602,24 @@ func TestInboxConcurrentPollers(t *testing.T) {
 		}
 	})
 }
+
+// TestWebhookRetryAfter: a receiver's Retry-After puts the next attempt off that long,
+// even when the schedule says sooner.
+func TestWebhookRetryAfter(t *testing.T) {
+	s := newTestServer(t, storetest.SQLite, withDev())
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, ev webhook.Event) {
+		w.Header().Set("Retry-After", "120")
+		w.WriteHeader(http.StatusTooManyRequests)
+	})
+	owner, _, _, buyer := agentSetup(s, "busy-agent", "webhook", rc.URL)
+	s.do("POST", "/api/v1/chat", buyer, map[string]any{"message": "hi", "wait_seconds": 0}).want(t, 202)
+	var d lobby.Delivery
+	eventually(t, "the first attempt is logged", func() bool {
+		ds, _ := s.deliveries(owner, "busy-agent")
+		d = ds[0]
+		return len(d.Log) == 1
+	})
+	if d.Status != "pending" || d.NextAttemptAt == nil || d.NextAttemptAt.Sub(d.Log[0].At) != 120*time.Second || !strings.Contains(d.Log[0].Error, "429") {
+		t.Fatalf("after a 429 with Retry-After 120: %+v", d)
+	}
+}

@@ -28,6 +28,9 @@ func Exercise(t *testing.T, b Backend) {
 		{"Subscription", testSubscription},
 		{"Chat", testChat},
 		{"ChatCap", testChatCap},
+		{"Delivery", testDelivery},
+		{"Inbox", testInbox},
+		{"Reply", testReply},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

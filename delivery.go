@@ -69,7 +69,7 @@ func (DeliverJob) Kind() string { return "deliver" }
 // QueueDeliveries is the job queue webhook deliveries run in.
 const QueueDeliveries = "deliveries"
 
-// Event is what a webhook POSTs and the inbox hands out: a buyer's message with the
+// DeliveryEvent is what a webhook POSTs and the inbox hands out: a buyer's message with the
 // conversation's recent history and where to answer. ID is set in the inbox only; a
 // webhook carries it in the webhook-id header.
 type DeliveryEvent struct {
@@ -151,7 +151,6 @@ type ReplyResult struct {
 // DeliveryFilter selects a consultant's deliveries, newest first.
 type DeliveryFilter struct {
 	ConsultantID string
-	Status       string // "" for all
 	Limit        int
 	Cursor       string
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -87,6 +88,9 @@ type Worker struct {
 	BaseURL string
 	Logger  *slog.Logger
 	Now     func() time.Time
+
+	mu   sync.Mutex
+	told map[string]time.Time // consultant ID → when its owner was last emailed
 }
 
 // Timeout gives a job the request's time and some for the store.
@@ -120,6 +124,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[lobby.DeliverJob]) err
 		return err
 	}
 	result := lobby.AttemptResult{DeliveryID: d.ID, Round: d.Round, Payload: d.Payload}
+	posted := false
 	switch {
 	case c.Mode != lobby.ModeWebhook || c.WebhookURL == "":
 		result.Attempt = lobby.Attempt{At: now, Error: c.Slug + " is no longer in webhook mode; the delivery is given up"}
@@ -132,6 +137,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[lobby.DeliverJob]) err
 			}
 		}
 		w.attempt(ctx, c, d, &result)
+		posted = true
 	}
 	out, err := w.Deliveries.RecordAttempt(ctx, result)
 	if err != nil {
@@ -140,7 +146,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[lobby.DeliverJob]) err
 	if out.Stale {
 		return nil // acknowledged, or retried by hand, while the attempt was on its way
 	}
-	w.announce(ctx, c, out)
+	w.announce(ctx, c, out, posted)
 	if !result.RetryAt.IsZero() {
 		return river.JobSnooze(max(0, result.RetryAt.Sub(w.Now())))
 	}
@@ -225,7 +231,7 @@ func head(b []byte) string {
 
 // announce publishes the reply the attempt ended and tells the owner when the delivery
 // has failed for good.
-func (w *Worker) announce(ctx context.Context, c *lobby.Consultant, out *lobby.AttemptOutcome) {
+func (w *Worker) announce(ctx context.Context, c *lobby.Consultant, out *lobby.AttemptOutcome, posted bool) {
 	if out.Reply != nil {
 		delta := ""
 		if out.Reply.Status == lobby.MessageComplete {
@@ -239,9 +245,33 @@ func (w *Worker) announce(ctx context.Context, c *lobby.Consultant, out *lobby.A
 		return
 	}
 	w.Logger.Warn("delivery failed", "delivery_id", out.Delivery.ID, "consultant", c.Slug, "attempts", out.Delivery.Attempts, "err", out.Delivery.LastError)
+	// The owner hears of an endpoint that failed, not of each message a disabled or
+	// switched-off endpoint then misses, and at most once an hour a consultant.
+	if !posted || !w.mayTell(c.ID) {
+		return
+	}
 	if err := w.tellOwner(ctx, c, out); err != nil {
 		w.Logger.Warn("email owner about failed delivery", "delivery_id", out.Delivery.ID, "err", err)
 	}
+}
+
+// ownerEmailEvery is how often an owner may be emailed about one consultant.
+const ownerEmailEvery = time.Hour
+
+// mayTell reports whether the owner of the consultant may be emailed now, and if so
+// notes that they are.
+func (w *Worker) mayTell(consultantID string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := w.Now()
+	if last, ok := w.told[consultantID]; ok && now.Sub(last) < ownerEmailEvery {
+		return false
+	}
+	if w.told == nil {
+		w.told = map[string]time.Time{}
+	}
+	w.told[consultantID] = now
+	return true
 }
 
 func (w *Worker) tellOwner(ctx context.Context, c *lobby.Consultant, out *lobby.AttemptOutcome) error {
@@ -256,7 +286,7 @@ func (w *Worker) tellOwner(ctx context.Context, c *lobby.Consultant, out *lobby.
 	if out.Disabled {
 		b.WriteString("The endpoint answered 410 Gone, so Lobby has stopped sending to it. Set webhook_url again (PATCH /api/v1/consultants/" + c.Slug + ") to turn deliveries back on.\n\n")
 	}
-	fmt.Fprintf(&b, "The buyer was told the message got no reply. See every attempt, and send it again, at:\n  GET %s/api/v1/consultants/%s/deliveries\n  POST %s/api/v1/consultants/%s/deliveries/%s/retry\n",
-		w.BaseURL, c.Slug, w.BaseURL, c.Slug, d.ID)
+	fmt.Fprintf(&b, "The buyer was told the message got no reply. Lobby writes about %s at most once an hour; other deliveries may have failed since. See every attempt, and send them again, at:\n  GET %s/api/v1/consultants/%s/deliveries\n  POST %s/api/v1/consultants/%s/deliveries/%s/retry\n",
+		c.Name, w.BaseURL, c.Slug, w.BaseURL, c.Slug, d.ID)
 	return w.Mailer.Send(ctx, lobby.Email{To: owner.Email, Subject: "Lobby: a message to " + c.Name + " could not be delivered", Text: b.String()})
 }

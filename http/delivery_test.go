@@ -307,6 +307,19 @@ func TestWebhookGone(t *testing.T) {
 	if ds[0].Status != "failed" || !strings.Contains(ds[0].LastError, "disabled") || rc.count() != 1 {
 		t.Fatalf("delivery while disabled = %+v, receiver got %d", ds[0], len(rc.reqs))
 	}
+	// The owner heard once, of the 410, not again of each message missed since.
+	mails := func() (n int) {
+		for _, m := range s.mailbox.Messages() {
+			if m.To == "owner-gone@example.com" && strings.Contains(m.Subject, "could not be delivered") && strings.Contains(m.Text, "410 Gone") {
+				n++
+			}
+		}
+		return n
+	}
+	eventually(t, "the owner is emailed about the 410", func() bool { return mails() > 0 })
+	if n := mails(); n != 1 {
+		t.Fatalf("the owner got %d emails, want 1", n)
+	}
 	s.do("PATCH", "/api/v1/consultants/gone", owner, map[string]any{"webhook_url": rc.URL}).want(t, 200)
 	if wh := s.do("GET", "/api/v1/consultants/gone/webhook", owner, nil).want(t, 200).json(); wh["enabled"] != true {
 		t.Fatalf("webhook after PATCH = %v", wh)

@@ -68,8 +68,8 @@ func newTestServerOn(t testing.TB, db *sqldb.DB, opts ...serverOption) *testServ
 		Payments: payments, Mailer: console, Mailbox: console,
 		Ready: db.Ready, BaseURL: "http://lobby.test", Now: clock.Now,
 	}
-	srv.Pages = web.New(web.Config{Auth: db, Consultants: db, Subscriptions: db, Mailer: console, Payments: payments,
-		BaseURL: "http://lobby.test"})
+	srv.Pages = web.New(web.Config{Auth: db, Consultants: db, Subscriptions: db, Deliveries: db, Mailer: console, Payments: payments,
+		BaseURL: "http://lobby.test", Now: clock.Now})
 	payloads := &deliver.Events{Chat: db, ReplyURL: "http://lobby.test/api/v1/reply"}
 	srv.Deliveries, srv.Payloads = db, payloads
 	worker := &deliver.Worker{Events: payloads, Deliveries: db, Consultants: db, Users: db, Publisher: events, Mailer: console,

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"math"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/lobby-dev/lobby"
 )
@@ -165,4 +167,140 @@ func (h *Handler) checkoutConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.checkoutPage(w, r, p)
+}
+
+// deliveries shows a consultant's owner its delivery log, newest first, with its
+// webhook's health and a chart of the listed deliveries' attempts per hour.
+func (h *Handler) deliveries(w http.ResponseWriter, r *http.Request) {
+	p := h.signedIn(w, r, r.URL.Path)
+	if p == nil {
+		return
+	}
+	ctx := r.Context()
+	c, err := h.cfg.Consultants.FindConsultantBySlug(ctx, r.PathValue("slug"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if c.OwnerID != p.UserID {
+		h.fail(w, r, lobby.Errorf(lobby.EFORBIDDEN, "%s is not yours: only its owner sees its deliveries", c.Name))
+		return
+	}
+	cursor := r.URL.Query().Get("cursor")
+	ds, next, err := h.cfg.Deliveries.FindDeliveries(ctx, lobby.DeliveryFilter{ConsultantID: c.ID, Limit: 50, Cursor: cursor})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	health, err := h.cfg.Deliveries.WebhookHealth(ctx, c.ID)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "deliveries", page{Title: "Deliveries of " + c.Name, Data: map[string]any{
+		"Consultant": c, "Health": health, "Deliveries": ds, "Cursor": cursor, "Next": next,
+		"Chart": newDeliveryChart(ds, h.cfg.Now()),
+	}})
+}
+
+// deliveryChart is the SVG bar chart of attempts per hour over the last day, in the
+// chart's own units (its viewBox).
+type deliveryChart struct {
+	Width, Height, Top, Baseline int
+	PlotHeight                   int
+	Bars                         []chartBar
+	Labels                       []chartLabel
+	Attempts, OK, Failed         int
+	Max                          int // the most attempts in one hour: the top of the scale
+}
+
+// chartBar is one hour: its attempts stacked, succeeded below failed.
+type chartBar struct {
+	Start, End            time.Time
+	Label                 string // the hour: Nov 1 11:00–12:00 UTC
+	OK, Failed            int
+	X, Width              int
+	OKY, OKHeight         int
+	FailedY, FailedHeight int
+}
+
+// chartLabel is a time on the chart's axis; End labels are anchored at their end.
+type chartLabel struct {
+	X    int
+	Text string
+	End  bool
+}
+
+// The chart's geometry, in viewBox units.
+const (
+	chartHours  = 24
+	chartSlot   = 24 // a bar and the gap after it
+	chartBarW   = 18
+	chartTop    = 16 // room for the scale's label
+	chartPlotH  = 120
+	chartBottom = 20 // room for the time labels
+)
+
+// newDeliveryChart counts the attempts of ds made in the 24 hours before now, one bar
+// per hour, the last ending now.
+func newDeliveryChart(ds []*lobby.Delivery, now time.Time) deliveryChart {
+	now = now.UTC()
+	ch := deliveryChart{
+		Width: chartHours * chartSlot, Height: chartTop + chartPlotH + chartBottom,
+		Top: chartTop, Baseline: chartTop + chartPlotH, PlotHeight: chartPlotH, Bars: make([]chartBar, chartHours),
+	}
+	for i := range ch.Bars {
+		start := now.Add(time.Duration(i-chartHours) * time.Hour)
+		end := start.Add(time.Hour)
+		ch.Bars[i] = chartBar{Start: start, End: end, X: i * chartSlot, Width: chartBarW,
+			Label: start.Format("Jan 2 15:04") + "–" + end.Format("15:04") + " UTC"}
+	}
+	for _, d := range ds {
+		for _, a := range d.Log {
+			age := now.Sub(a.At)
+			if age < 0 || age >= chartHours*time.Hour {
+				continue
+			}
+			b := &ch.Bars[chartHours-1-int(age/time.Hour)]
+			if attemptOK(a) {
+				b.OK++
+				ch.OK++
+			} else {
+				b.Failed++
+				ch.Failed++
+			}
+		}
+	}
+	ch.Attempts = ch.OK + ch.Failed
+	for _, b := range ch.Bars {
+		ch.Max = max(ch.Max, b.OK+b.Failed)
+	}
+	scale := func(n int) int {
+		if n == 0 {
+			return 0
+		}
+		return max(1, int(math.Round(float64(n*chartPlotH)/float64(ch.Max))))
+	}
+	for i := range ch.Bars {
+		b := &ch.Bars[i]
+		b.OKHeight = scale(b.OK)
+		// The stack is as tall as its total; a failure stays visible (1 unit) on a tall bar.
+		b.FailedHeight = scale(b.OK+b.Failed) - b.OKHeight
+		if b.Failed > 0 {
+			b.FailedHeight = max(b.FailedHeight, 1)
+		}
+		b.OKY = ch.Baseline - b.OKHeight
+		b.FailedY = b.OKY - b.FailedHeight
+	}
+	for i := 0; i < chartHours; i += 6 {
+		ch.Labels = append(ch.Labels, chartLabel{X: i * chartSlot, Text: ch.Bars[i].Start.Format("15:04")})
+	}
+	ch.Labels = append(ch.Labels, chartLabel{X: ch.Width, Text: "now", End: true})
+	return ch
+}
+
+// attemptOK reports whether an attempt succeeded as WebhookHealth counts it: a 2xx, or
+// a poller's lease (no response and no error).
+func attemptOK(a lobby.Attempt) bool {
+	return a.StatusCode >= 200 && a.StatusCode < 300 || a.StatusCode == 0 && a.Error == ""
 }

@@ -1,5 +1,6 @@
 // Package web serves Lobby's pages for people: the catalog, sign-in with an emailed
-// code, and the local checkout's confirm page. Templates and assets are embedded.
+// code, the local checkout's confirm page, and a consultant's delivery log for its
+// owner. Templates and assets are embedded.
 package web
 
 import (
@@ -12,6 +13,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/lobby-dev/lobby"
 )
@@ -27,11 +30,13 @@ type Config struct {
 	Auth          lobby.AuthService
 	Consultants   lobby.ConsultantService
 	Subscriptions lobby.SubscriptionService
+	Deliveries    lobby.DeliveryService
 	Mailer        lobby.Mailer
 	Payments      lobby.Payments
 	Dev           bool
 	BaseURL       string
 	Logger        *slog.Logger
+	Now           func() time.Time // time.Now when nil
 }
 
 // Handler serves the pages.
@@ -43,6 +48,12 @@ type Handler struct {
 
 // New returns the pages' handler.
 func New(cfg Config) *Handler {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
 	funcs := template.FuncMap{
 		"price": func(p lobby.Plan) string { return formatPrice(p.PriceCents, p.Currency) },
@@ -52,6 +63,10 @@ func New(cfg Config) *Handler {
 			}
 			return formatInt(*c) + " messages a month"
 		},
+		"when":    formatTime,
+		"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"percent": func(f float64) string { return strconv.FormatFloat(100*f, 'f', 1, 64) + "%" },
+		"clip":    clip,
 	}
 	names, _ := fs.Glob(templateFS, "templates/*.html")
 	for _, n := range names {
@@ -66,6 +81,7 @@ func New(cfg Config) *Handler {
 	h.mux.HandleFunc("GET /{$}", h.home)
 	h.mux.HandleFunc("GET /consultants/{slug}", h.consultant)
 	h.mux.HandleFunc("POST /consultants/{slug}/subscribe", h.subscribe)
+	h.mux.HandleFunc("GET /consultants/{slug}/deliveries", h.deliveries)
 	h.mux.HandleFunc("GET /login", h.login)
 	h.mux.HandleFunc("POST /login", h.loginSend)
 	h.mux.HandleFunc("POST /login/verify", h.loginVerify)
@@ -199,4 +215,19 @@ func formatPrice(cents int64, currency string) string {
 		return s + " " + c
 	}
 	return "$" + s
+}
+
+// formatTime writes a moment in UTC to the second: 2026-11-01 12:00:05 UTC.
+func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
+
+// clip returns s's first n bytes or fewer, cut at a character, with "…" when cut.
+func clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

@@ -159,7 +159,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready cha
 		srv.Mailbox = console
 	}
 	srv.Pages = web.New(web.Config{
-		Auth: db, Consultants: db, Subscriptions: db, Mailer: mailer, Payments: payments,
+		Auth: db, Consultants: db, Subscriptions: db, Deliveries: db, Mailer: mailer, Payments: payments,
 		Dev: cfg.Dev, BaseURL: base, Logger: log,
 	})
 	hs := &http.Server{

@@ -88,6 +88,8 @@ type Worker struct {
 	BaseURL string
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// Metrics, when not nil, counts the attempts.
+	Metrics *Metrics
 
 	mu   sync.Mutex
 	told map[string]time.Time // consultant ID → when its owner was last emailed
@@ -139,6 +141,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[lobby.DeliverJob]) err
 		w.attempt(ctx, c, d, &result)
 		posted = true
 	}
+	w.Metrics.observe(&result, posted)
 	out, err := w.Deliveries.RecordAttempt(ctx, result)
 	if err != nil {
 		return err

@@ -28,6 +28,7 @@ import (
 	"github.com/lobby-dev/lobby/sqldb"
 	"github.com/lobby-dev/lobby/storetest"
 	"github.com/lobby-dev/lobby/web"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 )
 
@@ -77,6 +78,8 @@ func newTestServerOn(t testing.TB, db *sqldb.DB, opts ...serverOption) *testServ
 		Schedule: []time.Duration{0, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond,
 			10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond},
 		AttemptTimeout: 2 * time.Second, BaseURL: "http://lobby.test", Logger: slog.New(slog.DiscardHandler), Now: clock.Now}
+	srv.Registry = prometheus.NewRegistry()
+	worker.Metrics = deliver.NewMetrics(srv.Registry)
 	s := &testServer{t: t, db: db, mailbox: console, srv: srv, clock: clock, consult: consult, worker: worker}
 	for _, o := range opts {
 		o(s)

@@ -28,6 +28,7 @@ import (
 	"github.com/lobby-dev/lobby/sqldb"
 	"github.com/lobby-dev/lobby/sqlite"
 	"github.com/lobby-dev/lobby/web"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 )
 
@@ -122,12 +123,14 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready cha
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweep()
 	go consult.Sweep(sweepCtx, time.Minute)
+	registry := prometheus.NewRegistry()
 	payloads := &deliver.Events{Chat: db, ReplyURL: base + "/api/v1/reply"}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &deliver.Worker{
 		Events: payloads, Deliveries: db, Consultants: db, Users: db, Publisher: events, Mailer: mailer,
 		Client:   egress.NewClient(egress.Config{Dev: cfg.Dev, Timeout: cfg.WebhookTimeout}),
 		Schedule: cfg.RetrySchedule, AttemptTimeout: cfg.WebhookTimeout, BaseURL: base, Logger: log, Now: time.Now,
+		Metrics: deliver.NewMetrics(registry),
 	})
 	queue, err := jobs.New(db, workers, jobs.Config{JobTimeout: cfg.WebhookTimeout + 5*time.Second, Logger: log})
 	if err != nil {
@@ -154,6 +157,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready cha
 		Dev:             cfg.Dev,
 		BaseURL:         base,
 		PublicRateLimit: cfg.PublicRateLimit,
+		Registry:        registry,
 	}
 	if console != nil {
 		srv.Mailbox = console

@@ -66,6 +66,15 @@ type DeliverJob struct {
 // Kind names the job for the queue.
 func (DeliverJob) Kind() string { return "deliver" }
 
+// PruneJob is the hourly background job that deletes deliveries past DeliveryRetention.
+type PruneJob struct{}
+
+// Kind names the job for the queue.
+func (PruneJob) Kind() string { return "prune_deliveries" }
+
+// DeliveryRetention is how long a delivery that has ended, and its log, are kept.
+const DeliveryRetention = 30 * 24 * time.Hour
+
 // QueueDeliveries is the job queue webhook deliveries run in.
 const QueueDeliveries = "deliveries"
 
@@ -212,6 +221,10 @@ type DeliveryService interface {
 	// answers. Returns ENOTFOUND for a conversation or message that is not the
 	// consultant's, EINVALID for bad content.
 	CreateReply(ctx context.Context, p ReplyParams) (*ReplyResult, error)
+
+	// PruneDeliveries deletes the deliveries that have ended (delivered or failed) and
+	// were created before cutoff, with their logs, and returns how many.
+	PruneDeliveries(ctx context.Context, cutoff time.Time) (int, error)
 
 	// WebhookHealth counts the consultant's attempts since now-HealthWindow.
 	WebhookHealth(ctx context.Context, consultantID string) (*WebhookHealth, error)

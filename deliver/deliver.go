@@ -293,3 +293,28 @@ func (w *Worker) tellOwner(ctx context.Context, c *lobby.Consultant, out *lobby.
 		c.Name, w.BaseURL, c.Slug, w.BaseURL, c.Slug, d.ID)
 	return w.Mailer.Send(ctx, lobby.Email{To: owner.Email, Subject: "Lobby: a message to " + c.Name + " could not be delivered", Text: b.String()})
 }
+
+// Pruner deletes deliveries past lobby.DeliveryRetention. It is a River worker of
+// lobby.PruneJob, which runs every hour.
+type Pruner struct {
+	river.WorkerDefaults[lobby.PruneJob]
+	Deliveries lobby.DeliveryService
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Work deletes what has passed its retention.
+func (p *Pruner) Work(ctx context.Context, job *river.Job[lobby.PruneJob]) error {
+	n, err := p.Deliveries.PruneDeliveries(ctx, p.Now().Add(-lobby.DeliveryRetention))
+	if err == nil && n > 0 {
+		p.Logger.Info("pruned deliveries", "count", n, "older_than", lobby.DeliveryRetention.String())
+	}
+	return err
+}
+
+// PruneEveryHour is the periodic job that runs Pruner.
+func PruneEveryHour() *river.PeriodicJob {
+	return river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+		func() (river.JobArgs, *river.InsertOpts) { return lobby.PruneJob{}, nil },
+		&river.PeriodicJobOpts{RunOnStart: true})
+}

@@ -24,6 +24,8 @@ type Config struct {
 	// process died does, is run again. 0 means 20 s and 25 s.
 	JobTimeout, RescueAfter time.Duration
 	Logger                  *slog.Logger
+	// Periodic jobs run on one instance at a time, the queue's leader.
+	Periodic []*river.PeriodicJob
 }
 
 // New returns a client that works the jobs of workers in db's database, and makes db
@@ -40,6 +42,7 @@ func New(db *sqldb.DB, workers *river.Workers, cfg Config) (*river.Client[*sql.T
 			river.QueueDefault:    {MaxWorkers: 10},
 		},
 		Workers:              workers,
+		PeriodicJobs:         cfg.Periodic,
 		JobTimeout:           timeout,
 		RescueStuckJobsAfter: rescue,
 		Logger:               slog.New(atLeast{cfg.Logger.Handler(), slog.LevelWarn}),

@@ -410,6 +410,24 @@ func nonNil(err error) error {
 	return err
 }
 
+// PruneDeliveries implements lobby.DeliveryService.
+func (db *DB) PruneDeliveries(ctx context.Context, cutoff time.Time) (int, error) {
+	var n int64
+	err := db.tx(ctx, func(tx *Tx) error {
+		const ended = `SELECT id FROM deliveries WHERE status <> $1 AND created_at < $2`
+		if _, err := tx.ExecContext(ctx, `DELETE FROM delivery_attempts WHERE delivery_id IN (`+ended+`)`, lobby.DeliveryPending, lobby.UTC(cutoff)); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE status <> $1 AND created_at < $2`, lobby.DeliveryPending, lobby.UTC(cutoff))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
 // WebhookHealth implements lobby.DeliveryService.
 func (db *DB) WebhookHealth(ctx context.Context, consultantID string) (*lobby.WebhookHealth, error) {
 	c, err := db.FindConsultantByID(ctx, consultantID)

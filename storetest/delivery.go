@@ -119,6 +119,27 @@ func testDelivery(t *testing.T, b Backend) {
 			t.Fatalf("health = %+v", h)
 		}
 	})
+	t.Run("Prune", func(t *testing.T) {
+		_, _, old := agentExchange(t, db, "pruned", lobby.ModeWebhook)
+		_, err := db.RecordAttempt(ctx, lobby.AttemptResult{DeliveryID: old.Delivery.ID, Attempt: lobby.Attempt{At: clock.Now(), StatusCode: 200}, Delivered: true})
+		must(t, err)
+		_, _, waiting := agentExchange(t, db, "still-waiting", lobby.ModeWebhook)
+		clock.Add(lobby.DeliveryRetention + time.Hour)
+		_, _, recent := agentExchange(t, db, "recent", lobby.ModeWebhook)
+		_, err = db.RecordAttempt(ctx, lobby.AttemptResult{DeliveryID: recent.Delivery.ID, Attempt: lobby.Attempt{At: clock.Now(), StatusCode: 200}, Delivered: true})
+		must(t, err)
+		n, err := db.PruneDeliveries(ctx, clock.Now().Add(-lobby.DeliveryRetention))
+		must(t, err)
+		if n < 1 {
+			t.Fatalf("pruned %d", n)
+		}
+		_, err = db.FindDeliveryByID(ctx, old.Delivery.ID)
+		WantCode(t, err, lobby.ENOTFOUND)
+		for _, keep := range []string{waiting.Delivery.ID, recent.Delivery.ID} {
+			_, err := db.FindDeliveryByID(ctx, keep)
+			must(t, err)
+		}
+	})
 	t.Run("RotateSecret", func(t *testing.T) {
 		old := c.WebhookSecret
 		secret, rc, err := db.RotateWebhookSecret(ctx, c.ID, time.Hour)

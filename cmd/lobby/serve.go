@@ -132,7 +132,9 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready cha
 		Schedule: cfg.RetrySchedule, AttemptTimeout: cfg.WebhookTimeout, BaseURL: base, Logger: log, Now: time.Now,
 		Metrics: deliver.NewMetrics(registry),
 	})
-	queue, err := jobs.New(db, workers, jobs.Config{JobTimeout: cfg.WebhookTimeout + 5*time.Second, Logger: log})
+	river.AddWorker(workers, &deliver.Pruner{Deliveries: db, Logger: log, Now: time.Now})
+	queue, err := jobs.New(db, workers, jobs.Config{JobTimeout: cfg.WebhookTimeout + 5*time.Second, Logger: log,
+		Periodic: []*river.PeriodicJob{deliver.PruneEveryHour()}})
 	if err != nil {
 		return err
 	}

@@ -238,6 +238,7 @@ func (db *DB) UpdateConsultant(ctx context.Context, id string, upd lobby.Consult
 		if c, err = db.findConsultant(ctx, tx, "c.id = $1", id, db.dialect.ForUpdate); err != nil {
 			return err
 		}
+		was := c.Mode
 		upd.Apply(c)
 		if upd.WebhookURL != nil { // setting the URL, even to the same one, enables it again
 			c.WebhookDisabledAt, c.WebhookDisabledReason = nil, ""
@@ -258,6 +259,9 @@ func (db *DB) UpdateConsultant(ctx context.Context, id string, upd lobby.Consult
 			c.WebhookURL, c.WebhookSecret, c.Model, c.UpdatedAt, c.WebhookDisabledAt, c.WebhookDisabledReason, c.ID)
 		if err != nil {
 			return db.slugConflict(err, c.Slug)
+		}
+		if err := db.moveDeliveries(ctx, tx, c.ID, was, c.Mode); err != nil {
+			return err
 		}
 		if upd.Plans != nil {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM plans WHERE consultant_id = $1`, c.ID); err != nil {

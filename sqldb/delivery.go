@@ -67,6 +67,46 @@ func (db *DB) queueDelivery(ctx context.Context, tx *Tx, d *lobby.Delivery) erro
 	return err
 }
 
+// moveDeliveries carries a consultant's pending deliveries over when it switches
+// between webhook and polling mode: into its inbox, or onto the queue, each then in a
+// new round so that jobs of the old mode stop.
+func (db *DB) moveDeliveries(ctx context.Context, tx *Tx, consultantID, from, to string) error {
+	if from == to || (to != lobby.ModeWebhook && to != lobby.ModePolling) || (from != lobby.ModeWebhook && from != lobby.ModePolling) {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE consultant_id = $1 AND status = $2 AND mode = $3`,
+		consultantID, lobby.DeliveryPending, from)
+	if err != nil {
+		return err
+	}
+	var ds []*lobby.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		ds = append(ds, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, d := range ds {
+		d.Mode, d.Round, d.RoundStart, d.LeasedUntil, d.NextAttemptAt, d.UpdatedAt = to, d.Round+1, d.Attempts, nil, nil, tx.now
+		if to == lobby.ModeWebhook {
+			d.NextAttemptAt = &tx.now
+			if err := db.queueDelivery(ctx, tx, d); err != nil {
+				return err
+			}
+		}
+		if err := updateDelivery(ctx, tx, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // FindDeliveryByID implements lobby.DeliveryService.
 func (db *DB) FindDeliveryByID(ctx context.Context, id string) (*lobby.Delivery, error) {
 	d, err := scanDelivery(db.read.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1`, id))
@@ -185,8 +225,9 @@ func (db *DB) RecordAttempt(ctx context.Context, r lobby.AttemptResult) (*lobby.
 
 func updateDelivery(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
 	_, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = $1, attempts = $2, payload = $3, last_error = $4,
-		next_attempt_at = $5, leased_until = $6, delivered_at = $7, updated_at = $8, round = $9, round_start = $10 WHERE id = $11`,
-		d.Status, d.Attempts, d.Payload, d.LastError, d.NextAttemptAt, d.LeasedUntil, d.DeliveredAt, d.UpdatedAt, d.Round, d.RoundStart, d.ID)
+		next_attempt_at = $5, leased_until = $6, delivered_at = $7, updated_at = $8, round = $9, round_start = $10, mode = $11
+		WHERE id = $12`,
+		d.Status, d.Attempts, d.Payload, d.LastError, d.NextAttemptAt, d.LeasedUntil, d.DeliveredAt, d.UpdatedAt, d.Round, d.RoundStart, d.Mode, d.ID)
 	return err
 }
 

@@ -140,6 +140,25 @@ func testDelivery(t *testing.T, b Backend) {
 			must(t, err)
 		}
 	})
+	t.Run("ModeSwitchMovesPending", func(t *testing.T) {
+		sc, _, ex := agentExchange(t, db, "switcher", lobby.ModeWebhook)
+		polling := lobby.ModePolling
+		_, _, err := db.UpdateConsultant(ctx, sc.ID, lobby.ConsultantUpdate{Mode: &polling}, lobby.ValidateOptions{})
+		must(t, err)
+		ds, err := db.LeaseInbox(ctx, sc.ID, 10, lobby.InboxLease)
+		must(t, err)
+		if len(ds) != 1 || ds[0].ID != ex.Delivery.ID || ds[0].Round != 1 {
+			t.Fatalf("after switching to polling, the inbox holds %+v", ds)
+		}
+		webhook := lobby.ModeWebhook
+		_, _, err = db.UpdateConsultant(ctx, sc.ID, lobby.ConsultantUpdate{Mode: &webhook}, lobby.ValidateOptions{})
+		must(t, err)
+		d, err := db.FindDeliveryByID(ctx, ex.Delivery.ID)
+		must(t, err)
+		if d.Mode != lobby.ModeWebhook || d.Round != 2 || d.LeasedUntil != nil || d.NextAttemptAt == nil {
+			t.Fatalf("after switching back: %+v", d)
+		}
+	})
 	t.Run("RotateSecret", func(t *testing.T) {
 		old := c.WebhookSecret
 		secret, rc, err := db.RotateWebhookSecret(ctx, c.ID, time.Hour)

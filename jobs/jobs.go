@@ -50,17 +50,10 @@ func New(db *sqldb.DB, workers *river.Workers, cfg Config) (*river.Client[*sql.T
 		CompletedJobRetentionPeriod: time.Hour,
 		// River's default of 100 ms between fetches (and between insert notifications)
 		// would add up to 100 ms to a delivery, and a skipped notification a whole poll.
+		// New jobs wake the fetcher by notification on both stores (see sqlite/notify.go);
+		// the poll only backs that up.
 		FetchCooldown:     time.Millisecond,
 		FetchPollInterval: 100 * time.Millisecond,
-	}
-	if db.Dialect() == "sqlite" {
-		// SQLite has no LISTEN, and River wakes its fetcher only for jobs inserted
-		// outside a transaction: ours join the store's, so a short poll finds them.
-		// Polling costs an idle server CPU (about 2% of a core more at 20 ms than at
-		// 50 ms, 5% more at 10 ms) and adds up to one interval to a delivery's start;
-		// the measured trade is in docs/performance.md.
-		rc.FetchPollInterval = 20 * time.Millisecond
-		rc.FetchCooldown = 5 * time.Millisecond
 	}
 	c, err := river.NewClient(db.Driver(), rc)
 	if err != nil {

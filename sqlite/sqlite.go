@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/lobby-dev/lobby/sqldb"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -65,7 +64,7 @@ func Open(path string) (*sqldb.DB, error) {
 	}
 	read.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
 	read.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)))
-	db, err := sqldb.New(read, write, Dialect, riversqlite.New(write))
+	db, err := sqldb.New(read, write, Dialect, newDriver(write))
 	if err != nil {
 		read.Close()
 		write.Close()

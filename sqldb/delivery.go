@@ -268,11 +268,19 @@ func (db *DB) RetryDelivery(ctx context.Context, id string) (*lobby.Delivery, er
 
 // LeaseInbox implements lobby.DeliveryService.
 func (db *DB) LeaseInbox(ctx context.Context, consultantID string, n int, lease time.Duration) ([]*lobby.Delivery, error) {
+	const leasable = `FROM deliveries WHERE consultant_id = $1 AND mode = $2 AND status = $3 AND (leased_until IS NULL OR leased_until <= $4)`
+	// An empty inbox, the common answer to a poll, is found without a write
+	// transaction, which on SQLite would hold the one write connection.
+	var found int
+	err := db.read.QueryRowContext(ctx, `SELECT 1 `+leasable+` LIMIT 1`, consultantID, lobby.ModePolling, lobby.DeliveryPending, db.now()).Scan(&found)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
 	var ds []*lobby.Delivery
-	err := db.tx(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries
-			WHERE consultant_id = $1 AND mode = $2 AND status = $3 AND (leased_until IS NULL OR leased_until <= $4)
-			ORDER BY id LIMIT $5`+db.dialect.SkipLocked,
+	err = db.tx(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+` `+leasable+` ORDER BY id LIMIT $5`+db.dialect.SkipLocked,
 			consultantID, lobby.ModePolling, lobby.DeliveryPending, tx.now, limit(n))
 		if err != nil {
 			return err

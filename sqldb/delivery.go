@@ -372,8 +372,11 @@ func (db *DB) CreateReply(ctx context.Context, p lobby.ReplyParams) (*lobby.Repl
 		if p.InReplyTo != "" {
 			var role string
 			err := tx.QueryRowContext(ctx, `SELECT role FROM messages WHERE id = $1 AND conversation_id = $2`, p.InReplyTo, conv).Scan(&role)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
 			if err != nil || role != lobby.RoleBuyer {
-				return notFound(nonNil(err), "in_reply_to: no buyer message %q in conversation %s; use the message.id of a delivery", p.InReplyTo, conv)
+				return lobby.Errorf(lobby.ENOTFOUND, "in_reply_to: no buyer message %q in conversation %s; use the message.id of a delivery", p.InReplyTo, conv)
 			}
 			d, err = db.lockDelivery(ctx, tx, `message_id = $1`, p.InReplyTo)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -450,13 +453,6 @@ func (db *DB) extendReply(ctx context.Context, tx *Tx, id string, p lobby.ReplyP
 	m.UpdatedAt = tx.now
 	_, err = tx.ExecContext(ctx, `UPDATE messages SET content = $1, status = $2, updated_at = $3 WHERE id = $4`, m.Content, m.Status, m.UpdatedAt, m.ID)
 	return m, nil, err
-}
-
-func nonNil(err error) error {
-	if err == nil {
-		return sql.ErrNoRows
-	}
-	return err
 }
 
 // PruneDeliveries implements lobby.DeliveryService.

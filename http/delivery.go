@@ -22,6 +22,10 @@ const (
 	MaxSecretOverlap     = 7 * 24 * time.Hour
 )
 
+// DefaultReplyRateLimit is replies a minute per consultant: room for an agent that
+// streams its replies in many pieces to many buyers at once.
+const DefaultReplyRateLimit = 3000
+
 // inboxRecheck is how often a waiting inbox poll looks for leases that have lapsed.
 const inboxRecheck = time.Second
 
@@ -41,6 +45,11 @@ func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) error {
 	}
 	if in.ConversationID == "" {
 		return lobby.Errorf(lobby.EINVALID, "conversation_id is required: the data.conversation_id of the delivery you answer")
+	}
+	if ok, _, reset := s.replies.take(p.ConsultantID); !ok {
+		e := lobby.Errorf(lobby.ERATELIMITED, "more than %d replies a minute from this consultant; retry in %d seconds", s.replies.limit, int(reset.Seconds())+1)
+		e.RetryAfter = reset
+		return e
 	}
 	res, err := s.Deliveries.CreateReply(r.Context(), lobby.ReplyParams{ConsultantID: p.ConsultantID, ConversationID: in.ConversationID,
 		Content: in.Content, InReplyTo: in.InReplyTo, Partial: in.Partial})

@@ -643,3 +643,23 @@ func TestWebhookRetryAfter(t *testing.T) {
 		t.Fatalf("after a 429 with Retry-After 120: %+v", d)
 	}
 }
+
+// TestReplyRateLimit: an agent replying faster than the limit is refused with
+// rate_limited and Retry-After, per consultant.
+func TestReplyRateLimit(t *testing.T) {
+	s := newTestServer(t, storetest.SQLite, func(s *testServer) { s.srv.ReplyRateLimit = 3 })
+	_, key, _, buyer := agentSetup(s, "chatty", "polling", "")
+	_, otherKey, _, otherBuyer := agentSetup(s, "quiet", "polling", "")
+	cnv := s.do("POST", "/api/v1/chat", buyer, map[string]any{"message": "q", "wait_seconds": 0}).want(t, 202).json()["conversation_id"].(string)
+	otherCnv := s.do("POST", "/api/v1/chat", otherBuyer, map[string]any{"message": "q", "wait_seconds": 0}).want(t, 202).json()["conversation_id"].(string)
+	for range 3 {
+		s.do("POST", "/api/v1/reply", key, map[string]any{"conversation_id": cnv, "content": "more"}).want(t, 201)
+	}
+	r := s.do("POST", "/api/v1/reply", key, map[string]any{"conversation_id": cnv, "content": "more"}).want(t, 429, "rate_limited", "replies a minute")
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
+	}
+	s.do("POST", "/api/v1/reply", otherKey, map[string]any{"conversation_id": otherCnv, "content": "fine"}).want(t, 201)
+	s.clock.Add(time.Minute)
+	s.do("POST", "/api/v1/reply", key, map[string]any{"conversation_id": cnv, "content": "again"}).want(t, 201)
+}

@@ -3,6 +3,7 @@
 package http
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -44,11 +45,15 @@ type Server struct {
 	BaseURL string
 	// PublicRateLimit is requests a minute per client IP on public routes; 0 is off.
 	PublicRateLimit int
+	// ReplyRateLimit is replies a minute per consultant through /api/v1/reply, a
+	// guard against an agent flooding its buyers; 0 means DefaultReplyRateLimit.
+	ReplyRateLimit int
 	// Registry collects the metrics served at /metrics.
 	Registry *prometheus.Registry
 	Now      func() time.Time
 
 	mux       *http.ServeMux
+	replies   *rateLimiter
 	closing   chan struct{}
 	closeOnce sync.Once
 }
@@ -140,6 +145,7 @@ func (s *Server) Handler() http.Handler {
 		s.Registry = prometheus.NewRegistry()
 	}
 	limiter := newRateLimiter(s.PublicRateLimit, time.Minute, s.Now)
+	s.replies = newRateLimiter(cmp.Or(s.ReplyRateLimit, DefaultReplyRateLimit), time.Minute, s.Now)
 	mux := http.NewServeMux()
 	s.mux = mux
 	s.closing = make(chan struct{})

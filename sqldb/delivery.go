@@ -62,6 +62,25 @@ func (db *DB) createDelivery(ctx context.Context, tx *Tx, ex *lobby.Exchange) (*
 	return d, nil
 }
 
+// queryDeliveries reads the deliveries a query selects, all of them before returning,
+// so that the transaction can go on to change them.
+func queryDeliveries(ctx context.Context, q querier, query string, args ...any) ([]*lobby.Delivery, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ds []*lobby.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, err
+		}
+		ds = append(ds, d)
+	}
+	return ds, rows.Err()
+}
+
 func (db *DB) queueDelivery(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
 	_, err := db.jobs.InsertTx(ctx, tx.Tx, lobby.DeliverJob{DeliveryID: d.ID, Round: d.Round}, &river.InsertOpts{Queue: lobby.QueueDeliveries})
 	return err
@@ -74,22 +93,9 @@ func (db *DB) moveDeliveries(ctx context.Context, tx *Tx, consultantID, from, to
 	if from == to || (to != lobby.ModeWebhook && to != lobby.ModePolling) || (from != lobby.ModeWebhook && from != lobby.ModePolling) {
 		return nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE consultant_id = $1 AND status = $2 AND mode = $3`,
+	ds, err := queryDeliveries(ctx, tx, `SELECT `+deliveryColumns+` FROM deliveries WHERE consultant_id = $1 AND status = $2 AND mode = $3`,
 		consultantID, lobby.DeliveryPending, from)
 	if err != nil {
-		return err
-	}
-	var ds []*lobby.Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			rows.Close()
-			return err
-		}
-		ds = append(ds, d)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	for _, d := range ds {
@@ -280,21 +286,10 @@ func (db *DB) LeaseInbox(ctx context.Context, consultantID string, n int, lease 
 	}
 	var ds []*lobby.Delivery
 	err = db.tx(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+` `+leasable+` ORDER BY id LIMIT $5`+db.dialect.SkipLocked,
+		var err error
+		ds, err = queryDeliveries(ctx, tx, `SELECT `+deliveryColumns+` `+leasable+` ORDER BY id LIMIT $5`+db.dialect.SkipLocked,
 			consultantID, lobby.ModePolling, lobby.DeliveryPending, tx.now, limit(n))
 		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			d, err := scanDelivery(rows)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			ds = append(ds, d)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		until := tx.now.Add(lease)

@@ -137,22 +137,12 @@ func (db *DB) FinishMessage(ctx context.Context, id, content, status, errMsg, mo
 func (db *DB) FailStaleReplies(ctx context.Context, cutoff time.Time, errMsg string) ([]*lobby.Message, error) {
 	var ms []*lobby.Message
 	err := db.tx(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `UPDATE messages SET status = $1, error = $2, updated_at = $3
+		var err error
+		ms, err = queryAll(ctx, tx, scanMessage, `UPDATE messages SET status = $1, error = $2, updated_at = $3
 			WHERE status = $4 AND created_at < $5 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.reply_id = messages.id)
 			RETURNING `+messageColumns,
 			lobby.MessageFailed, errMsg, tx.now, lobby.MessageStreaming, lobby.UTC(cutoff))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			m, err := scanMessage(rows)
-			if err != nil {
-				return err
-			}
-			ms = append(ms, m)
-		}
-		return rows.Err()
+		return err
 	})
 	return ms, err
 }
@@ -183,20 +173,7 @@ func (db *DB) FindMessages(ctx context.Context, f lobby.MessageFilter) ([]*lobby
 }
 
 func (db *DB) queryMessages(ctx context.Context, query string, args ...any) ([]*lobby.Message, error) {
-	rows, err := db.read.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ms []*lobby.Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, m)
-	}
-	return ms, rows.Err()
+	return queryAll(ctx, db.read, scanMessage, query, args...)
 }
 
 // FindRecentMessages implements lobby.ChatService.

@@ -196,23 +196,10 @@ func (db *DB) FindConsultants(ctx context.Context, f lobby.ConsultantFilter) ([]
 	}
 	// The placeholders were numbered as the arguments were added; the search's query
 	// text is always $1, so the limit and offset may come before the filters' numbers.
-	rows, err := db.read.QueryContext(ctx, strings.Replace(query, "%s", strings.Join(where, " AND "), 1), args...)
+	cs, err := queryAll(ctx, db.read, scanConsultant, strings.Replace(query, "%s", strings.Join(where, " AND "), 1), args...)
 	if err != nil {
 		return nil, "", err
 	}
-	defer rows.Close()
-	var cs []*lobby.Consultant
-	for rows.Next() {
-		c, err := scanConsultant(rows)
-		if err != nil {
-			return nil, "", err
-		}
-		cs = append(cs, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", err
-	}
-	rows.Close()
 	next := ""
 	if len(cs) > n {
 		cs = cs[:n]

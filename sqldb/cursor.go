@@ -85,20 +85,8 @@ func keyPage[T any](ctx context.Context, db *DB, q keyQuery, scan func(scanner) 
 		query += ` AND id < $3`
 		args = append(args, after)
 	}
-	rows, err := db.read.QueryContext(ctx, query+` ORDER BY id DESC LIMIT $2`, args...)
+	page, err := queryAll(ctx, db.read, scan, query+` ORDER BY id DESC LIMIT $2`, args...)
 	if err != nil {
-		return nil, "", err
-	}
-	defer rows.Close()
-	var page []*T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, "", err
-		}
-		page = append(page, v)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, "", err
 	}
 	next := ""

@@ -62,25 +62,6 @@ func (db *DB) createDelivery(ctx context.Context, tx *Tx, ex *lobby.Exchange) (*
 	return d, nil
 }
 
-// queryDeliveries reads the deliveries a query selects, all of them before returning,
-// so that the transaction can go on to change them.
-func queryDeliveries(ctx context.Context, q querier, query string, args ...any) ([]*lobby.Delivery, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ds []*lobby.Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, err
-		}
-		ds = append(ds, d)
-	}
-	return ds, rows.Err()
-}
-
 func (db *DB) queueDelivery(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
 	_, err := db.jobs.InsertTx(ctx, tx.Tx, lobby.DeliverJob{DeliveryID: d.ID, Round: d.Round}, &river.InsertOpts{Queue: lobby.QueueDeliveries})
 	return err
@@ -93,24 +74,32 @@ func (db *DB) moveDeliveries(ctx context.Context, tx *Tx, consultantID, from, to
 	if from == to || (to != lobby.ModeWebhook && to != lobby.ModePolling) || (from != lobby.ModeWebhook && from != lobby.ModePolling) {
 		return nil
 	}
-	ds, err := queryDeliveries(ctx, tx, `SELECT `+deliveryColumns+` FROM deliveries WHERE consultant_id = $1 AND status = $2 AND mode = $3`,
+	ds, err := queryAll(ctx, tx, scanDelivery, `SELECT `+deliveryColumns+` FROM deliveries WHERE consultant_id = $1 AND status = $2 AND mode = $3`,
 		consultantID, lobby.DeliveryPending, from)
 	if err != nil {
 		return err
 	}
 	for _, d := range ds {
-		d.Mode, d.Round, d.RoundStart, d.LeasedUntil, d.NextAttemptAt, d.UpdatedAt = to, d.Round+1, d.Attempts, nil, nil, tx.now
-		if to == lobby.ModeWebhook {
-			d.NextAttemptAt = &tx.now
-			if err := db.queueDelivery(ctx, tx, d); err != nil {
-				return err
-			}
-		}
-		if err := updateDelivery(ctx, tx, d); err != nil {
+		d.Mode = to
+		if err := db.startRound(ctx, tx, d); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// startRound makes d pending again in a new round, whose schedule starts over: back in
+// the inbox, or with a webhook's first attempt queued now. Jobs of older rounds stop.
+func (db *DB) startRound(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
+	d.Status, d.LeasedUntil, d.NextAttemptAt, d.UpdatedAt = lobby.DeliveryPending, nil, nil, tx.now
+	d.Round, d.RoundStart = d.Round+1, d.Attempts
+	if d.Mode == lobby.ModeWebhook {
+		d.NextAttemptAt = &tx.now
+		if err := db.queueDelivery(ctx, tx, d); err != nil {
+			return err
+		}
+	}
+	return updateDelivery(ctx, tx, d)
 }
 
 // FindDeliveryByID implements lobby.DeliveryService.
@@ -256,15 +245,7 @@ func (db *DB) RetryDelivery(ctx context.Context, id string) (*lobby.Delivery, er
 		if d, err = db.lockDelivery(ctx, tx, `id = $1`, id); err != nil {
 			return notFound(err, "no delivery %q", id)
 		}
-		d.Status, d.LeasedUntil, d.UpdatedAt = lobby.DeliveryPending, nil, tx.now
-		d.Round, d.RoundStart = d.Round+1, d.Attempts
-		if d.Mode == lobby.ModeWebhook {
-			d.NextAttemptAt = &tx.now
-			if err := db.queueDelivery(ctx, tx, d); err != nil {
-				return err
-			}
-		}
-		return updateDelivery(ctx, tx, d)
+		return db.startRound(ctx, tx, d)
 	})
 	if err != nil {
 		return nil, err
@@ -287,7 +268,7 @@ func (db *DB) LeaseInbox(ctx context.Context, consultantID string, n int, lease 
 	var ds []*lobby.Delivery
 	err = db.tx(ctx, func(tx *Tx) error {
 		var err error
-		ds, err = queryDeliveries(ctx, tx, `SELECT `+deliveryColumns+` `+leasable+` ORDER BY id LIMIT $5`+db.dialect.SkipLocked,
+		ds, err = queryAll(ctx, tx, scanDelivery, `SELECT `+deliveryColumns+` `+leasable+` ORDER BY id LIMIT $5`+db.dialect.SkipLocked,
 			consultantID, lobby.ModePolling, lobby.DeliveryPending, tx.now, limit(n))
 		if err != nil {
 			return err
@@ -363,7 +344,8 @@ func (db *DB) CreateReply(ctx context.Context, p lobby.ReplyParams) (*lobby.Repl
 		}
 		// The delivery answered: the one of the message replied to, or else the oldest
 		// whose reply is still awaited.
-		var d *lobby.Delivery
+		where, args := `reply_id = (SELECT m.id FROM messages m JOIN deliveries x ON x.reply_id = m.id
+			WHERE m.conversation_id = $1 AND m.status = $2 ORDER BY m.id LIMIT 1)`, []any{conv, lobby.MessageStreaming}
 		if p.InReplyTo != "" {
 			var role string
 			err := tx.QueryRowContext(ctx, `SELECT role FROM messages WHERE id = $1 AND conversation_id = $2`, p.InReplyTo, conv).Scan(&role)
@@ -373,16 +355,13 @@ func (db *DB) CreateReply(ctx context.Context, p lobby.ReplyParams) (*lobby.Repl
 			if err != nil || role != lobby.RoleBuyer {
 				return lobby.Errorf(lobby.ENOTFOUND, "in_reply_to: no buyer message %q in conversation %s; use the message.id of a delivery", p.InReplyTo, conv)
 			}
-			d, err = db.lockDelivery(ctx, tx, `message_id = $1`, p.InReplyTo)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-		} else {
-			d, err = db.lockDelivery(ctx, tx, `reply_id = (SELECT m.id FROM messages m JOIN deliveries x ON x.reply_id = m.id
-				WHERE m.conversation_id = $1 AND m.status = $2 ORDER BY m.id LIMIT 1)`, conv, lobby.MessageStreaming)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
+			where, args = `message_id = $1`, []any{p.InReplyTo}
+		}
+		d, err := db.lockDelivery(ctx, tx, where, args...)
+		if errors.Is(err, sql.ErrNoRows) {
+			d = nil // nothing awaited from an agent here
+		} else if err != nil {
+			return err
 		}
 		if d != nil {
 			if d.Status == lobby.DeliveryPending {
@@ -454,11 +433,12 @@ func (db *DB) extendReply(ctx context.Context, tx *Tx, id string, p lobby.ReplyP
 func (db *DB) PruneDeliveries(ctx context.Context, cutoff time.Time) (int, error) {
 	var n int64
 	err := db.tx(ctx, func(tx *Tx) error {
-		const ended = `SELECT id FROM deliveries WHERE status <> $1 AND created_at < $2`
-		if _, err := tx.ExecContext(ctx, `DELETE FROM delivery_attempts WHERE delivery_id IN (`+ended+`)`, lobby.DeliveryPending, lobby.UTC(cutoff)); err != nil {
+		const ended = `status <> $1 AND created_at < $2`
+		if _, err := tx.ExecContext(ctx, `DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE `+ended+`)`,
+			lobby.DeliveryPending, lobby.UTC(cutoff)); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE status <> $1 AND created_at < $2`, lobby.DeliveryPending, lobby.UTC(cutoff))
+		res, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE `+ended, lobby.DeliveryPending, lobby.UTC(cutoff))
 		if err != nil {
 			return err
 		}

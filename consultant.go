@@ -17,6 +17,10 @@ const (
 	ModePolling = "polling" // the consultant's agent takes messages from its inbox
 )
 
+// RunsOwnAgent reports whether a consultant in the mode answers through its own agent,
+// which its messages are delivered to.
+func RunsOwnAgent(mode string) bool { return mode == ModeWebhook || mode == ModePolling }
+
 // Size limits of a consultant's fields.
 const (
 	MaxSlugLen         = 40

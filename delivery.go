@@ -51,6 +51,12 @@ type Attempt struct {
 	Response   string    `json:"response"` // the response body's first bytes
 }
 
+// Succeeded reports whether the attempt reached the agent: a 2xx, or an inbox lease
+// (no response and no error). WebhookHealth counts failures by the same rule.
+func (a Attempt) Succeeded() bool {
+	return a.StatusCode >= 200 && a.StatusCode < 300 || a.StatusCode == 0 && a.Error == ""
+}
+
 // MaxAttemptResponse is how much of a response body an attempt keeps.
 const MaxAttemptResponse = 512
 

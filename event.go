@@ -20,6 +20,11 @@ const (
 // InboxTopic is what a polling consultant's inbox follows on the EventService.
 func InboxTopic(consultantID string) string { return "inbox:" + consultantID }
 
+// InboxReady is the nudge that wakes the consultant's inbox long-polls.
+func InboxReady(consultantID string) Event {
+	return Event{Type: EventInboxReady, ConversationID: InboxTopic(consultantID)}
+}
+
 // Event is something that happened in a conversation: a message stored, a piece of a
 // reply, a reply's end. Data is a *Message, or a Delta for message.delta.
 type Event struct {

@@ -50,7 +50,7 @@ func (s *Service) Send(ctx context.Context, p lobby.ExchangeParams, watch func(*
 	s.Events.Publish(ctx, lobby.MessageEvent(lobby.EventMessageCreated, ex.Reply))
 	if d := ex.Delivery; d != nil { // the consultant's own agent answers, through the API
 		if d.Mode == lobby.ModePolling {
-			s.Events.Publish(ctx, lobby.Event{Type: lobby.EventInboxReady, ConversationID: lobby.InboxTopic(d.ConsultantID)})
+			s.Events.Publish(ctx, lobby.InboxReady(d.ConsultantID))
 		}
 		return ex, nil
 	}

@@ -127,7 +127,7 @@ func (s *Server) handleDeliveryRetry(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	if d.Mode == lobby.ModePolling {
-		s.Events.Publish(r.Context(), lobby.Event{Type: lobby.EventInboxReady, ConversationID: lobby.InboxTopic(d.ConsultantID)})
+		s.Events.Publish(r.Context(), lobby.InboxReady(d.ConsultantID))
 	}
 	writeJSON(w, http.StatusAccepted, d)
 	return nil

@@ -39,7 +39,7 @@ func (db *DB) createDelivery(ctx context.Context, tx *Tx, ex *lobby.Exchange) (*
 	if err := tx.QueryRowContext(ctx, `SELECT mode FROM consultants WHERE id = $1`, ex.Conversation.ConsultantID).Scan(&mode); err != nil {
 		return nil, err
 	}
-	if mode != lobby.ModeWebhook && mode != lobby.ModePolling {
+	if !lobby.RunsOwnAgent(mode) {
 		return nil, nil
 	}
 	d := &lobby.Delivery{ID: lobby.NewID(lobby.PrefixDelivery), EventID: lobby.NewID(lobby.PrefixEvent),
@@ -71,7 +71,7 @@ func (db *DB) queueDelivery(ctx context.Context, tx *Tx, d *lobby.Delivery) erro
 // between webhook and polling mode: into its inbox, or onto the queue, each then in a
 // new round so that jobs of the old mode stop.
 func (db *DB) moveDeliveries(ctx context.Context, tx *Tx, consultantID, from, to string) error {
-	if from == to || (to != lobby.ModeWebhook && to != lobby.ModePolling) || (from != lobby.ModeWebhook && from != lobby.ModePolling) {
+	if from == to || !lobby.RunsOwnAgent(from) || !lobby.RunsOwnAgent(to) {
 		return nil
 	}
 	ds, err := queryAll(ctx, tx, scanDelivery, `SELECT `+deliveryColumns+` FROM deliveries WHERE consultant_id = $1 AND status = $2 AND mode = $3`,
@@ -455,7 +455,7 @@ func (db *DB) WebhookHealth(ctx context.Context, consultantID string) (*lobby.We
 		return nil, err
 	}
 	h := &lobby.WebhookHealth{Since: db.now().Add(-lobby.HealthWindow), DisabledAt: c.WebhookDisabledAt, DisableReason: c.WebhookDisabledReason}
-	var failures sql.NullInt64
+	var failures sql.NullInt64 // counted as lobby.Attempt.Succeeded has it
 	err = db.read.QueryRowContext(ctx, `SELECT count(*), sum(CASE WHEN status_code BETWEEN 200 AND 299 OR status_code = 0 AND error = '' THEN 0 ELSE 1 END)
 		FROM delivery_attempts WHERE consultant_id = $1 AND attempted_at >= $2`, consultantID, h.Since).Scan(&h.Attempts, &failures)
 	if err != nil {

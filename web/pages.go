@@ -262,7 +262,7 @@ func newDeliveryChart(ds []*lobby.Delivery, now time.Time) deliveryChart {
 				continue
 			}
 			b := &ch.Bars[chartHours-1-int(age/time.Hour)]
-			if attemptOK(a) {
+			if a.Succeeded() {
 				b.OK++
 				ch.OK++
 			} else {
@@ -297,10 +297,4 @@ func newDeliveryChart(ds []*lobby.Delivery, now time.Time) deliveryChart {
 	}
 	ch.Labels = append(ch.Labels, chartLabel{X: ch.Width, Text: "now", End: true})
 	return ch
-}
-
-// attemptOK reports whether an attempt succeeded as WebhookHealth counts it: a 2xx, or
-// a poller's lease (no response and no error).
-func attemptOK(a lobby.Attempt) bool {
-	return a.StatusCode >= 200 && a.StatusCode < 300 || a.StatusCode == 0 && a.Error == ""
 }

@@ -45,11 +45,7 @@ type executor struct {
 }
 
 func (e executor) Begin(ctx context.Context) (riverdriver.ExecutorTx, error) {
-	tx, err := e.Executor.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return executorTx{ExecutorTx: tx, bus: e.bus}, nil
+	return e.bus.wrap(e.Executor.Begin(ctx))
 }
 
 func (e executor) NotifyMany(_ context.Context, p *riverdriver.NotifyManyParams) error {
@@ -63,11 +59,7 @@ type executorTx struct {
 }
 
 func (e executorTx) Begin(ctx context.Context) (riverdriver.ExecutorTx, error) {
-	tx, err := e.ExecutorTx.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return executorTx{ExecutorTx: tx, bus: e.bus}, nil
+	return e.bus.wrap(e.ExecutorTx.Begin(ctx))
 }
 
 // NotifyMany sends at once, before the commit: a notification is only a hint to fetch,
@@ -81,6 +73,14 @@ func (e executorTx) NotifyMany(_ context.Context, p *riverdriver.NotifyManyParam
 type bus struct {
 	mu        sync.Mutex
 	listeners map[*listener]bool
+}
+
+// wrap makes a transaction River began send its notifications on the bus.
+func (b *bus) wrap(tx riverdriver.ExecutorTx, err error) (riverdriver.ExecutorTx, error) {
+	if err != nil {
+		return nil, err
+	}
+	return executorTx{ExecutorTx: tx, bus: b}, nil
 }
 
 func (b *bus) publish(p *riverdriver.NotifyManyParams) {

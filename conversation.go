@@ -100,8 +100,8 @@ type ChatService interface {
 	// CreateExchange stores a buyer's message and the consultant's reply, born
 	// streaming, in one transaction that also counts the message against the
 	// subscription's cap and, for a webhook or polling consultant, stores the delivery
-	// (and queues a webhook's first attempt). A message over the cap is not stored: EQUOTA with RetryAfter
-	// set to the time left in the period. Returns ENOTFOUND for a conversation that is
+	// (and queues a webhook's first attempt). A message over the cap is not stored:
+	// EQUOTA with RetryAfter set to the time left in the period. Returns ENOTFOUND for a conversation that is
 	// not the subscription's, EINVALID for bad content.
 	CreateExchange(ctx context.Context, p ExchangeParams) (*Exchange, error)
 
@@ -110,7 +110,8 @@ type ChatService interface {
 	FinishMessage(ctx context.Context, id, content, status, errMsg, model string) (*Message, error)
 
 	// FailStaleReplies fails the managed replies still streaming that were born before
-	// cutoff: their process died. Replies awaited from a consultant's agent are left. It returns them as they are now.
+	// cutoff: their process died. Replies awaited from a consultant's agent are left.
+	// It returns them as they are now.
 	FailStaleReplies(ctx context.Context, cutoff time.Time, errMsg string) ([]*Message, error)
 
 	// FindConversationByID returns ENOTFOUND when there is none.

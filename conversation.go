@@ -101,8 +101,8 @@ type ChatService interface {
 	// streaming, in one transaction that also counts the message against the
 	// subscription's cap and, for a webhook or polling consultant, stores the delivery
 	// (and queues a webhook's first attempt). A message over the cap is not stored:
-	// EQUOTA with RetryAfter set to the time left in the period. Returns ENOTFOUND for a conversation that is
-	// not the subscription's, EINVALID for bad content.
+	// EQUOTA with RetryAfter set to the time left in the period. Returns ENOTFOUND for
+	// a conversation that is not the subscription's, EINVALID for bad content.
 	CreateExchange(ctx context.Context, p ExchangeParams) (*Exchange, error)
 
 	// FinishMessage sets a streaming message's final content and status (complete or

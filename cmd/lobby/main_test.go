@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,9 +35,15 @@ func TestParseFlags(t *testing.T) {
 	if cfg.LLM != "anthropic" || cfg.Database != "sqlite:lobby.db" || cfg.Payments != "local" || cfg.PublicRateLimit != 10 {
 		t.Fatalf("defaults = %+v", cfg)
 	}
+	if want := []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}; cfg.WebhookTimeout != 15*time.Second || !slices.Equal(cfg.RetrySchedule, want) {
+		t.Fatalf("webhook defaults: timeout %s, schedule %v; want 15s and the contract's %v", cfg.WebhookTimeout, cfg.RetrySchedule, want)
+	}
 	for _, bad := range [][]string{
 		{"--llm", "gpt"}, {"--mail", "pigeon"}, {"--payments", "cash"}, {"--database", "mysql://x"},
 		{"--public-rate-limit", "-1"}, {"--base-url", "lobby.example.com"}, {"--nope"}, {"stray"},
+		{"--webhook-timeout", "10ms"}, {"--webhook-timeout", "1h"}, {"--webhook-retry-schedule", "0s,soon"},
+		{"--webhook-retry-schedule", "0s,-5s"}, {"--webhook-retry-schedule", "0s,200h"},
+		{"--webhook-retry-schedule", "0s" + strings.Repeat(",1s", 50)},
 	} {
 		if _, err := parseFlags("serve", bad, func(string) string { return "" }, io.Discard); err == nil {
 			t.Errorf("%v: no error", bad)

@@ -1,83 +1,182 @@
 package http
 
 import (
+	"context"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/http/request"
+	"github.com/lobby-dev/lobby/http/response"
 )
 
-// authenticate resolves the request's credential: the bearer header, or else the
-// browser's session cookie. A cookie-borne request that changes something must come
-// from this site (Origin), besides the cookie's SameSite=Lax.
-func (s *Server) authenticate(r *http.Request) (*lobby.Principal, error) {
-	if p := lobby.PrincipalFromContext(r.Context()); p != nil {
-		return p, nil
-	}
-	token, fromCookie := "", false
-	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, t, ok := strings.Cut(h, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(t) == "" {
-			return nil, lobby.Errorf(lobby.EUNAUTHORIZED, "the Authorization header must be \"Bearer <token>\"")
+// authenticate resolves the request's credential once, for every route and page: the
+// bearer header, or else the browser's session cookie. The principal goes into the
+// request's context; a credential that does not resolve is kept as the error that a
+// route needing a caller answers with, while public routes and pages go on as
+// anonymous. A cookie-borne request that changes something must come from this site
+// (Origin), besides the cookie's SameSite=Lax.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		token, fromCookie, err := request.Credential(r)
+		switch {
+		case err != nil:
+			ctx = withAuthError(ctx, err)
+		case token == "":
+		case fromCookie && r.Method != http.MethodGet && r.Method != http.MethodHead && !request.SameOrigin(r, s.BaseURL):
+			ctx = withAuthError(ctx, lobby.Errorf(lobby.EFORBIDDEN, "a cross-site request may not use the session cookie; send a bearer token"))
+		default:
+			p, err := s.Auth.Authenticate(ctx, token)
+			if err != nil {
+				ctx = withAuthError(ctx, err)
+			} else {
+				ctx = lobby.NewContextWithPrincipal(ctx, p)
+			}
 		}
-		token = strings.TrimSpace(t)
-	} else if c, err := r.Cookie(lobby.SessionCookie); err == nil && c.Value != "" {
-		token, fromCookie = c.Value, true
-	} else {
-		return nil, lobby.Errorf(lobby.EUNAUTHORIZED, "this route needs a bearer token: send Authorization: Bearer <token>")
-	}
-	if fromCookie && r.Method != http.MethodGet && r.Method != http.MethodHead && !s.sameOrigin(r) {
-		return nil, lobby.Errorf(lobby.EFORBIDDEN, "a cross-site request may not use the session cookie; send a bearer token")
-	}
-	return s.Auth.Authenticate(r.Context(), token)
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
-func (s *Server) sameOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true // not a browser's cross-site request: browsers send Origin on those
-	}
-	u, err := url.Parse(origin)
-	if err != nil {
-		return false
-	}
-	if u.Host == r.Host {
-		return true
-	}
-	base, err := url.Parse(s.BaseURL)
-	return err == nil && base.Host != "" && u.Host == base.Host
+type authErrorKey struct{}
+
+func withAuthError(ctx context.Context, err error) context.Context {
+	return context.WithValue(ctx, authErrorKey{}, err)
 }
 
-var kindNames = map[string]string{
-	lobby.TokenUser:       "a signed-in user's cl_user_ token",
-	lobby.TokenBuyer:      "a subscription's cl_buyer_ token",
-	lobby.TokenConsultant: "a consultant's cl_consultant_ key",
+// policy is who may call a route, as the route table states it.
+type policy int
+
+const (
+	open          policy = iota // anyone
+	public                      // anyone, rate limited per client address
+	user                        // a signed-in user
+	buyer                       // a subscription's buyer token
+	consultantKey               // a consultant's own key
+	reader                      // a buyer token or a consultant key; conversations are checked each
+	conversation                // who may read the conversation {id}: its buyer or the consultant's key
+	owner                       // who may manage the consultant {slug}: its owner or its key
+)
+
+// callers are the kinds of caller each policy takes.
+var callers = map[policy][]string{
+	user:          {lobby.CallerUser},
+	buyer:         {lobby.CallerBuyer},
+	consultantKey: {lobby.CallerConsultant},
+	reader:        {lobby.CallerBuyer, lobby.CallerConsultant},
+	conversation:  {lobby.CallerBuyer, lobby.CallerConsultant},
+	owner:         {lobby.CallerUser, lobby.CallerConsultant},
 }
 
-// require authenticates the request and checks its credential is of one of kinds.
-func (s *Server) require(r *http.Request, kinds ...string) (*lobby.Principal, error) {
-	p, err := s.authenticate(r)
+var callerNames = map[string]string{
+	lobby.CallerUser:       "a signed-in user's cl_user_ token",
+	lobby.CallerBuyer:      "a subscription's cl_buyer_ token",
+	lobby.CallerConsultant: "a consultant's cl_consultant_ key",
+}
+
+// guard returns h behind the policy: the caller must be of a kind the policy takes, and
+// for conversation and owner routes the resource in the path is loaded, checked with
+// the domain's access rule and put in the context for h.
+func (s *Server) guard(pol policy, h handler) handler {
+	kinds := callers[pol]
+	if kinds == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		ctx := r.Context()
+		p := lobby.PrincipalFromContext(ctx)
+		if p == nil {
+			if err, ok := ctx.Value(authErrorKey{}).(error); ok {
+				return err
+			}
+			return lobby.Errorf(lobby.EUNAUTHORIZED, "this route needs a bearer token: send Authorization: Bearer <token>")
+		}
+		if !isOneOf(p.Kind, kinds) {
+			var want []string
+			for _, k := range kinds {
+				want = append(want, callerNames[k])
+			}
+			return lobby.Errorf(lobby.EFORBIDDEN, "this route takes %s, not %s", strings.Join(want, " or "), callerNames[p.Kind])
+		}
+		switch pol {
+		case conversation:
+			c, err := s.readableConversation(ctx, r.PathValue("id"))
+			if err != nil {
+				return err
+			}
+			ctx = context.WithValue(ctx, resourceKey{}, c)
+		case owner:
+			c, err := s.managedConsultant(ctx, r.PathValue("slug"))
+			if err != nil {
+				return err
+			}
+			ctx = context.WithValue(ctx, resourceKey{}, c)
+		}
+		return h(w, r.WithContext(ctx))
+	}
+}
+
+func isOneOf(kind string, kinds []string) bool {
+	for _, k := range kinds {
+		if k == kind {
+			return true
+		}
+	}
+	return false
+}
+
+type resourceKey struct{}
+
+// caller is the request's principal; routes behind a policy always have one.
+func caller(r *http.Request) *lobby.Principal { return lobby.PrincipalFromContext(r.Context()) }
+
+// pathConsultant is the consultant of an owner route, loaded and checked by its policy.
+func pathConsultant(r *http.Request) *lobby.Consultant {
+	return r.Context().Value(resourceKey{}).(*lobby.Consultant)
+}
+
+// pathConversation is the conversation of a conversation route, loaded and checked by
+// its policy.
+func pathConversation(r *http.Request) *lobby.Conversation {
+	return r.Context().Value(resourceKey{}).(*lobby.Conversation)
+}
+
+// managedConsultant loads the consultant with the slug if the caller in ctx may manage it.
+func (s *Server) managedConsultant(ctx context.Context, slug string) (*lobby.Consultant, error) {
+	c, err := s.Consultants.FindConsultantBySlug(ctx, slug)
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range kinds {
-		if p.Kind == k {
-			return p, nil
-		}
+	if !lobby.CanManageConsultant(ctx, c) {
+		return nil, lobby.Errorf(lobby.EFORBIDDEN, "consultant %s is not yours: only its owner and its own key may do this", c.Slug)
 	}
-	var want []string
-	for _, k := range kinds {
-		want = append(want, kindNames[k])
+	return c, nil
+}
+
+// readableConversation loads the conversation if the caller in ctx may read it; anyone
+// else is told it does not exist.
+func (s *Server) readableConversation(ctx context.Context, id string) (*lobby.Conversation, error) {
+	notFound := lobby.Errorf(lobby.ENOTFOUND, "no conversation %q of yours; list yours at GET /api/v1/conversations", id)
+	if !strings.HasPrefix(id, lobby.PrefixConversation) || len(id) > 64 {
+		return nil, notFound
 	}
-	return nil, lobby.Errorf(lobby.EFORBIDDEN, "this route takes %s, not %s", strings.Join(want, " or "), kindNames[p.Kind])
+	c, err := s.Chat.FindConversationByID(ctx, id)
+	if lobby.ErrorCode(err) == lobby.ENOTFOUND {
+		return nil, notFound
+	} else if err != nil {
+		return nil, err
+	}
+	if !lobby.CanReadConversation(ctx, c) {
+		return nil, notFound
+	}
+	return c, nil
 }
 
 func (s *Server) handleAuthCode(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
 		Email string `json:"email"`
 	}
-	if err := decode(w, r, &in); err != nil {
+	if err := request.DecodeJSON(w, r, &in); err != nil {
 		return err
 	}
 	email, err := lobby.NormalizeEmail(in.Email)
@@ -87,7 +186,7 @@ func (s *Server) handleAuthCode(w http.ResponseWriter, r *http.Request) error {
 	if err := lobby.SendLoginCode(r.Context(), s.Auth, s.Mailer, email); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, map[string]bool{"sent": true})
+	response.JSON(w, http.StatusAccepted, map[string]bool{"sent": true})
 	return nil
 }
 
@@ -96,7 +195,7 @@ func (s *Server) handleAuthVerify(w http.ResponseWriter, r *http.Request) error 
 		Email string `json:"email"`
 		Code  string `json:"code"`
 	}
-	if err := decode(w, r, &in); err != nil {
+	if err := request.DecodeJSON(w, r, &in); err != nil {
 		return err
 	}
 	email, err := lobby.NormalizeEmail(in.Email)
@@ -111,38 +210,22 @@ func (s *Server) handleAuthVerify(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	s.setSessionCookie(w, r, token, int(lobby.SessionTTL.Seconds()))
-	writeJSON(w, http.StatusOK, map[string]any{"token": token, "user": user})
+	response.SetSession(w, r, s.BaseURL, token)
+	response.JSON(w, http.StatusOK, map[string]any{"token": token, "user": user})
 	return nil
 }
 
-// setSessionCookie gives a browser its session; maxAge < 0 deletes it.
-func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, token string, maxAge int) {
-	http.SetCookie(w, &http.Cookie{
-		Name: lobby.SessionCookie, Value: token, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		Secure: r.TLS != nil || strings.HasPrefix(s.BaseURL, "https://"),
-	})
-}
-
 func (s *Server) handleAuthLogout(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.require(r, lobby.TokenUser)
-	if err != nil {
+	if err := s.Auth.RevokeSession(r.Context(), caller(r).SessionID); err != nil {
 		return err
 	}
-	if err := s.Auth.RevokeSession(r.Context(), p.SessionID); err != nil {
-		return err
-	}
-	s.setSessionCookie(w, r, "", -1)
+	response.ClearSession(w, r, s.BaseURL)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.require(r, lobby.TokenUser)
-	if err != nil {
-		return err
-	}
+	p := caller(r)
 	ctx := r.Context()
 	user, err := s.Auth.FindUserByID(ctx, p.UserID)
 	if err != nil {
@@ -164,6 +247,6 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": user, "consultants": consultants, "subscriptions": views})
+	response.JSON(w, http.StatusOK, map[string]any{"user": user, "consultants": consultants, "subscriptions": views})
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/http/request"
+	"github.com/lobby-dev/lobby/http/response"
 )
 
 // Consulter sends a buyer's message and produces the reply; chat.Service is one.
@@ -29,17 +31,14 @@ const (
 )
 
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.require(r, lobby.TokenBuyer)
-	if err != nil {
-		return err
-	}
+	p := caller(r)
 	var in struct {
 		Message        string `json:"message"`
 		ConversationID string `json:"conversation_id"`
 		Stream         bool   `json:"stream"`
 		WaitSeconds    *int   `json:"wait_seconds"`
 	}
-	if err := decode(w, r, &in); err != nil {
+	if err := request.DecodeJSON(w, r, &in); err != nil {
 		return err
 	}
 	wait := DefaultChatWait
@@ -73,7 +72,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 	if reply == nil {
 		status = http.StatusAccepted
 	}
-	writeJSON(w, status, map[string]any{"conversation_id": ex.Conversation.ID, "message": ex.Message, "reply": reply, "reply_id": ex.Reply.ID})
+	response.JSON(w, status, map[string]any{"conversation_id": ex.Conversation.ID, "message": ex.Message, "reply": reply, "reply_id": ex.Reply.ID})
 	return nil
 }
 
@@ -219,56 +218,27 @@ func endType(m *lobby.Message) string {
 	return lobby.EventMessageCompleted
 }
 
-// conversation loads the conversation in the path if the request's buyer token or
-// consultant key may read it; anyone else is told it does not exist.
-func (s *Server) conversation(r *http.Request, id string) (*lobby.Conversation, error) {
-	p, err := s.require(r, lobby.TokenBuyer, lobby.TokenConsultant)
-	if err != nil {
-		return nil, err
-	}
-	notFound := lobby.Errorf(lobby.ENOTFOUND, "no conversation %q of yours; list yours at GET /api/v1/conversations", id)
-	if !strings.HasPrefix(id, lobby.PrefixConversation) || len(id) > 64 {
-		return nil, notFound
-	}
-	c, err := s.Chat.FindConversationByID(r.Context(), id)
-	if lobby.ErrorCode(err) == lobby.ENOTFOUND {
-		return nil, notFound
-	} else if err != nil {
-		return nil, err
-	}
-	if p.Kind == lobby.TokenBuyer && c.SubscriptionID == p.SubscriptionID || p.Kind == lobby.TokenConsultant && c.ConsultantID == p.ConsultantID {
-		return c, nil
-	}
-	return nil, notFound
-}
-
 func (s *Server) handleConversationList(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.require(r, lobby.TokenBuyer, lobby.TokenConsultant)
-	if err != nil {
-		return err
-	}
-	limit, cursor, err := page(r)
+	p := caller(r)
+	limit, cursor, err := request.Page(r)
 	if err != nil {
 		return err
 	}
 	f := lobby.ConversationFilter{Limit: limit, Cursor: cursor, SubscriptionID: p.SubscriptionID}
-	if p.Kind == lobby.TokenConsultant {
+	if p.Kind == lobby.CallerConsultant {
 		f = lobby.ConversationFilter{Limit: limit, Cursor: cursor, ConsultantID: p.ConsultantID}
 	}
 	cs, next, err := s.Chat.FindConversations(r.Context(), f)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newList(cs, next))
+	response.JSON(w, http.StatusOK, newList(cs, next))
 	return nil
 }
 
 func (s *Server) handleMessageList(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.conversation(r, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	limit, _, err := page(r)
+	c := pathConversation(r)
+	limit, _, err := request.Page(r)
 	if err != nil {
 		return err
 	}
@@ -300,7 +270,7 @@ func (s *Server) handleMessageList(w http.ResponseWriter, r *http.Request) error
 	if len(ms) == limit {
 		next = ms[len(ms)-1].ID
 	}
-	writeJSON(w, http.StatusOK, newList(ms, next))
+	response.JSON(w, http.StatusOK, newList(ms, next))
 	return nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/http/request"
+	"github.com/lobby-dev/lobby/http/response"
 )
 
 // consultantInput is the body of create and update; absent fields are nil.
@@ -60,12 +62,9 @@ func newPrivateConsultant(c *lobby.Consultant) privateConsultant {
 func (s *Server) validateOptions() lobby.ValidateOptions { return lobby.ValidateOptions{Dev: s.Dev} }
 
 func (s *Server) handleConsultantCreate(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.require(r, lobby.TokenUser)
-	if err != nil {
-		return err
-	}
+	p := caller(r)
 	var in consultantInput
-	if err := decode(w, r, &in); err != nil {
+	if err := request.DecodeJSON(w, r, &in); err != nil {
 		return err
 	}
 	c := &lobby.Consultant{OwnerID: p.UserID}
@@ -78,12 +77,12 @@ func (s *Server) handleConsultantCreate(w http.ResponseWriter, r *http.Request) 
 	if c.WebhookSecret != "" {
 		out["webhook_secret"] = c.WebhookSecret
 	}
-	writeJSON(w, http.StatusCreated, out)
+	response.JSON(w, http.StatusCreated, out)
 	return nil
 }
 
 func (s *Server) handleConsultantList(w http.ResponseWriter, r *http.Request) error {
-	limit, cursor, err := page(r)
+	limit, cursor, err := request.Page(r)
 	if err != nil {
 		return err
 	}
@@ -103,7 +102,7 @@ func (s *Server) handleConsultantList(w http.ResponseWriter, r *http.Request) er
 	for _, c := range cs {
 		publicConsultant(c)
 	}
-	writeJSON(w, http.StatusOK, newList(cs, next))
+	response.JSON(w, http.StatusOK, newList(cs, next))
 	return nil
 }
 
@@ -112,43 +111,20 @@ func (s *Server) handleConsultantGet(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, publicConsultant(c))
+	response.JSON(w, http.StatusOK, publicConsultant(c))
 	return nil
 }
 
-// ownConsultant loads the consultant in the path, if the request is from its owner or
-// its own key.
-func (s *Server) ownConsultant(r *http.Request) (*lobby.Consultant, error) {
-	p, err := s.require(r, lobby.TokenUser, lobby.TokenConsultant)
-	if err != nil {
-		return nil, err
-	}
-	c, err := s.Consultants.FindConsultantBySlug(r.Context(), r.PathValue("slug"))
-	if err != nil {
-		return nil, err
-	}
-	if p.Kind == lobby.TokenUser && p.UserID == c.OwnerID || p.Kind == lobby.TokenConsultant && p.ConsultantID == c.ID {
-		return c, nil
-	}
-	return nil, lobby.Errorf(lobby.EFORBIDDEN, "consultant %s is not yours: only its owner and its own key may do this", c.Slug)
-}
-
 func (s *Server) handleConsultantPrivate(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.ownConsultant(r)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, newPrivateConsultant(c))
+	c := pathConsultant(r)
+	response.JSON(w, http.StatusOK, newPrivateConsultant(c))
 	return nil
 }
 
 func (s *Server) handleConsultantUpdate(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.ownConsultant(r)
-	if err != nil {
-		return err
-	}
+	c := pathConsultant(r)
 	var in consultantInput
-	if err := decode(w, r, &in); err != nil {
+	if err := request.DecodeJSON(w, r, &in); err != nil {
 		return err
 	}
 	c, secret, err := s.Consultants.UpdateConsultant(r.Context(), c.ID, in.update(), s.validateOptions())
@@ -159,6 +135,6 @@ func (s *Server) handleConsultantUpdate(w http.ResponseWriter, r *http.Request) 
 	if secret != "" {
 		out["webhook_secret"] = secret
 	}
-	writeJSON(w, http.StatusOK, out)
+	response.JSON(w, http.StatusOK, out)
 	return nil
 }

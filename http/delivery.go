@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/http/request"
+	"github.com/lobby-dev/lobby/http/response"
 )
 
 // Payloads builds the event a delivery carries; deliver.Events is one.
@@ -30,17 +32,14 @@ const DefaultReplyRateLimit = 3000
 const inboxRecheck = time.Second
 
 func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.require(r, lobby.TokenConsultant)
-	if err != nil {
-		return err
-	}
+	p := caller(r)
 	var in struct {
 		ConversationID string `json:"conversation_id"`
 		Content        string `json:"content"`
 		InReplyTo      string `json:"in_reply_to"`
 		Partial        bool   `json:"partial"`
 	}
-	if err := decode(w, r, &in); err != nil {
+	if err := request.DecodeJSON(w, r, &in); err != nil {
 		return err
 	}
 	if in.ConversationID == "" {
@@ -59,7 +58,7 @@ func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) error {
 	for _, e := range lobby.ReplyEvents(res.Message, res.Delta, res.Created) {
 		s.Events.Publish(r.Context(), e)
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"message": res.Message, "acknowledged": nonNilSlice(res.Acked)})
+	response.JSON(w, http.StatusCreated, map[string]any{"message": res.Message, "acknowledged": nonNilSlice(res.Acked)})
 	return nil
 }
 
@@ -73,10 +72,7 @@ func nonNilSlice(s []string) []string {
 // ownDelivery loads the delivery in the path, if it is the consultant's in the path and
 // the request is from its owner or its key.
 func (s *Server) ownDelivery(r *http.Request) (*lobby.Delivery, error) {
-	c, err := s.ownConsultant(r)
-	if err != nil {
-		return nil, err
-	}
+	c := pathConsultant(r)
 	id := r.PathValue("id")
 	d, err := s.Deliveries.FindDeliveryByID(r.Context(), id)
 	if lobby.ErrorCode(err) == lobby.ENOTFOUND || err == nil && d.ConsultantID != c.ID {
@@ -86,11 +82,8 @@ func (s *Server) ownDelivery(r *http.Request) (*lobby.Delivery, error) {
 }
 
 func (s *Server) handleDeliveryList(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.ownConsultant(r)
-	if err != nil {
-		return err
-	}
-	limit, cursor, err := page(r)
+	c := pathConsultant(r)
+	limit, cursor, err := request.Page(r)
 	if err != nil {
 		return err
 	}
@@ -102,7 +95,7 @@ func (s *Server) handleDeliveryList(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, struct {
+	response.JSON(w, http.StatusOK, struct {
 		list[*lobby.Delivery]
 		Health *lobby.WebhookHealth `json:"health"`
 	}{newList(ds, next), h})
@@ -114,7 +107,7 @@ func (s *Server) handleDeliveryGet(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, d)
+	response.JSON(w, http.StatusOK, d)
 	return nil
 }
 
@@ -129,7 +122,7 @@ func (s *Server) handleDeliveryRetry(w http.ResponseWriter, r *http.Request) err
 	if d.Mode == lobby.ModePolling {
 		s.Events.Publish(r.Context(), lobby.InboxReady(d.ConsultantID))
 	}
-	writeJSON(w, http.StatusAccepted, d)
+	response.JSON(w, http.StatusAccepted, d)
 	return nil
 }
 
@@ -143,10 +136,7 @@ type webhookStatus struct {
 }
 
 func (s *Server) handleWebhookGet(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.ownConsultant(r)
-	if err != nil {
-		return err
-	}
+	c := pathConsultant(r)
 	h, err := s.Deliveries.WebhookHealth(r.Context(), c.ID)
 	if err != nil {
 		return err
@@ -155,21 +145,18 @@ func (s *Server) handleWebhookGet(w http.ResponseWriter, r *http.Request) error 
 	if until != nil && !until.After(s.Now()) {
 		until = nil
 	}
-	writeJSON(w, http.StatusOK, webhookStatus{Mode: c.Mode, WebhookURL: c.WebhookURL, Enabled: c.Mode == lobby.ModeWebhook && c.WebhookDisabledAt == nil,
+	response.JSON(w, http.StatusOK, webhookStatus{Mode: c.Mode, WebhookURL: c.WebhookURL, Enabled: c.Mode == lobby.ModeWebhook && c.WebhookDisabledAt == nil,
 		PreviousSecretUntil: until, Health: h})
 	return nil
 }
 
 func (s *Server) handleWebhookSecretRotate(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.ownConsultant(r)
-	if err != nil {
-		return err
-	}
+	c := pathConsultant(r)
 	var in struct {
 		OverlapSeconds *int `json:"overlap_seconds"`
 	}
 	if r.ContentLength != 0 {
-		if err := decode(w, r, &in); err != nil {
+		if err := request.DecodeJSON(w, r, &in); err != nil {
 			return err
 		}
 	}
@@ -184,16 +171,13 @@ func (s *Server) handleWebhookSecretRotate(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"webhook_secret": secret, "previous_secret_valid_until": c.PreviousSecretUntil})
+	response.JSON(w, http.StatusOK, map[string]any{"webhook_secret": secret, "previous_secret_valid_until": c.PreviousSecretUntil})
 	return nil
 }
 
 func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.require(r, lobby.TokenConsultant)
-	if err != nil {
-		return err
-	}
-	limit, _, err := page(r)
+	p := caller(r)
+	limit, _, err := request.Page(r)
 	if err != nil {
 		return err
 	}
@@ -220,7 +204,7 @@ func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request) error {
 		id, _ := json.Marshal(d.EventID)
 		events[i] = json.RawMessage(`{"id":` + string(id) + `,` + strings.TrimPrefix(d.Payload, "{"))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": events})
+	response.JSON(w, http.StatusOK, map[string]any{"data": events})
 	return nil
 }
 
@@ -281,10 +265,7 @@ func (s *Server) fixPayloads(ctx context.Context, c *lobby.Consultant, ds []*lob
 }
 
 func (s *Server) handleInboxAck(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.require(r, lobby.TokenConsultant)
-	if err != nil {
-		return err
-	}
+	p := caller(r)
 	id := r.PathValue("event_id")
 	if !strings.HasPrefix(id, lobby.PrefixEvent) || len(id) > 64 {
 		return lobby.Errorf(lobby.ENOTFOUND, "no event %q in this consultant's inbox; acknowledge the id of an event GET /api/v1/inbox gave", id)
@@ -293,6 +274,6 @@ func (s *Server) handleInboxAck(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": d.EventID, "status": d.Status, "delivered_at": d.DeliveredAt})
+	response.JSON(w, http.StatusOK, map[string]any{"id": d.EventID, "status": d.Status, "delivered_at": d.DeliveredAt})
 	return nil
 }

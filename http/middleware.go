@@ -1,7 +1,6 @@
 package http
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/http/request"
+	"github.com/lobby-dev/lobby/http/response"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -20,13 +21,6 @@ import (
 // and run no inline script or style.
 const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
-
-type requestIDKey struct{}
-
-func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
 
 // statusWriter remembers the status a handler wrote.
 type statusWriter struct {
@@ -82,7 +76,7 @@ func metricsHandler(reg *prometheus.Registry) http.Handler {
 
 // middleware wraps every request: request ID, security headers, recovery from panics,
 // a JSON answer where the mux has no route for a method, metrics and one log line.
-func (s *Server) middleware(mux *http.ServeMux) http.Handler {
+func (s *Server) middleware(next http.Handler) http.Handler {
 	m := newMetrics(s.Registry)
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -92,7 +86,7 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 			rand.Read(b)
 			id = hex.EncodeToString(b)
 		}
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		r = r.WithContext(request.WithID(r.Context(), id))
 		h := rw.Header()
 		h.Set("X-Request-Id", id)
 		h.Set("Content-Security-Policy", ContentSecurityPolicy)
@@ -109,7 +103,7 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 				s.Logger.ErrorContext(r.Context(), "panic", "request_id", id, "method", r.Method, "path", r.URL.Path,
 					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				if w.status == 0 {
-					writeError(w, http.StatusInternalServerError, lobby.EINTERNAL, lobby.ErrorMessage(fmt.Errorf("panic")))
+					response.ErrorJSON(w, http.StatusInternalServerError, lobby.EINTERNAL, lobby.ErrorMessage(fmt.Errorf("panic")))
 				}
 			}
 			route := r.Pattern
@@ -123,7 +117,7 @@ func (s *Server) middleware(mux *http.ServeMux) http.Handler {
 				"duration_ms", float64(elapsed.Microseconds())/1000, "request_id", id)
 		}()
 
-		mux.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 		if w.status == 0 {
 			w.status = http.StatusOK
 		}

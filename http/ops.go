@@ -5,13 +5,14 @@ import (
 	"net/http"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/http/response"
 )
 
 //go:embed openapi.json
 var openAPI []byte
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	response.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
 }
 
@@ -22,7 +23,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) error {
 			return lobby.Errorf(lobby.EUNAVAILABLE, "not ready: the database is unreachable or not migrated")
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	response.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil
 }
 

@@ -129,3 +129,24 @@ func TestOpenAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestDevMailboxLoopbackOnly: outside --dev the dev mailbox, which holds everyone's
+// sign-in codes, answers only this machine; a neighbour on the network gets a 404.
+func TestDevMailboxLoopbackOnly(t *testing.T) {
+	s := newTestServer(t, storetest.SQLite)
+	s.do("POST", "/api/v1/auth/code", "", map[string]string{"email": "victim@example.com"}).want(t, 202)
+	for _, path := range []string{"/dev/mailbox.json", "/dev/mailbox"} {
+		r := s.do("GET", path, "", nil, "X-Forwarded-For-Test", "192.0.2.9").want(t, 404, "not_found")
+		if strings.Contains(string(r.body), "victim@example.com") {
+			t.Fatalf("%s showed the mail to a remote client: %s", path, r.body)
+		}
+		for _, local := range []string{"127.0.0.1", "::1"} {
+			if r := s.do("GET", path, "", nil, "X-Forwarded-For-Test", local).want(t, 200); !strings.Contains(string(r.body), "victim@example.com") {
+				t.Fatalf("%s from %s: %s", path, local, r.body)
+			}
+		}
+	}
+	dev := newTestServer(t, storetest.SQLite, withDev())
+	dev.do("POST", "/api/v1/auth/code", "", map[string]string{"email": "dev@example.com"}).want(t, 202)
+	dev.do("GET", "/dev/mailbox.json", "", nil, "X-Forwarded-For-Test", "192.0.2.9").want(t, 200)
+}

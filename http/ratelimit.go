@@ -1,13 +1,13 @@
 package http
 
 import (
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/http/request"
 )
 
 // rateLimiter allows limit requests per window to each client IP, in fixed windows that
@@ -64,7 +64,7 @@ func (l *rateLimiter) middleware(next http.Handler, s *Server) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ok, remaining, reset := l.take(clientIP(r))
+		ok, remaining, reset := l.take(request.ClientIP(r))
 		secs := strconv.Itoa(int((reset + time.Second - 1) / time.Second))
 		h := w.Header()
 		h.Set("RateLimit-Limit", strconv.Itoa(l.limit))
@@ -78,14 +78,4 @@ func (l *rateLimiter) middleware(next http.Handler, s *Server) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// clientIP is the address the request came from. Lobby does not trust forwarding headers,
-// which any client can set.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

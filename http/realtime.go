@@ -9,15 +9,13 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/http/request"
 )
 
 // handleConversationEvents streams a conversation's events as SSE. A client that
 // reconnects with Last-Event-ID first gets what it missed, from the store.
 func (s *Server) handleConversationEvents(w http.ResponseWriter, r *http.Request) error {
-	c, err := s.conversation(r, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
+	c := pathConversation(r)
 	ctx := r.Context()
 	events, cancel := s.Events.Subscribe(ctx, c.ID)
 	defer cancel()
@@ -126,19 +124,13 @@ const (
 // conversations it follows as {"type", "data"}.
 func (s *Server) handleRealtime(w http.ResponseWriter, r *http.Request) error {
 	var subprotocols []string
-	for _, p := range strings.Split(r.Header.Get("Sec-WebSocket-Protocol"), ",") {
-		p = strings.TrimSpace(p)
-		if token, ok := strings.CutPrefix(p, "bearer."); ok && r.Header.Get("Authorization") == "" {
-			r.Header.Set("Authorization", "Bearer "+token)
-			subprotocols = []string{p}
-		}
+	token := request.SubprotocolToken(r)
+	if token != "" && r.Header.Get("Authorization") == "" {
+		subprotocols = []string{request.SubprotocolPrefix + token}
 	}
 	// A browser's cookie-borne connection must come from this site; the header and
 	// subprotocol carry their own proof.
-	cookieAuth := r.Header.Get("Authorization") == ""
-	if _, err := s.require(r, lobby.TokenBuyer, lobby.TokenConsultant); err != nil {
-		return err
-	}
+	_, cookieAuth, _ := request.Credential(r)
 	opts := &websocket.AcceptOptions{Subprotocols: subprotocols, InsecureSkipVerify: !cookieAuth}
 	if base := strings.TrimPrefix(strings.TrimPrefix(s.BaseURL, "https://"), "http://"); base != "" {
 		opts.OriginPatterns = []string{base}
@@ -206,7 +198,7 @@ func (s *Server) wsRead(ctx context.Context, cancel func(), conn *websocket.Conn
 			s.wsError(ctx, conn, lobby.Errorf(lobby.EINVALID, "one connection follows at most %d conversations", wsMaxFollowed))
 			continue
 		}
-		c, err := s.conversation(r, msg.ConversationID)
+		c, err := s.readableConversation(ctx, msg.ConversationID)
 		if err != nil {
 			s.wsError(ctx, conn, err)
 			continue

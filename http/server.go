@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/http/request"
+	"github.com/lobby-dev/lobby/http/response"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -62,59 +64,62 @@ type Server struct {
 // shutdown need not wait for them; register it with http.Server.RegisterOnShutdown.
 func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closing) }) }
 
-// route is one line of the route table.
+// handler is an error-returning handler: the error is rendered by the one renderer.
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+// route is one line of the route table: who may call it, and what answers.
 type route struct {
 	pattern string // "METHOD /path", as http.ServeMux takes it
-	public  bool   // rate limited per client IP
-	handler func(w http.ResponseWriter, r *http.Request) error
+	policy  policy
+	handler handler
 }
 
 func (s *Server) routes() []route {
 	rs := []route{
-		{"GET /healthz", false, s.handleHealth},
-		{"GET /readyz", false, s.handleReady},
-		{"GET /api/openapi.json", false, s.handleOpenAPI},
+		{"GET /healthz", open, s.handleHealth},
+		{"GET /readyz", open, s.handleReady},
+		{"GET /api/openapi.json", open, s.handleOpenAPI},
 
-		{"POST /api/v1/auth/code", true, s.handleAuthCode},
-		{"POST /api/v1/auth/verify", true, s.handleAuthVerify},
-		{"POST /api/v1/auth/logout", false, s.handleAuthLogout},
-		{"GET /api/v1/me", false, s.handleMe},
+		{"POST /api/v1/auth/code", public, s.handleAuthCode},
+		{"POST /api/v1/auth/verify", public, s.handleAuthVerify},
+		{"POST /api/v1/auth/logout", user, s.handleAuthLogout},
+		{"GET /api/v1/me", user, s.handleMe},
 
-		{"POST /api/v1/consultants", false, s.handleConsultantCreate},
-		{"GET /api/v1/consultants", true, s.handleConsultantList},
-		{"GET /api/v1/consultants/{slug}", true, s.handleConsultantGet},
-		{"PATCH /api/v1/consultants/{slug}", false, s.handleConsultantUpdate},
-		{"GET /api/v1/consultants/{slug}/private", false, s.handleConsultantPrivate},
+		{"POST /api/v1/consultants", user, s.handleConsultantCreate},
+		{"GET /api/v1/consultants", public, s.handleConsultantList},
+		{"GET /api/v1/consultants/{slug}", public, s.handleConsultantGet},
+		{"PATCH /api/v1/consultants/{slug}", owner, s.handleConsultantUpdate},
+		{"GET /api/v1/consultants/{slug}/private", owner, s.handleConsultantPrivate},
 
-		{"POST /api/v1/consultants/{slug}/subscribe", false, s.handleSubscribe},
-		{"GET /api/v1/checkout/{id}", false, s.handleCheckoutGet},
-		{"GET /api/v1/subscriptions", false, s.handleSubscriptionList},
-		{"POST /api/v1/subscriptions/{id}/token", false, s.handleSubscriptionToken},
-		{"DELETE /api/v1/subscriptions/{id}", false, s.handleSubscriptionCancel},
+		{"POST /api/v1/consultants/{slug}/subscribe", user, s.handleSubscribe},
+		{"GET /api/v1/checkout/{id}", user, s.handleCheckoutGet},
+		{"GET /api/v1/subscriptions", user, s.handleSubscriptionList},
+		{"POST /api/v1/subscriptions/{id}/token", user, s.handleSubscriptionToken},
+		{"DELETE /api/v1/subscriptions/{id}", user, s.handleSubscriptionCancel},
 
-		{"POST /api/v1/chat", false, s.handleChat},
-		{"POST /api/chat", false, s.handleChat},
-		{"GET /api/v1/conversations", false, s.handleConversationList},
-		{"GET /api/v1/conversations/{id}/messages", false, s.handleMessageList},
-		{"GET /api/v1/conversations/{id}/events", false, s.handleConversationEvents},
-		{"GET /api/v1/realtime", false, s.handleRealtime},
+		{"POST /api/v1/chat", buyer, s.handleChat},
+		{"POST /api/chat", buyer, s.handleChat},
+		{"GET /api/v1/conversations", reader, s.handleConversationList},
+		{"GET /api/v1/conversations/{id}/messages", conversation, s.handleMessageList},
+		{"GET /api/v1/conversations/{id}/events", conversation, s.handleConversationEvents},
+		{"GET /api/v1/realtime", reader, s.handleRealtime},
 
-		{"POST /api/v1/reply", false, s.handleReply},
-		{"GET /api/v1/inbox", false, s.handleInbox},
-		{"POST /api/v1/inbox/{event_id}/ack", false, s.handleInboxAck},
-		{"GET /api/v1/consultants/{slug}/deliveries", false, s.handleDeliveryList},
-		{"GET /api/v1/consultants/{slug}/deliveries/{id}", false, s.handleDeliveryGet},
-		{"POST /api/v1/consultants/{slug}/deliveries/{id}/retry", false, s.handleDeliveryRetry},
-		{"GET /api/v1/consultants/{slug}/webhook", false, s.handleWebhookGet},
-		{"POST /api/v1/consultants/{slug}/webhook/secret", false, s.handleWebhookSecretRotate},
+		{"POST /api/v1/reply", consultantKey, s.handleReply},
+		{"GET /api/v1/inbox", consultantKey, s.handleInbox},
+		{"POST /api/v1/inbox/{event_id}/ack", consultantKey, s.handleInboxAck},
+		{"GET /api/v1/consultants/{slug}/deliveries", owner, s.handleDeliveryList},
+		{"GET /api/v1/consultants/{slug}/deliveries/{id}", owner, s.handleDeliveryGet},
+		{"POST /api/v1/consultants/{slug}/deliveries/{id}/retry", owner, s.handleDeliveryRetry},
+		{"GET /api/v1/consultants/{slug}/webhook", owner, s.handleWebhookGet},
+		{"POST /api/v1/consultants/{slug}/webhook/secret", owner, s.handleWebhookSecretRotate},
 	}
 	if s.Payments != nil && s.Payments.Name() == "local" {
-		rs = append(rs, route{"POST /api/v1/checkout/{id}/complete", false, s.handleCheckoutComplete})
+		rs = append(rs, route{"POST /api/v1/checkout/{id}/complete", user, s.handleCheckoutComplete})
 	}
 	if s.Mailbox != nil {
 		rs = append(rs,
-			route{"GET /dev/mailbox", false, wrap(s.Mailbox.ServeMailboxHTML)},
-			route{"GET /dev/mailbox.json", false, wrap(s.Mailbox.ServeMailboxJSON)},
+			route{"GET /dev/mailbox", open, s.devOnly(s.Mailbox.ServeMailboxHTML)},
+			route{"GET /dev/mailbox.json", open, s.devOnly(s.Mailbox.ServeMailboxJSON)},
 		)
 	}
 	return rs
@@ -129,8 +134,16 @@ func (s *Server) Patterns() []string {
 	return ps
 }
 
-func wrap(h http.HandlerFunc) func(w http.ResponseWriter, r *http.Request) error {
-	return func(w http.ResponseWriter, r *http.Request) error { h(w, r); return nil }
+// devOnly serves h to loopback clients only, unless the server runs with --dev: the dev
+// mailbox holds everyone's sign-in codes. Anyone else is told there is no such route.
+func (s *Server) devOnly(h http.HandlerFunc) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if !s.Dev && !request.FromLoopback(r) {
+			return lobby.Errorf(lobby.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path)
+		}
+		h(w, r)
+		return nil
+	}
 }
 
 // Handler returns the server's whole HTTP handler, middleware included.
@@ -150,23 +163,23 @@ func (s *Server) Handler() http.Handler {
 	s.mux = mux
 	s.closing = make(chan struct{})
 	for _, rt := range s.routes() {
-		h := s.errorHandler(rt.handler)
-		if rt.public {
+		h := s.errorHandler(s.guard(rt.policy, rt.handler))
+		if rt.policy == public {
 			h = limiter.middleware(h, s)
 		}
-		mux.Handle(rt.pattern, h)
+		mux.Handle(rt.pattern, s.authenticate(h))
 	}
 	mux.Handle("GET /metrics", metricsHandler(s.Registry))
 	mux.Handle("/api/", s.errorHandler(s.handleUnknownAPI))
 	if s.Pages != nil {
-		mux.Handle("/", s.Pages)
+		mux.Handle("/", s.authenticate(s.Pages))
 	}
 	return s.middleware(mux)
 }
 
 // errorHandler turns an error-returning handler into an http.Handler that renders the
 // error in the contract's shape.
-func (s *Server) errorHandler(h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+func (s *Server) errorHandler(h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
 			s.Error(w, r, err)
@@ -186,7 +199,7 @@ func (s *Server) handleUnknownAPI(w http.ResponseWriter, r *http.Request) error 
 	}
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		writeError(w, http.StatusMethodNotAllowed, lobby.EINVALID,
+		response.ErrorJSON(w, http.StatusMethodNotAllowed, lobby.EINVALID,
 			fmt.Sprintf("%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
 		return nil
 	}

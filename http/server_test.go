@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -174,7 +175,7 @@ func (s *testServer) do(method, path, token string, body any, headers ...string)
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	if req.Header.Get("X-Forwarded-For-Test") != "" {
-		req.RemoteAddr = req.Header.Get("X-Forwarded-For-Test") + ":1234"
+		req.RemoteAddr = net.JoinHostPort(req.Header.Get("X-Forwarded-For-Test"), "1234")
 	}
 	rec := httptest.NewRecorder()
 	s.handler.ServeHTTP(rec, req)
@@ -210,7 +211,8 @@ func (s *testServer) signIn(email string) (string, string) {
 	var mailbox struct {
 		Data []lobby.Email `json:"data"`
 	}
-	json.Unmarshal(s.do("GET", "/dev/mailbox.json", "", nil).want(s.t, 200).body, &mailbox)
+	// The dev mailbox answers loopback clients only, as a developer's own machine.
+	json.Unmarshal(s.do("GET", "/dev/mailbox.json", "", nil, "X-Forwarded-For-Test", "127.0.0.1").want(s.t, 200).body, &mailbox)
 	code := ""
 	for _, m := range mailbox.Data {
 		if m.To == email {

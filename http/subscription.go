@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/http/request"
+	"github.com/lobby-dev/lobby/http/response"
 )
 
 // subscriptionView is a subscription as its buyer reads it, with the consultant's
@@ -33,14 +35,11 @@ func (s *Server) subscriptionViews(r *http.Request, subs []*lobby.Subscription) 
 }
 
 func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.require(r, lobby.TokenUser)
-	if err != nil {
-		return err
-	}
+	p := caller(r)
 	var in struct {
 		Tier string `json:"tier"`
 	}
-	if err := decode(w, r, &in); err != nil {
+	if err := request.DecodeJSON(w, r, &in); err != nil {
 		return err
 	}
 	if strings.TrimSpace(in.Tier) == "" {
@@ -56,7 +55,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"checkout_id": ch.ID, "checkout_url": url, "expires_at": ch.ExpiresAt})
+	response.JSON(w, http.StatusCreated, map[string]any{"checkout_id": ch.ID, "checkout_url": url, "expires_at": ch.ExpiresAt})
 	return nil
 }
 
@@ -90,25 +89,19 @@ func (s *Server) writeCheckout(w http.ResponseWriter, r *http.Request, userID, i
 		}
 		v.Subscription = &views[0]
 	}
-	writeJSON(w, http.StatusOK, v)
+	response.JSON(w, http.StatusOK, v)
 	return nil
 }
 
 func (s *Server) handleCheckoutGet(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.require(r, lobby.TokenUser)
-	if err != nil {
-		return err
-	}
+	p := caller(r)
 	return s.writeCheckout(w, r, p.UserID, r.PathValue("id"))
 }
 
 // handleCheckoutComplete pays a checkout with the local provider, as Stripe's webhook
 // would, and answers like the checkout's read.
 func (s *Server) handleCheckoutComplete(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.require(r, lobby.TokenUser)
-	if err != nil {
-		return err
-	}
+	p := caller(r)
 	id := r.PathValue("id")
 	if err := s.Subscriptions.CompleteCheckout(r.Context(), id, p.UserID); err != nil {
 		return err
@@ -117,11 +110,8 @@ func (s *Server) handleCheckoutComplete(w http.ResponseWriter, r *http.Request) 
 }
 
 func (s *Server) handleSubscriptionList(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.require(r, lobby.TokenUser)
-	if err != nil {
-		return err
-	}
-	limit, cursor, err := page(r)
+	p := caller(r)
+	limit, cursor, err := request.Page(r)
 	if err != nil {
 		return err
 	}
@@ -133,28 +123,22 @@ func (s *Server) handleSubscriptionList(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, newList(views, next))
+	response.JSON(w, http.StatusOK, newList(views, next))
 	return nil
 }
 
 func (s *Server) handleSubscriptionToken(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.require(r, lobby.TokenUser)
-	if err != nil {
-		return err
-	}
+	p := caller(r)
 	token, err := s.Subscriptions.RotateBuyerToken(r.Context(), p.UserID, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"buyer_token": token})
+	response.JSON(w, http.StatusOK, map[string]string{"buyer_token": token})
 	return nil
 }
 
 func (s *Server) handleSubscriptionCancel(w http.ResponseWriter, r *http.Request) error {
-	p, err := s.require(r, lobby.TokenUser)
-	if err != nil {
-		return err
-	}
+	p := caller(r)
 	sub, err := s.Subscriptions.CancelSubscription(r.Context(), p.UserID, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -163,6 +147,6 @@ func (s *Server) handleSubscriptionCancel(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, views[0])
+	response.JSON(w, http.StatusOK, views[0])
 	return nil
 }

@@ -121,16 +121,16 @@ func (db *DB) Authenticate(ctx context.Context, token string) (*lobby.Principal,
 	hash := lobby.HashToken(token)
 	now := db.now()
 	var stored string
-	p := &lobby.Principal{Kind: lobby.TokenKind(token)}
+	p := &lobby.Principal{Kind: lobby.CallerOfToken(token)}
 	switch p.Kind {
-	case lobby.TokenUser:
+	case lobby.CallerUser:
 		var expires time.Time
 		err := db.read.QueryRowContext(ctx, `SELECT id, user_id, token_hash, expires_at FROM sessions WHERE token_hash = $1`, hash).
 			Scan(&p.SessionID, &p.UserID, &stored, &expires)
 		if err != nil || !now.Before(expires) {
 			return nil, tokenErr(err)
 		}
-	case lobby.TokenBuyer:
+	case lobby.CallerBuyer:
 		var s lobby.Subscription
 		err := db.read.QueryRowContext(ctx, `SELECT id, user_id, consultant_id, token_hash, status, cancel_at_period_end, period_start, period_end
 			FROM subscriptions WHERE token_hash = $1`, hash).
@@ -142,7 +142,7 @@ func (db *DB) Authenticate(ctx context.Context, token string) (*lobby.Principal,
 			return nil, lobby.Errorf(lobby.EUNAUTHORIZED, "this buyer token's subscription has ended; subscribe again to keep consulting")
 		}
 		p.SubscriptionID, p.UserID, p.ConsultantID = s.ID, s.UserID, s.ConsultantID
-	case lobby.TokenConsultant:
+	case lobby.CallerConsultant:
 		err := db.read.QueryRowContext(ctx, `SELECT consultant_id, token_hash FROM consultant_keys WHERE token_hash = $1 AND revoked_at IS NULL`, hash).
 			Scan(&p.ConsultantID, &stored)
 		if err != nil {

@@ -257,7 +257,7 @@ func testAuthenticate(t *testing.T, b Backend) {
 
 	p, err := db.Authenticate(ctx, token)
 	must(t, err)
-	if p.Kind != lobby.TokenUser || p.UserID != u.ID || p.SessionID == "" {
+	if p.Kind != lobby.CallerUser || p.UserID != u.ID || p.SessionID == "" {
 		t.Fatalf("principal = %+v", p)
 	}
 	for _, bad := range []string{"", "garbage", lobby.TokenUser, token + "x", lobby.TokenBuyer + "abc", lobby.TokenConsultant + "abc", strings.ToUpper(token)} {
@@ -270,14 +270,14 @@ func testAuthenticate(t *testing.T, b Backend) {
 	must(t, err)
 	p, err = db.Authenticate(ctx, key)
 	must(t, err)
-	if p.Kind != lobby.TokenConsultant || p.ConsultantID != c.ID {
+	if p.Kind != lobby.CallerConsultant || p.ConsultantID != c.ID {
 		t.Fatalf("consultant principal = %+v", p)
 	}
 
 	_, buyer := Subscribe(t, db, u.ID, c.ID, "starter")
 	p, err = db.Authenticate(ctx, buyer)
 	must(t, err)
-	if p.Kind != lobby.TokenBuyer || p.ConsultantID != c.ID || p.UserID != u.ID || p.SubscriptionID == "" {
+	if p.Kind != lobby.CallerBuyer || p.ConsultantID != c.ID || p.UserID != u.ID || p.SubscriptionID == "" {
 		t.Fatalf("buyer principal = %+v", p)
 	}
 

@@ -7,55 +7,52 @@ import (
 	"time"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/http/response"
 )
 
-func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) home(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	query, category := q.Get("q"), q.Get("category")
 	if len(query) > 200 || len(category) > lobby.MaxCategoryLen {
-		h.fail(w, r, lobby.Errorf(lobby.EINVALID, "the search is too long; use a few words"))
-		return
+		return lobby.Errorf(lobby.EINVALID, "the search is too long; use a few words")
 	}
 	cs, next, err := h.cfg.Consultants.FindConsultants(r.Context(), lobby.ConsultantFilter{
 		Query: query, Category: category, Limit: 20, Cursor: q.Get("cursor"),
 	})
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	h.render(w, r, http.StatusOK, "home", page{Title: "Lobby", Data: map[string]any{
+	return h.render(w, r, http.StatusOK, "home", page{Title: "Lobby", Data: map[string]any{
 		"Query": query, "Category": category, "Consultants": cs, "Next": next,
 	}})
 }
 
-func (h *Handler) consultant(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) consultant(w http.ResponseWriter, r *http.Request) error {
 	c, err := h.cfg.Consultants.FindConsultantBySlug(r.Context(), r.PathValue("slug"))
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	h.render(w, r, http.StatusOK, "consultant", page{Title: c.Name, Data: c})
+	return h.render(w, r, http.StatusOK, "consultant", page{Title: c.Name, Data: c})
 }
 
-func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 	slug := r.PathValue("slug")
-	p := h.signedIn(w, r, "/consultants/"+slug)
-	if p == nil {
-		return
+	p, err := h.signedIn(r, "/consultants/"+slug)
+	if err != nil {
+		return err
 	}
 	ctx := r.Context()
 	c, err := h.cfg.Consultants.FindConsultantBySlug(ctx, slug)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	ch := &lobby.Checkout{UserID: p.UserID, Plan: lobby.Plan{Tier: r.PostFormValue("tier")}}
 	url, err := lobby.StartCheckout(ctx, h.cfg.Subscriptions, h.cfg.Payments, ch, c)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	http.Redirect(w, r, url, http.StatusSeeOther)
+	return nil
 }
 
 // safeNext keeps a post-sign-in redirect on this site.
@@ -66,35 +63,26 @@ func safeNext(next string) string {
 	return next
 }
 
-func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
-	h.render(w, r, http.StatusOK, "login", page{Title: "Sign in", Data: map[string]any{
+func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
+	return h.render(w, r, http.StatusOK, "login", page{Title: "Sign in", Data: map[string]any{
 		"Next": safeNext(r.URL.Query().Get("next")),
 	}})
 }
 
-func (h *Handler) loginSend(w http.ResponseWriter, r *http.Request) {
-	if !h.sameOrigin(r) {
-		h.fail(w, r, lobby.Errorf(lobby.EFORBIDDEN, "this form was posted from another site"))
-		return
-	}
+func (h *Handler) loginSend(w http.ResponseWriter, r *http.Request) error {
 	next := safeNext(r.PostFormValue("next"))
 	email, err := lobby.NormalizeEmail(r.PostFormValue("email"))
 	if err == nil {
 		err = lobby.SendLoginCode(r.Context(), h.cfg.Auth, h.cfg.Mailer, email)
 	}
 	if err != nil {
-		h.render(w, r, http.StatusBadRequest, "login", page{Title: "Sign in", Error: lobby.ErrorMessage(err),
+		return h.render(w, r, http.StatusBadRequest, "login", page{Title: "Sign in", Error: lobby.ErrorMessage(err),
 			Data: map[string]any{"Next": next}})
-		return
 	}
-	h.render(w, r, http.StatusOK, "code", page{Title: "Enter your code", Data: map[string]any{"Email": email, "Next": next}})
+	return h.render(w, r, http.StatusOK, "code", page{Title: "Enter your code", Data: map[string]any{"Email": email, "Next": next}})
 }
 
-func (h *Handler) loginVerify(w http.ResponseWriter, r *http.Request) {
-	if !h.sameOrigin(r) {
-		h.fail(w, r, lobby.Errorf(lobby.EFORBIDDEN, "this form was posted from another site"))
-		return
-	}
+func (h *Handler) loginVerify(w http.ResponseWriter, r *http.Request) error {
 	next := safeNext(r.PostFormValue("next"))
 	email, err := lobby.NormalizeEmail(r.PostFormValue("email"))
 	code := strings.TrimSpace(r.PostFormValue("code"))
@@ -106,98 +94,87 @@ func (h *Handler) loginVerify(w http.ResponseWriter, r *http.Request) {
 		token, _, err = h.cfg.Auth.VerifyLoginCode(r.Context(), email, code)
 	}
 	if err != nil {
-		h.render(w, r, http.StatusUnauthorized, "code", page{Title: "Enter your code", Error: lobby.ErrorMessage(err),
+		return h.render(w, r, http.StatusUnauthorized, "code", page{Title: "Enter your code", Error: lobby.ErrorMessage(err),
 			Data: map[string]any{"Email": email, "Next": next}})
-		return
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: lobby.SessionCookie, Value: token, Path: "/", MaxAge: int(lobby.SessionTTL.Seconds()),
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil || strings.HasPrefix(h.cfg.BaseURL, "https://"),
-	})
+	response.SetSession(w, r, h.cfg.BaseURL, token)
 	http.Redirect(w, r, next, http.StatusSeeOther)
+	return nil
 }
 
-func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
-	if !h.sameOrigin(r) {
-		h.fail(w, r, lobby.Errorf(lobby.EFORBIDDEN, "this form was posted from another site"))
-		return
-	}
+func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {
 	if p := h.principal(r); p != nil {
-		h.cfg.Auth.RevokeSession(r.Context(), p.SessionID)
+		if err := h.cfg.Auth.RevokeSession(r.Context(), p.SessionID); err != nil {
+			return err
+		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: lobby.SessionCookie, Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	response.ClearSession(w, r, h.cfg.BaseURL)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+	return nil
 }
 
-func (h *Handler) checkoutPage(w http.ResponseWriter, r *http.Request, p *lobby.Principal) {
+func (h *Handler) checkoutPage(w http.ResponseWriter, r *http.Request, p *lobby.Principal) error {
 	ctx := r.Context()
 	res, err := h.cfg.Subscriptions.FindCheckout(ctx, p.UserID, r.PathValue("id"))
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	c, err := h.cfg.Consultants.FindConsultantByID(ctx, res.Checkout.ConsultantID)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	h.render(w, r, http.StatusOK, "checkout", page{Title: "Checkout", Data: map[string]any{
+	return h.render(w, r, http.StatusOK, "checkout", page{Title: "Checkout", Data: map[string]any{
 		"Checkout": res.Checkout, "Consultant": c, "BuyerToken": res.BuyerToken, "Local": h.local(),
 	}})
 }
 
-func (h *Handler) checkout(w http.ResponseWriter, r *http.Request) {
-	if p := h.signedIn(w, r, r.URL.Path); p != nil {
-		h.checkoutPage(w, r, p)
+func (h *Handler) checkout(w http.ResponseWriter, r *http.Request) error {
+	p, err := h.signedIn(r, r.URL.Path)
+	if err != nil {
+		return err
 	}
+	return h.checkoutPage(w, r, p)
 }
 
-func (h *Handler) checkoutConfirm(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) checkoutConfirm(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	p := h.signedIn(w, r, "/checkout/"+id)
-	if p == nil {
-		return
+	p, err := h.signedIn(r, "/checkout/"+id)
+	if err != nil {
+		return err
 	}
 	if !h.local() {
-		h.fail(w, r, lobby.Errorf(lobby.ENOTFOUND, "checkouts are paid with the payment provider, not here"))
-		return
+		return lobby.Errorf(lobby.ENOTFOUND, "checkouts are paid with the payment provider, not here")
 	}
 	if err := h.cfg.Subscriptions.CompleteCheckout(r.Context(), id, p.UserID); err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	h.checkoutPage(w, r, p)
+	return h.checkoutPage(w, r, p)
 }
 
 // deliveries shows a consultant's owner its delivery log, newest first, with its
 // webhook's health and a chart of the listed deliveries' attempts per hour.
-func (h *Handler) deliveries(w http.ResponseWriter, r *http.Request) {
-	p := h.signedIn(w, r, r.URL.Path)
-	if p == nil {
-		return
+func (h *Handler) deliveries(w http.ResponseWriter, r *http.Request) error {
+	if _, err := h.signedIn(r, r.URL.Path); err != nil {
+		return err
 	}
 	ctx := r.Context()
 	c, err := h.cfg.Consultants.FindConsultantBySlug(ctx, r.PathValue("slug"))
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	if c.OwnerID != p.UserID {
-		h.fail(w, r, lobby.Errorf(lobby.EFORBIDDEN, "%s is not yours: only its owner sees its deliveries", c.Name))
-		return
+	if !lobby.CanManageConsultant(ctx, c) {
+		return lobby.Errorf(lobby.EFORBIDDEN, "%s is not yours: only its owner sees its deliveries", c.Name)
 	}
 	cursor := r.URL.Query().Get("cursor")
 	ds, next, err := h.cfg.Deliveries.FindDeliveries(ctx, lobby.DeliveryFilter{ConsultantID: c.ID, Limit: 50, Cursor: cursor})
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
 	health, err := h.cfg.Deliveries.WebhookHealth(ctx, c.ID)
 	if err != nil {
-		h.fail(w, r, err)
-		return
+		return err
 	}
-	h.render(w, r, http.StatusOK, "deliveries", page{Title: "Deliveries of " + c.Name, Data: map[string]any{
+	return h.render(w, r, http.StatusOK, "deliveries", page{Title: "Deliveries of " + c.Name, Data: map[string]any{
 		"Consultant": c, "Health": health, "Deliveries": ds, "Cursor": cursor, "Next": next,
 		"Chart": newDeliveryChart(ds, h.cfg.Now()),
 	}})

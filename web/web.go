@@ -5,6 +5,7 @@ package web
 
 import (
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -17,6 +18,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/http/request"
+	"github.com/lobby-dev/lobby/http/response"
 )
 
 //go:embed templates/*.html
@@ -78,18 +81,33 @@ func New(cfg Config) *Handler {
 	}
 	static, _ := fs.Sub(staticFS, "static")
 	h.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	h.mux.HandleFunc("GET /{$}", h.home)
-	h.mux.HandleFunc("GET /consultants/{slug}", h.consultant)
-	h.mux.HandleFunc("POST /consultants/{slug}/subscribe", h.subscribe)
-	h.mux.HandleFunc("GET /consultants/{slug}/deliveries", h.deliveries)
-	h.mux.HandleFunc("GET /login", h.login)
-	h.mux.HandleFunc("POST /login", h.loginSend)
-	h.mux.HandleFunc("POST /login/verify", h.loginVerify)
-	h.mux.HandleFunc("POST /logout", h.logout)
-	h.mux.HandleFunc("GET /checkout/{id}", h.checkout)
-	h.mux.HandleFunc("POST /checkout/{id}/confirm", h.checkoutConfirm)
-	h.mux.HandleFunc("/", h.notFound)
+	h.handle("GET /{$}", h.home)
+	h.handle("GET /consultants/{slug}", h.consultant)
+	h.handle("POST /consultants/{slug}/subscribe", h.subscribe)
+	h.handle("GET /consultants/{slug}/deliveries", h.deliveries)
+	h.handle("GET /login", h.login)
+	h.handle("POST /login", h.loginSend)
+	h.handle("POST /login/verify", h.loginVerify)
+	h.handle("POST /logout", h.logout)
+	h.handle("GET /checkout/{id}", h.checkout)
+	h.handle("POST /checkout/{id}/confirm", h.checkoutConfirm)
+	h.handle("/", h.notFound)
 	return h
+}
+
+// handle serves an error-returning page handler; its error is shown by fail, the one
+// renderer of the pages' errors. Every form post must come from this site, besides the
+// session cookie's SameSite=Lax.
+func (h *Handler) handle(pattern string, fn func(w http.ResponseWriter, r *http.Request) error) {
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		var err error = lobby.Errorf(lobby.EFORBIDDEN, "this form was posted from another site")
+		if r.Method != http.MethodPost || request.SameOrigin(r, h.cfg.BaseURL) {
+			err = fn(w, r)
+		}
+		if err != nil {
+			h.fail(w, r, err)
+		}
+	})
 }
 
 // local reports whether checkouts are confirmed on this server's own page.
@@ -106,7 +124,8 @@ type page struct {
 	Error string
 }
 
-func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+// render writes the page; a template's failure is logged, since its status is sent.
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) error {
 	p.Dev = h.cfg.Dev
 	if p.User == nil {
 		p.User = h.user(r)
@@ -117,33 +136,29 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	if err := h.pages[name].Execute(w, p); err != nil {
 		h.cfg.Logger.ErrorContext(r.Context(), "render page", "page", name, "err", err)
 	}
+	return nil
 }
 
-// fail shows err on the error page with its status.
+// fail shows err on the error page with the status of its code, as the API would
+// answer it.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status := map[string]int{
-		lobby.EINVALID: 400, lobby.EUNAUTHORIZED: 401, lobby.EFORBIDDEN: 403, lobby.ENOTFOUND: 404,
-		lobby.ECONFLICT: 409, lobby.EUNAVAILABLE: 503,
-	}[lobby.ErrorCode(err)]
-	if status == 0 {
-		status = 500
-		h.cfg.Logger.ErrorContext(r.Context(), "page error", "path", r.URL.Path, "err", err)
+	if in := (errSignIn{}); errors.As(err, &in) {
+		http.Redirect(w, r, "/login?next="+url.QueryEscape(in.next), http.StatusSeeOther)
+		return
 	}
-	h.render(w, r, status, "error", page{Title: "Something went wrong", Error: lobby.ErrorMessage(err)})
+	code := response.Prepare(w, r, h.cfg.Logger, err)
+	h.render(w, r, response.Status(code), "error", page{Title: "Something went wrong", Error: lobby.ErrorMessage(err)})
 }
 
-func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
-	h.fail(w, r, lobby.Errorf(lobby.ENOTFOUND, "there is no page at %s", r.URL.Path))
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) error {
+	return lobby.Errorf(lobby.ENOTFOUND, "there is no page at %s", r.URL.Path)
 }
 
-// principal is the signed-in user's, from the session cookie; nil when signed out.
+// principal is the signed-in user's, put in the request's context by the server's one
+// authenticate middleware; nil when signed out.
 func (h *Handler) principal(r *http.Request) *lobby.Principal {
-	c, err := r.Cookie(lobby.SessionCookie)
-	if err != nil || lobby.TokenKind(c.Value) != lobby.TokenUser {
-		return nil
-	}
-	p, err := h.cfg.Auth.Authenticate(r.Context(), c.Value)
-	if err != nil {
+	p := lobby.PrincipalFromContext(r.Context())
+	if p == nil || p.Kind != lobby.CallerUser {
 		return nil
 	}
 	return p
@@ -158,31 +173,18 @@ func (h *Handler) user(r *http.Request) *lobby.User {
 	return u
 }
 
-// sameOrigin refuses forms posted from other sites, besides the cookie's SameSite=Lax.
-func (h *Handler) sameOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" || origin == "null" {
-		return origin == ""
-	}
-	u, err := url.Parse(origin)
-	if err != nil {
-		return false
-	}
-	base, _ := url.Parse(h.cfg.BaseURL)
-	return u.Host == r.Host || base != nil && u.Host == base.Host
-}
+// errSignIn asks fail to send the browser to sign in, and back to next after.
+type errSignIn struct{ next string }
 
-// signedIn returns the user's principal for a form post, or redirects to sign-in.
-func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request, next string) *lobby.Principal {
-	if r.Method == http.MethodPost && !h.sameOrigin(r) {
-		h.fail(w, r, lobby.Errorf(lobby.EFORBIDDEN, "this form was posted from another site"))
-		return nil
+func (e errSignIn) Error() string { return "sign in to see " + e.next }
+
+// signedIn returns the signed-in user's principal, or an error that sends the browser
+// to sign in and back to next.
+func (h *Handler) signedIn(r *http.Request, next string) (*lobby.Principal, error) {
+	if p := h.principal(r); p != nil {
+		return p, nil
 	}
-	p := h.principal(r)
-	if p == nil {
-		http.Redirect(w, r, "/login?next="+url.QueryEscape(next), http.StatusSeeOther)
-	}
-	return p
+	return nil, errSignIn{next}
 }
 
 // formatInt writes n with thousands separators: 12,500.

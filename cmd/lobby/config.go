@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -152,7 +153,32 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--base-url %q must start with http:// or https://", c.BaseURL)
 	}
 	c.BaseURL = strings.TrimSuffix(c.BaseURL, "/")
+	if !c.Dev && c.BaseURL != "" && !isLoopbackURL(c.BaseURL) {
+		if c.Mail == "console" {
+			return fmt.Errorf("--base-url %s is public, but the console mailer keeps every sign-in code at /dev/mailbox "+
+				"instead of mailing it: configure real mail (--mail resend with --resend-api-key, or --mail smtp with --smtp-url), "+
+				"or add --dev to try Lobby on this URL", c.BaseURL)
+		}
+		if c.Payments == "local" {
+			return fmt.Errorf("--base-url %s is public, but local payments give every subscription away with a confirm page: "+
+				"configure Stripe (--payments stripe, with its keys, once this version has it), or add --dev to try Lobby on this URL", c.BaseURL)
+		}
+	}
 	return nil
+}
+
+// isLoopbackURL reports whether u's host is localhost, 127.0.0.0/8 or [::1].
+func isLoopbackURL(u string) bool {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	host := parsed.Hostname()
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // baseURL is --base-url, or the local URL of the address the server listens on.

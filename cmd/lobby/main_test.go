@@ -55,6 +55,37 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
+// TestPublicURLNeedsRealMailAndPayments: what suits only a laptop — codes kept in a dev
+// mailbox, subscriptions confirmed for free — refuses a public --base-url without
+// --dev, and says what to configure.
+func TestPublicURLNeedsRealMailAndPayments(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	for _, tc := range []struct {
+		name string
+		args []string
+		says string // "" when the configuration is accepted
+	}{
+		{"ErrConsoleMailer", []string{"--base-url", "https://lobby.example.com"}, "--mail resend"},
+		{"ErrLocalPayments", []string{"--base-url", "https://lobby.example.com", "--mail", "smtp", "--smtp-url", "smtp://u:p@mail.example.com:587"}, "Stripe"},
+		{"ErrPublicIP", []string{"--base-url", "http://203.0.113.7:8080"}, "--mail"},
+		{"OK/dev", []string{"--base-url", "https://lobby.example.com", "--dev"}, ""},
+		{"OK/localhost", []string{"--base-url", "http://localhost:9000"}, ""},
+		{"OK/loopback", []string{"--base-url", "http://127.0.0.1:9000"}, ""},
+		{"OK/ipv6-loopback", []string{"--base-url", "http://[::1]:9000"}, ""},
+		{"OK/no-base-url", nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseFlags("serve", tc.args, noEnv, io.Discard)
+			switch {
+			case tc.says == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.says != "" && (err == nil || !strings.Contains(err.Error(), tc.says)):
+				t.Fatalf("error %v, want one saying %q", err, tc.says)
+			}
+		})
+	}
+}
+
 func TestRunCommands(t *testing.T) {
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"version"}, func(string) string { return "" }, &out, io.Discard); err != nil || !strings.HasPrefix(out.String(), "lobby ") {

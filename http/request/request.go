@@ -1,0 +1,207 @@
+// Package request reads what every HTTP surface of Lobby reads from a request — the
+// API, the pages and the protocols mounted beside them: a JSON body refused as the
+// contract refuses it, a page's limit and cursor, the bearer credential or session
+// cookie, the client's address, and whether a browser's request came from this site.
+package request
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/lobby-dev/lobby"
+)
+
+// MaxJSONBody is the largest JSON body a route reads, from the contract.
+const MaxJSONBody = 1 << 20
+
+// SessionCookie is the cookie that carries a browser's cl_user_ session.
+const SessionCookie = "lobby_session"
+
+// DecodeJSON reads the request's JSON body into v, refusing what the contract refuses:
+// another media type, a body over 1 MiB, malformed JSON, a wrong type, an unknown field
+// or anything after the value. Each error says what to fix.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return lobby.Errorf(lobby.EMEDIATYPE, "send the body as JSON with Content-Type: application/json")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxJSONBody))
+	if err != nil {
+		return jsonError(err)
+	}
+	if !utf8.Valid(body) {
+		return lobby.Errorf(lobby.EINVALID, "the body is not valid UTF-8; send JSON encoded as UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return lobby.Errorf(lobby.EINVALID, "the body must be one JSON object with nothing after it")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var (
+		syntax *json.SyntaxError
+		typ    *json.UnmarshalTypeError
+		tooBig *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &tooBig):
+		return lobby.Errorf(lobby.ETOOLARGE, "the JSON body is over %d bytes", MaxJSONBody)
+	case errors.As(err, &syntax):
+		return lobby.Errorf(lobby.EINVALID, "malformed JSON at byte %d: %v", syntax.Offset, syntax)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return lobby.Errorf(lobby.EINVALID, "the body must be a JSON object, not %s", typ.Value)
+		}
+		return lobby.Errorf(lobby.EINVALID, "field %q must be %s, not %s", field, jsonType(typ.Type.String()), typ.Value)
+	case errors.Is(err, io.EOF):
+		return lobby.Errorf(lobby.EINVALID, "the body is empty; send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return lobby.Errorf(lobby.EINVALID, "malformed JSON: the body ends early")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return lobby.Errorf(lobby.EINVALID, "unknown field %s; check its spelling against GET /api/openapi.json",
+			strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return lobby.Errorf(lobby.EINVALID, "malformed JSON: %v", err)
+}
+
+func jsonType(goType string) string {
+	switch {
+	case strings.Contains(goType, "[]"):
+		return "an array"
+	case strings.Contains(goType, "string"):
+		return "a string"
+	case strings.Contains(goType, "int"), strings.Contains(goType, "float"):
+		return "a number"
+	case strings.Contains(goType, "bool"):
+		return "true or false"
+	}
+	return "an object"
+}
+
+// MaxPageLimit is the largest page a list route returns.
+const MaxPageLimit = 100
+
+// Page reads ?limit= (1 to MaxPageLimit; 0 when absent) and ?cursor=.
+func Page(r *http.Request) (limit int, cursor string, err error) {
+	q := r.URL.Query()
+	if v := q.Get("limit"); v != "" {
+		limit, err = strconv.Atoi(v)
+		if err != nil || limit < 1 || limit > MaxPageLimit {
+			return 0, "", lobby.Errorf(lobby.EINVALID, "limit must be a whole number from 1 to %d, not %q", MaxPageLimit, v)
+		}
+	}
+	return limit, q.Get("cursor"), nil
+}
+
+// Seconds reads the query parameter name as a whole number of seconds from 0 to max;
+// absent, it is 0.
+func Seconds(r *http.Request, name string, max int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > max {
+		return 0, lobby.Errorf(lobby.EINVALID, "%s must be a whole number of seconds from 0 to %d, not %q", name, max, v)
+	}
+	return n, nil
+}
+
+// Credential returns the request's bearer token from the Authorization header or a
+// WebSocket handshake's subprotocol, or else the browser's session cookie (fromCookie). It returns "" when there is neither, and
+// EUNAUTHORIZED for a malformed header.
+func Credential(r *http.Request) (token string, fromCookie bool, err error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, t, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(t) == "" {
+			return "", false, lobby.Errorf(lobby.EUNAUTHORIZED, "the Authorization header must be \"Bearer <token>\"")
+		}
+		return strings.TrimSpace(t), false, nil
+	}
+	if token := SubprotocolToken(r); token != "" {
+		return token, false, nil
+	}
+	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+		return c.Value, true, nil
+	}
+	return "", false, nil
+}
+
+// SubprotocolPrefix marks the WebSocket subprotocol that carries a browser's bearer
+// token, which a browser cannot put in a header: "bearer.<token>".
+const SubprotocolPrefix = "bearer."
+
+// SubprotocolToken returns the token a WebSocket handshake offers as the subprotocol
+// "bearer.<token>", or "".
+func SubprotocolToken(r *http.Request) string {
+	for _, p := range strings.Split(r.Header.Get("Sec-WebSocket-Protocol"), ",") {
+		if token, ok := strings.CutPrefix(strings.TrimSpace(p), SubprotocolPrefix); ok && token != "" {
+			return token
+		}
+	}
+	return ""
+}
+
+// SameOrigin reports whether a browser's request came from this site: its Origin, when
+// it has one, is the request's host or baseURL's. A request without Origin is not a
+// browser's cross-site request (browsers send Origin on those); "null" is refused.
+func SameOrigin(r *http.Request, baseURL string) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if u.Host == r.Host {
+		return true
+	}
+	base, err := url.Parse(baseURL)
+	return err == nil && base.Host != "" && u.Host == base.Host
+}
+
+// ClientIP is the address the request came from. Lobby does not trust forwarding
+// headers, which any client can set.
+func ClientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// FromLoopback reports whether the request came over a loopback address.
+func FromLoopback(r *http.Request) bool {
+	ip := net.ParseIP(ClientIP(r))
+	return ip != nil && ip.IsLoopback()
+}
+
+type idKey struct{}
+
+// WithID returns ctx carrying the request's ID.
+func WithID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, idKey{}, id)
+}
+
+// ID returns the request's ID, or "".
+func ID(ctx context.Context) string {
+	id, _ := ctx.Value(idKey{}).(string)
+	return id
+}

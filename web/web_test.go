@@ -1,0 +1,34 @@
+package web
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/local"
+)
+
+// TestFailRendersEveryCode: the pages answer each domain error with the status the API
+// gives it, and its message, never a 500 page for a code they did not list.
+func TestFailRendersEveryCode(t *testing.T) {
+	h := New(Config{Payments: &local.Payments{}})
+	for code, want := range map[string]int{
+		lobby.EINVALID: 400, lobby.EUNAUTHORIZED: 401, lobby.EFORBIDDEN: 403, lobby.ENOTFOUND: 404,
+		lobby.ECONFLICT: 409, lobby.ETOOLARGE: 413, lobby.EMEDIATYPE: 415, lobby.ERATELIMITED: 429,
+		lobby.EQUOTA: 429, lobby.EUPSTREAM: 502, lobby.EUNAVAILABLE: 503,
+	} {
+		w := httptest.NewRecorder()
+		h.fail(w, httptest.NewRequest("GET", "/x", nil), lobby.Errorf(code, "the %s message", code))
+		if w.Code != want || !strings.Contains(w.Body.String(), "the "+code+" message") {
+			t.Errorf("%s: status %d, want %d; page %s", code, w.Code, want, w.Body)
+		}
+	}
+	e := lobby.Errorf(lobby.EQUOTA, "used up")
+	e.RetryAfter = 90e9
+	w := httptest.NewRecorder()
+	h.fail(w, httptest.NewRequest("GET", "/x", nil), e)
+	if w.Header().Get("Retry-After") != "90" {
+		t.Errorf("Retry-After = %q, want 90", w.Header().Get("Retry-After"))
+	}
+}

@@ -9,6 +9,16 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 )
 
+// RiverVersion is the River release this file wraps. River marks the driver interfaces
+// wrapped here "DO NOT IMPLEMENT": they change between releases without notice, so
+// River is pinned to exactly this version in go.mod and TestRiverVersion trips on any
+// other. To upgrade River: read the new riverdriver.Executor, ExecutorTx and Listener
+// interfaces, mend the wrappers below (compile errors point at most of it), run
+// TestNotifyInProcess and the delivery benchmarks in docs/performance.md, then change
+// this constant. If River by then carries notifications in-process itself, delete this
+// file instead.
+const RiverVersion = "v0.51.2"
+
 // driver is River's SQLite driver with its notifications (a job inserted, a queue
 // paused, a leader resigned) carried inside the process instead of through a table
 // that a listener polls every 50 ms. A job inserted in a store transaction then wakes

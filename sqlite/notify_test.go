@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,5 +64,28 @@ func TestNotifyInProcess(t *testing.T) {
 	}
 	if len(d.bus.listeners) != 1 {
 		t.Fatalf("listeners on the bus: %d, want 1 (the control one)", len(d.bus.listeners))
+	}
+}
+
+// TestRiverVersion is the tripwire for notify.go, which wraps River driver interfaces
+// that River may change in any release: every River module in go.mod must be
+// RiverVersion.
+func TestRiverVersion(t *testing.T) {
+	mod, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(mod), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && strings.HasPrefix(f[0], "github.com/riverqueue/river") {
+			n++
+			if f[1] != RiverVersion {
+				t.Errorf("go.mod requires %s %s, but sqlite/notify.go wraps the driver interfaces of %s: follow the upgrade steps on RiverVersion", f[0], f[1], RiverVersion)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("go.mod names no River module")
 	}
 }

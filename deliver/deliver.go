@@ -96,7 +96,11 @@ type Worker struct {
 }
 
 // Timeout gives a job the request's time and some for the store.
-func (w *Worker) Timeout(*river.Job[lobby.DeliverJob]) time.Duration {
+func (w *Worker) Timeout(*river.Job[lobby.DeliverJob]) time.Duration { return w.JobTimeout() }
+
+// JobTimeout is how long one delivery job may run: the request's time and some for the
+// store. The queue's rescue window must be longer.
+func (w *Worker) JobTimeout() time.Duration {
 	return w.AttemptTimeout + 15*time.Second
 }
 

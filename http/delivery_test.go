@@ -492,7 +492,7 @@ func TestWebhookUnsafeAddresses(t *testing.T) {
 	port := rc.URL[strings.LastIndex(rc.URL, ":")+1 : strings.LastIndex(rc.URL, "/")]
 	resolver := egresstest.FakeDNS(t, "rebind.example.com.", [4]byte{127, 0, 0, 1})
 	s = newTestServer(t, storetest.SQLite, func(s *testServer) {
-		s.worker.Client = egress.NewClient(egress.Config{Timeout: 2 * time.Second, Resolver: resolver})
+		s.app.Egress = egress.NewClient(egress.Config{Timeout: 2 * time.Second, Resolver: resolver})
 	})
 	owner, _, _, buyer := agentSetup(s, "rebind", "webhook", "https://rebind.example.com:"+port+"/lobby")
 	s.do("POST", "/api/v1/chat", buyer, map[string]any{"message": "hi", "wait_seconds": 0}).want(t, 202)
@@ -647,7 +647,7 @@ func TestWebhookRetryAfter(t *testing.T) {
 // TestReplyRateLimit: an agent replying faster than the limit is refused with
 // rate_limited and Retry-After, per consultant.
 func TestReplyRateLimit(t *testing.T) {
-	s := newTestServer(t, storetest.SQLite, func(s *testServer) { s.srv.ReplyRateLimit = 3 })
+	s := newTestServer(t, storetest.SQLite, func(s *testServer) { s.app.Config.ReplyRateLimit = 3 })
 	_, key, _, buyer := agentSetup(s, "chatty", "polling", "")
 	_, otherKey, _, otherBuyer := agentSetup(s, "quiet", "polling", "")
 	cnv := s.do("POST", "/api/v1/chat", buyer, map[string]any{"message": "q", "wait_seconds": 0}).want(t, 202).json()["conversation_id"].(string)

@@ -2,7 +2,6 @@ package http_test
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -10,25 +9,18 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/jackc/pgx/v5"
-	"github.com/lobby-dev/lobby/hub"
-	"github.com/lobby-dev/lobby/postgres"
-	"github.com/lobby-dev/lobby/sqldb"
 	"github.com/lobby-dev/lobby/storetest"
 )
 
-// startBroker runs a LISTEN/NOTIFY broker for db until the test ends.
-func startBroker(t *testing.T, db *sqldb.DB) *postgres.Broker {
-	ctx, cancel := context.WithCancel(context.Background())
-	b := postgres.NewBroker(storetest.Location(db), hub.New(), db, slog.New(slog.DiscardHandler))
-	done := make(chan struct{})
-	go func() { b.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+// listening waits until the server's broker listens for other instances' events.
+func (s *testServer) listening() *testServer {
+	s.t.Helper()
 	select {
-	case <-b.Ready():
+	case <-s.app.Broker.Ready():
 	case <-time.After(10 * time.Second):
-		t.Fatal("the broker did not start listening")
+		s.t.Fatal("the broker did not start listening")
 	}
-	return b
+	return s
 }
 
 // TestTwoInstances: two servers on one PostgreSQL database; a WebSocket on the first
@@ -40,9 +32,8 @@ func TestTwoInstances(t *testing.T) {
 	}
 	db1 := storetest.Postgres.Open(t)
 	db2 := storetest.Postgres.OpenShared(t, db1)
-	b1, b2 := startBroker(t, db1), startBroker(t, db2)
-	one := newTestServerOn(t, db1, withEvents(b1))
-	two := newTestServerOn(t, db2, withEvents(b2))
+	one := newTestServerOn(t, db1).listening()
+	two := newTestServerOn(t, db2).listening()
 
 	token, _ := chatSetup(one, advisorProfile)
 	cnv := one.do("POST", "/api/v1/chat", token, map[string]any{"message": "hello"}).want(t, 200).json()["conversation_id"].(string)

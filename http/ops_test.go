@@ -13,7 +13,7 @@ import (
 )
 
 func TestRateLimit(t *testing.T) {
-	s := newTestServer(t, storetest.SQLite, func(s *testServer) { s.srv.PublicRateLimit = 3 })
+	s := newTestServer(t, storetest.SQLite, func(s *testServer) { s.app.Config.PublicRateLimit = 3 })
 	from := func(ip string) []string { return []string{"X-Forwarded-For-Test", ip} }
 	for i := 1; i <= 3; i++ {
 		r := s.do("GET", "/api/v1/consultants", "", nil, from("192.0.2.1")...).want(t, 200)
@@ -79,7 +79,7 @@ func TestOperations(t *testing.T) {
 
 func TestPanicIsInternalError(t *testing.T) {
 	s := newTestServer(t, storetest.SQLite, func(ts *testServer) {
-		ts.srv.Pages = http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })
+		ts.afterOpen = func() { ts.srv.Pages = http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }) }
 	})
 	r := s.do("GET", "/boom", "", nil).want(t, 500, "internal")
 	if strings.Contains(string(r.body), "boom") {

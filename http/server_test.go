@@ -17,38 +17,35 @@ import (
 	"time"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/app"
 	"github.com/lobby-dev/lobby/chat"
 	"github.com/lobby-dev/lobby/deliver"
-	"github.com/lobby-dev/lobby/egress"
 	lobbyhttp "github.com/lobby-dev/lobby/http"
-	"github.com/lobby-dev/lobby/hub"
-	"github.com/lobby-dev/lobby/jobs"
-	"github.com/lobby-dev/lobby/local"
 	"github.com/lobby-dev/lobby/mail"
-	"github.com/lobby-dev/lobby/offline"
 	"github.com/lobby-dev/lobby/sqldb"
 	"github.com/lobby-dev/lobby/storetest"
-	"github.com/lobby-dev/lobby/web"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 )
 
-// testServer is a Lobby server on a fresh store, as `lobby serve` wires it, with the
-// console mailer and local payments.
+// testServer is a Lobby server on a fresh store, as `lobby serve` runs it — the same
+// app.App — with the console mailer, local payments, the offline model and a clock the
+// test moves.
 type testServer struct {
 	t       testing.TB
+	app     *app.App
 	db      *sqldb.DB
 	mailbox *mail.Console
 	srv     *lobbyhttp.Server
 	handler http.Handler
 	clock   *storetest.Clock
 	consult *chat.Service
-	// worker makes webhook deliveries: in dev mode (to loopback receivers), on a
-	// compressed schedule of eight attempts 10 ms apart.
-	worker *deliver.Worker
-	queue  *river.Client[*sql.Tx]
+	worker  *deliver.Worker
+	queue   *river.Client[*sql.Tx]
+	// afterOpen, when set by an option, changes the wired server before it serves.
+	afterOpen func()
 }
 
+// serverOption changes the app's configuration or parts before it opens.
 type serverOption func(s *testServer)
 
 func newTestServer(t testing.TB, b storetest.Backend, opts ...serverOption) *testServer {
@@ -56,72 +53,46 @@ func newTestServer(t testing.TB, b storetest.Backend, opts ...serverOption) *tes
 	return newTestServerOn(t, b.Open(t), opts...)
 }
 
-// newTestServerOn is newTestServer on a store the test opened.
+// newTestServerOn is newTestServer on a store the test opened. On PostgreSQL the app
+// carries events between instances through its broker, as in production.
 func newTestServerOn(t testing.TB, db *sqldb.DB, opts ...serverOption) *testServer {
 	t.Helper()
 	clock := storetest.NewClock()
-	db.Now = clock.Now
-	console := mail.NewConsole(slog.New(slog.DiscardHandler))
-	payments := &local.Payments{BaseURL: "http://lobby.test"}
-	events := hub.New()
-	consult := &chat.Service{Chat: db, Consultants: db, Events: events, LLM: &offline.Provider{}, Logger: slog.New(slog.DiscardHandler)}
-	srv := &lobbyhttp.Server{
-		Auth: db, Consultants: db, Subscriptions: db, Chat: db, Consult: consult, Events: events,
-		Payments: payments, Mailer: console, Mailbox: console,
-		Ready: db.Ready, BaseURL: "http://lobby.test", Now: clock.Now,
+	a := &app.App{
+		Config: app.Config{
+			Database: storetest.DSN(db), BaseURL: "http://lobby.test", LLM: "offline", Mail: "console", Payments: "local",
+			WebhookTimeout: 2 * time.Second,
+			// Eight attempts 10 ms apart: the contract's count on a compressed schedule.
+			RetrySchedule: []time.Duration{0, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond,
+				10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond},
+			ShutdownTimeout: 10 * time.Second,
+		},
+		DB: db, Now: clock.Now, Logger: slog.New(slog.DiscardHandler),
 	}
-	srv.Pages = web.New(web.Config{Auth: db, Consultants: db, Subscriptions: db, Deliveries: db, Mailer: console, Payments: payments,
-		BaseURL: "http://lobby.test", Now: clock.Now})
-	payloads := &deliver.Events{Chat: db, ReplyURL: "http://lobby.test/api/v1/reply"}
-	srv.Deliveries, srv.Payloads = db, payloads
-	worker := &deliver.Worker{Events: payloads, Deliveries: db, Consultants: db, Users: db, Publisher: events, Mailer: console,
-		Client: egress.NewClient(egress.Config{Dev: true, Timeout: 2 * time.Second}),
-		Schedule: []time.Duration{0, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond,
-			10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond},
-		AttemptTimeout: 2 * time.Second, BaseURL: "http://lobby.test", Logger: slog.New(slog.DiscardHandler), Now: clock.Now}
-	srv.Registry = prometheus.NewRegistry()
-	worker.Metrics = deliver.NewMetrics(srv.Registry)
-	s := &testServer{t: t, db: db, mailbox: console, srv: srv, clock: clock, consult: consult, worker: worker}
+	s := &testServer{t: t, app: a, db: db, clock: clock}
 	for _, o := range opts {
 		o(s)
 	}
-	workers := river.NewWorkers()
-	river.AddWorker(workers, worker)
-	queue, err := jobs.New(db, workers, jobs.Config{JobTimeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
+	t.Cleanup(func() { a.Close() })
+	if err := a.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := queue.Start(context.Background()); err != nil {
-		t.Fatal(err)
+	s.mailbox, s.srv, s.consult, s.worker, s.queue = a.Console, a.Server, a.Consult, a.Worker, a.Queue
+	if s.afterOpen != nil {
+		s.afterOpen()
 	}
-	s.queue = queue
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		queue.Stop(ctx)
-		consult.Wait(ctx)
-	})
-	s.handler = srv.Handler()
+	s.handler = a.Server.Handler()
 	return s
-}
-
-// withEvents carries the server's events by e.
-func withEvents(e lobby.EventService) serverOption {
-	return func(s *testServer) {
-		s.srv.Events = e
-		s.consult.Events = e
-		s.worker.Publisher = e
-	}
 }
 
 // withLLM makes the server's consultants answer with llm.
 func withLLM(llm lobby.LLM) serverOption {
-	return func(s *testServer) { s.consult.LLM = llm }
+	return func(s *testServer) { s.app.LLM = llm }
 }
 
 // withDev runs the server in dev mode: webhooks may be plain http to loopback.
 func withDev() serverOption {
-	return func(s *testServer) { s.srv.Dev = true }
+	return func(s *testServer) { s.app.Config.Dev = true }
 }
 
 // response is an answer as a client reads it.

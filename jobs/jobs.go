@@ -20,8 +20,10 @@ import (
 type Config struct {
 	// DeliveryWorkers is how many webhook deliveries run at once; 0 means 100.
 	DeliveryWorkers int
-	// JobTimeout bounds a job; a job running longer than RescueAfter, as one whose
-	// process died does, is run again. 0 means 20 s and 25 s.
+	// JobTimeout is the longest any job may run, a worker's own Timeout included; a job
+	// running longer than RescueAfter, as one whose process died does, is run again.
+	// RescueAfter is at least JobTimeout + 5 s, so a job still running is never
+	// rescued and run twice. 0 means 20 s and 25 s.
 	JobTimeout, RescueAfter time.Duration
 	Logger                  *slog.Logger
 	// Periodic jobs run on one instance at a time, the queue's leader.

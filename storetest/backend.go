@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -167,6 +168,15 @@ func (c *Clock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
+}
+
+// DSN returns the --database a test store was opened from: sqlite:PATH or its URL.
+func DSN(db *sqldb.DB) string {
+	loc := Location(db)
+	if strings.HasPrefix(loc, "postgres://") || strings.HasPrefix(loc, "postgresql://") {
+		return loc
+	}
+	return "sqlite:" + loc
 }
 
 // Location returns the file or URL a test store was opened on.

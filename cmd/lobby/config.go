@@ -9,31 +9,16 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/lobby-dev/lobby/app"
 )
 
 // Config is everything `lobby serve` and `lobby migrate` read from flags and LOBBY_*
-// variables.
+// variables: the program's configuration and what only the command needs.
 type Config struct {
-	Addr            string
-	Database        string
-	BaseURL         string
-	Dev             bool
-	LLM             string
-	Mail            string
-	MailFrom        string
-	ResendAPIKey    string
-	SMTPURL         string
-	Payments        string
-	AnthropicAPIKey string
-	OpenAIAPIKey    string
-	OpenAIBaseURL   string
-	OpenAIModel     string
-	PublicRateLimit int
-	ShutdownTimeout time.Duration
-	WebhookTimeout  time.Duration
-	WebhookRetries  string
-	// RetrySchedule is WebhookRetries parsed.
-	RetrySchedule []time.Duration
+	app.Config
+	Addr           string
+	WebhookRetries string // parsed into RetrySchedule
 }
 
 // parseFlags reads args, then fills each flag not given from its environment variable

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lobby-dev/lobby/app"
 	"github.com/lobby-dev/lobby/storetest"
 )
 
@@ -223,7 +224,7 @@ func TestNewLLM(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		llm, err := newLLM(cfg)
+		llm, err := app.NewLLM(cfg.Config)
 		switch {
 		case tt.want == "" && err == nil:
 			t.Errorf("%v: no error", tt.args)

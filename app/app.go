@@ -1,0 +1,312 @@
+// Package app is the Lobby program: it opens the store its configuration names and
+// wires every service, worker and surface together. `lobby serve` and the end-to-end
+// tests build and run the same App, so what the tests exercise is what runs.
+package app
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/anthropic"
+	"github.com/lobby-dev/lobby/chat"
+	"github.com/lobby-dev/lobby/deliver"
+	"github.com/lobby-dev/lobby/egress"
+	lobbyhttp "github.com/lobby-dev/lobby/http"
+	"github.com/lobby-dev/lobby/hub"
+	"github.com/lobby-dev/lobby/jobs"
+	"github.com/lobby-dev/lobby/local"
+	"github.com/lobby-dev/lobby/mail"
+	"github.com/lobby-dev/lobby/offline"
+	"github.com/lobby-dev/lobby/openai"
+	"github.com/lobby-dev/lobby/postgres"
+	"github.com/lobby-dev/lobby/sqldb"
+	"github.com/lobby-dev/lobby/sqlite"
+	"github.com/lobby-dev/lobby/web"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+)
+
+// Config is what the program is told: cmd/lobby parses it from flags and LOBBY_*
+// variables and checks it; tests fill it in directly.
+type Config struct {
+	Database        string // sqlite:PATH or a postgres:// URL
+	BaseURL         string // the public URL, for links and reply_url
+	Dev             bool
+	LLM             string // offline, anthropic or openai
+	Mail            string // console, resend or smtp
+	MailFrom        string
+	ResendAPIKey    string
+	SMTPURL         string
+	Payments        string // local
+	AnthropicAPIKey string
+	OpenAIAPIKey    string
+	OpenAIBaseURL   string
+	OpenAIModel     string
+	PublicRateLimit int // requests a minute per client address on public routes; 0 is off
+	ReplyRateLimit  int // replies a minute per consultant; 0 is the server's default
+	ShutdownTimeout time.Duration
+	WebhookTimeout  time.Duration
+	RetrySchedule   []time.Duration // the wait before each webhook attempt
+}
+
+// App is one running Lobby instance. Set Config, and any part to replace, then Open.
+type App struct {
+	Config Config
+	Logger *slog.Logger     // discards when nil
+	Now    func() time.Time // time.Now when nil
+
+	// Parts a caller may give before Open; Open makes those left nil from Config.
+	DB     *sqldb.DB // opened and migrated from Config.Database when nil; then Close closes it
+	LLM    lobby.LLM
+	Mailer lobby.Mailer
+	Egress *egress.Client // the client webhook deliveries go out through
+
+	// What Open made.
+	Events   lobby.EventService
+	Broker   *postgres.Broker // carries events between instances; nil on SQLite
+	Console  *mail.Console    // the console mailer's dev mailbox; nil with real mail
+	Payments lobby.Payments
+	Consult  *chat.Service
+	Worker   *deliver.Worker
+	Queue    *river.Client[*sql.Tx]
+	Registry *prometheus.Registry
+	Server   *lobbyhttp.Server
+
+	ownDB bool
+	stops []func(ctx context.Context) // background work, stopped last first
+}
+
+// backend is the kind of store a DSN names, decided once, from the DSN alone.
+type backend string
+
+const (
+	backendSQLite   backend = "sqlite"
+	backendPostgres backend = "postgres"
+)
+
+func backendOf(dsn string) (backend, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		return backendSQLite, nil
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return backendPostgres, nil
+	}
+	return "", fmt.Errorf("database %q: use sqlite:PATH (for example sqlite:lobby.db) or a postgres:// URL", dsn)
+}
+
+// OpenDB opens the store a DSN names, without migrating it.
+func OpenDB(ctx context.Context, dsn string) (*sqldb.DB, error) {
+	b, err := backendOf(dsn)
+	if err != nil {
+		return nil, err
+	}
+	if b == backendSQLite {
+		return sqlite.Open(strings.TrimPrefix(dsn, "sqlite:"))
+	}
+	return postgres.Open(ctx, dsn)
+}
+
+// Open opens the store and starts the background work — the event broker between
+// instances, the job queue and its workers, the sweeper of interrupted replies — and
+// builds the server. Call Close when done, also after Open failed.
+func (a *App) Open(ctx context.Context) error {
+	cfg := a.Config
+	if a.Logger == nil {
+		a.Logger = slog.New(slog.DiscardHandler)
+	}
+	if a.Now == nil {
+		a.Now = time.Now
+	}
+	log := a.Logger
+	be, err := backendOf(cfg.Database)
+	if err != nil {
+		return err
+	}
+	if a.DB == nil {
+		if a.DB, err = OpenDB(ctx, cfg.Database); err != nil {
+			return err
+		}
+		a.ownDB = true
+		if err := a.DB.Migrate(ctx); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	db := a.DB
+	db.Now = a.Now
+	if a.Mailer == nil {
+		if a.Mailer, a.Console, err = newMailer(cfg, log); err != nil {
+			return err
+		}
+	} else if c, ok := a.Mailer.(*mail.Console); ok {
+		a.Console = c
+	}
+	if a.LLM == nil {
+		if a.LLM, err = NewLLM(cfg); err != nil {
+			return err
+		}
+	}
+	if a.Egress == nil {
+		a.Egress = egress.NewClient(egress.Config{Dev: cfg.Dev, Timeout: cfg.WebhookTimeout})
+	}
+	a.Payments = &local.Payments{BaseURL: cfg.BaseURL}
+
+	h := hub.New()
+	a.Events = h
+	if be == backendPostgres {
+		// Events travel between instances over LISTEN/NOTIFY.
+		a.Broker = postgres.NewBroker(cfg.Database, h, db, log)
+		a.Events = a.Broker
+		a.background(a.Broker.Run)
+	}
+
+	a.Consult = &chat.Service{Chat: db, Consultants: db, Events: a.Events, LLM: a.LLM, Logger: log}
+	a.background(func(ctx context.Context) { a.Consult.Sweep(ctx, time.Minute) })
+
+	a.Registry = prometheus.NewRegistry()
+	payloads := &deliver.Events{Chat: db, ReplyURL: cfg.BaseURL + "/api/v1/reply"}
+	a.Worker = &deliver.Worker{
+		Events: payloads, Deliveries: db, Consultants: db, Users: db, Publisher: a.Events, Mailer: a.Mailer,
+		Client: a.Egress, Schedule: cfg.RetrySchedule, AttemptTimeout: cfg.WebhookTimeout, BaseURL: cfg.BaseURL,
+		Logger: log, Now: a.Now, Metrics: deliver.NewMetrics(a.Registry),
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, a.Worker)
+	river.AddWorker(workers, &deliver.Pruner{Deliveries: db, Logger: log, Now: a.Now})
+	// The queue's rescue window follows its longest job, so a slow job is never
+	// rescued, and run twice, while it still runs.
+	if a.Queue, err = jobs.New(db, workers, jobs.Config{JobTimeout: a.Worker.JobTimeout(), Logger: log,
+		Periodic: []*river.PeriodicJob{deliver.PruneEveryHour()}}); err != nil {
+		return err
+	}
+	if err := a.Queue.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start job queue: %w", err)
+	}
+	a.stops = append(a.stops, func(ctx context.Context) {
+		// Jobs still running when this ends are run again by the next instance.
+		if err := a.Queue.Stop(ctx); err != nil {
+			log.Warn("job queue stopped before its jobs ended; they will run again", "err", err)
+		}
+	})
+
+	a.Server = &lobbyhttp.Server{
+		Auth: db, Consultants: db, Subscriptions: db, Chat: db, Deliveries: db, Payloads: payloads,
+		Consult: a.Consult, Events: a.Events, Payments: a.Payments, Mailer: a.Mailer,
+		Ready: db.Ready, Logger: log, Dev: cfg.Dev, BaseURL: cfg.BaseURL,
+		PublicRateLimit: cfg.PublicRateLimit, ReplyRateLimit: cfg.ReplyRateLimit, Registry: a.Registry, Now: a.Now,
+	}
+	if a.Console != nil {
+		a.Server.Mailbox = a.Console
+	}
+	a.Server.Pages = web.New(web.Config{
+		Auth: db, Consultants: db, Subscriptions: db, Deliveries: db, Mailer: a.Mailer, Payments: a.Payments,
+		Dev: cfg.Dev, BaseURL: cfg.BaseURL, Logger: log, Now: a.Now,
+	})
+	return nil
+}
+
+// background runs f until Close.
+func (a *App) background(f func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); f(ctx) }()
+	a.stops = append(a.stops, func(context.Context) { cancel(); <-done })
+}
+
+// Serve answers HTTP on ln until ctx ends, then finishes the requests in flight within
+// the shutdown timeout and waits for the replies being produced.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           a.Server.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
+	}
+	hs.RegisterOnShutdown(a.Server.Close)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.Logger.Info("shutting down: finishing requests in flight", "timeout", a.Config.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	if err := a.Consult.Wait(sctx); err != nil {
+		a.Logger.Warn("replies still in flight at shutdown; they are stored as streaming", "err", err)
+	}
+	return nil
+}
+
+// Close stops the background work, last started first, and closes the store if Open
+// opened it.
+func (a *App) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), a.shutdownTimeout())
+	defer cancel()
+	if a.Server != nil {
+		a.Server.Close()
+	}
+	if a.Consult != nil {
+		a.Consult.Wait(ctx)
+	}
+	for i := len(a.stops) - 1; i >= 0; i-- {
+		a.stops[i](ctx)
+	}
+	a.stops = nil
+	if a.ownDB && a.DB != nil {
+		return a.DB.Close()
+	}
+	return nil
+}
+
+func (a *App) shutdownTimeout() time.Duration {
+	if a.Config.ShutdownTimeout > 0 {
+		return a.Config.ShutdownTimeout
+	}
+	return 30 * time.Second
+}
+
+func newMailer(cfg Config, log *slog.Logger) (lobby.Mailer, *mail.Console, error) {
+	switch cfg.Mail {
+	case "resend":
+		if cfg.ResendAPIKey == "" {
+			return nil, nil, fmt.Errorf("--mail resend needs --resend-api-key (or LOBBY_RESEND_API_KEY, RESEND_API_KEY)")
+		}
+		m, err := mail.NewResend(cfg.ResendAPIKey, cfg.MailFrom, "")
+		return m, nil, err
+	case "smtp":
+		if cfg.SMTPURL == "" {
+			return nil, nil, fmt.Errorf("--mail smtp needs --smtp-url smtp://user:pass@host:587")
+		}
+		m, err := mail.NewSMTP(cfg.SMTPURL, cfg.MailFrom)
+		return m, nil, err
+	}
+	c := mail.NewConsole(log)
+	return c, c, nil
+}
+
+// NewLLM returns the inference provider cfg.LLM names.
+func NewLLM(cfg Config) (lobby.LLM, error) {
+	switch cfg.LLM {
+	case "anthropic":
+		return anthropic.New(anthropic.Config{APIKey: cfg.AnthropicAPIKey})
+	case "openai":
+		return openai.New(openai.Config{APIKey: cfg.OpenAIAPIKey, BaseURL: cfg.OpenAIBaseURL, Model: cfg.OpenAIModel})
+	}
+	return &offline.Provider{}, nil
+}

@@ -144,17 +144,37 @@ type Payments interface {
 	StartCheckout(ctx context.Context, c *Checkout, consultant *Consultant) (ref, url string, err error)
 }
 
-// StartCheckout opens a checkout for c and hands it to the payment provider, and
-// returns the URL where the buyer pays.
-func StartCheckout(ctx context.Context, subs SubscriptionService, pay Payments, c *Checkout, consultant *Consultant) (string, error) {
-	c.ConsultantID, c.Provider = consultant.ID, pay.Name()
-	if err := subs.CreateCheckout(ctx, c); err != nil {
-		return "", err
+// CheckoutConfirmer is a payment provider whose buyers confirm a checkout on Lobby's own
+// page instead of paying elsewhere: the local provider. The API and the pages offer
+// the confirm step only for such a provider; any other completes checkouts by telling
+// Lobby they were paid.
+type CheckoutConfirmer interface {
+	Payments
+	// ConfirmCheckout completes userID's checkout as paid: SubscriptionService's
+	// CompleteCheckout, with its errors.
+	ConfirmCheckout(ctx context.Context, subs SubscriptionService, id, userID string) error
+}
+
+// StartCheckoutParams is a buyer's wish to subscribe, and who takes it.
+type StartCheckoutParams struct {
+	Subscriptions SubscriptionService
+	Payments      Payments
+	Consultant    *Consultant
+	UserID        string // the buyer
+	Tier          string // one of the consultant's plans
+}
+
+// StartCheckout opens a checkout for the buyer and hands it to the payment provider. It
+// returns the checkout with the URL where the buyer pays, or CreateCheckout's errors.
+func StartCheckout(ctx context.Context, p StartCheckoutParams) (*Checkout, error) {
+	c := &Checkout{UserID: p.UserID, ConsultantID: p.Consultant.ID, Provider: p.Payments.Name(), Plan: Plan{Tier: p.Tier}}
+	if err := p.Subscriptions.CreateCheckout(ctx, c); err != nil {
+		return nil, err
 	}
-	ref, url, err := pay.StartCheckout(ctx, c, consultant)
+	ref, url, err := p.Payments.StartCheckout(ctx, c, p.Consultant)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	c.ProviderRef, c.URL = ref, url
-	return url, subs.SetCheckoutProvider(ctx, c.ID, ref, url)
+	return c, p.Subscriptions.SetCheckoutProvider(ctx, c.ID, ref, url)
 }

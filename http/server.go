@@ -113,8 +113,8 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/consultants/{slug}/webhook", owner, s.handleWebhookGet},
 		{"POST /api/v1/consultants/{slug}/webhook/secret", owner, s.handleWebhookSecretRotate},
 	}
-	if s.Payments != nil && s.Payments.Name() == "local" {
-		rs = append(rs, route{"POST /api/v1/checkout/{id}/complete", user, s.handleCheckoutComplete})
+	if confirmer, ok := s.Payments.(lobby.CheckoutConfirmer); ok {
+		rs = append(rs, route{"POST /api/v1/checkout/{id}/complete", user, s.handleCheckoutComplete(confirmer)})
 	}
 	if s.Mailbox != nil {
 		rs = append(rs,

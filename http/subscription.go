@@ -50,12 +50,12 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ch := &lobby.Checkout{UserID: p.UserID, Plan: lobby.Plan{Tier: strings.TrimSpace(in.Tier)}}
-	url, err := lobby.StartCheckout(ctx, s.Subscriptions, s.Payments, ch, c)
+	ch, err := lobby.StartCheckout(ctx, lobby.StartCheckoutParams{Subscriptions: s.Subscriptions, Payments: s.Payments,
+		Consultant: c, UserID: p.UserID, Tier: strings.TrimSpace(in.Tier)})
 	if err != nil {
 		return err
 	}
-	response.JSON(w, http.StatusCreated, map[string]any{"checkout_id": ch.ID, "checkout_url": url, "expires_at": ch.ExpiresAt})
+	response.JSON(w, http.StatusCreated, map[string]any{"checkout_id": ch.ID, "checkout_url": ch.URL, "expires_at": ch.ExpiresAt})
 	return nil
 }
 
@@ -98,15 +98,17 @@ func (s *Server) handleCheckoutGet(w http.ResponseWriter, r *http.Request) error
 	return s.writeCheckout(w, r, p.UserID, r.PathValue("id"))
 }
 
-// handleCheckoutComplete pays a checkout with the local provider, as Stripe's webhook
-// would, and answers like the checkout's read.
-func (s *Server) handleCheckoutComplete(w http.ResponseWriter, r *http.Request) error {
-	p := caller(r)
-	id := r.PathValue("id")
-	if err := s.Subscriptions.CompleteCheckout(r.Context(), id, p.UserID); err != nil {
-		return err
+// handleCheckoutComplete confirms a checkout with a provider that takes confirmation
+// on Lobby itself, as Stripe's webhook would pay it, and answers like the checkout's
+// read.
+func (s *Server) handleCheckoutComplete(confirmer lobby.CheckoutConfirmer) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		p, id := caller(r), r.PathValue("id")
+		if err := confirmer.ConfirmCheckout(r.Context(), s.Subscriptions, id, p.UserID); err != nil {
+			return err
+		}
+		return s.writeCheckout(w, r, p.UserID, id)
 	}
-	return s.writeCheckout(w, r, p.UserID, id)
 }
 
 func (s *Server) handleSubscriptionList(w http.ResponseWriter, r *http.Request) error {

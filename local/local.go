@@ -15,7 +15,7 @@ type Payments struct {
 	BaseURL string
 }
 
-var _ lobby.Payments = (*Payments)(nil)
+var _ lobby.CheckoutConfirmer = (*Payments)(nil)
 
 // Name implements lobby.Payments.
 func (p *Payments) Name() string { return "local" }
@@ -23,4 +23,9 @@ func (p *Payments) Name() string { return "local" }
 // StartCheckout implements lobby.Payments.
 func (p *Payments) StartCheckout(ctx context.Context, c *lobby.Checkout, consultant *lobby.Consultant) (string, string, error) {
 	return c.ID, strings.TrimSuffix(p.BaseURL, "/") + "/checkout/" + c.ID, nil
+}
+
+// ConfirmCheckout implements lobby.CheckoutConfirmer: confirming is paying.
+func (p *Payments) ConfirmCheckout(ctx context.Context, subs lobby.SubscriptionService, id, userID string) error {
+	return subs.CompleteCheckout(ctx, id, userID)
 }

@@ -46,12 +46,12 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ch := &lobby.Checkout{UserID: p.UserID, Plan: lobby.Plan{Tier: r.PostFormValue("tier")}}
-	url, err := lobby.StartCheckout(ctx, h.cfg.Subscriptions, h.cfg.Payments, ch, c)
+	ch, err := lobby.StartCheckout(ctx, lobby.StartCheckoutParams{Subscriptions: h.cfg.Subscriptions, Payments: h.cfg.Payments,
+		Consultant: c, UserID: p.UserID, Tier: r.PostFormValue("tier")})
 	if err != nil {
 		return err
 	}
-	http.Redirect(w, r, url, http.StatusSeeOther)
+	http.Redirect(w, r, ch.URL, http.StatusSeeOther)
 	return nil
 }
 
@@ -124,7 +124,7 @@ func (h *Handler) checkoutPage(w http.ResponseWriter, r *http.Request, p *lobby.
 		return err
 	}
 	return h.render(w, r, http.StatusOK, "checkout", page{Title: "Checkout", Data: map[string]any{
-		"Checkout": res.Checkout, "Consultant": c, "BuyerToken": res.BuyerToken, "Local": h.local(),
+		"Checkout": res.Checkout, "Consultant": c, "BuyerToken": res.BuyerToken, "Local": h.confirmer() != nil,
 	}})
 }
 
@@ -142,10 +142,11 @@ func (h *Handler) checkoutConfirm(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	if !h.local() {
+	confirmer := h.confirmer()
+	if confirmer == nil {
 		return lobby.Errorf(lobby.ENOTFOUND, "checkouts are paid with the payment provider, not here")
 	}
-	if err := h.cfg.Subscriptions.CompleteCheckout(r.Context(), id, p.UserID); err != nil {
+	if err := confirmer.ConfirmCheckout(r.Context(), h.cfg.Subscriptions, id, p.UserID); err != nil {
 		return err
 	}
 	return h.checkoutPage(w, r, p)

@@ -110,8 +110,12 @@ func (h *Handler) handle(pattern string, fn func(w http.ResponseWriter, r *http.
 	})
 }
 
-// local reports whether checkouts are confirmed on this server's own page.
-func (h *Handler) local() bool { return h.cfg.Payments.Name() == "local" }
+// confirmer is the payment provider when its checkouts are confirmed on this server's
+// own page; nil otherwise.
+func (h *Handler) confirmer() lobby.CheckoutConfirmer {
+	c, _ := h.cfg.Payments.(lobby.CheckoutConfirmer)
+	return c
+}
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 

@@ -84,36 +84,6 @@ const DeliveryRetention = 30 * 24 * time.Hour
 // QueueDeliveries is the job queue webhook deliveries run in.
 const QueueDeliveries = "deliveries"
 
-// DeliveryEvent is what a webhook POSTs and the inbox hands out: a buyer's message with the
-// conversation's recent history and where to answer. ID is set in the inbox only; a
-// webhook carries it in the webhook-id header.
-type DeliveryEvent struct {
-	ID        string            `json:"id,omitempty"`
-	Type      string            `json:"type"`
-	Timestamp time.Time         `json:"timestamp"`
-	Data      DeliveryEventData `json:"data"`
-}
-
-// DeliveryEventData is a delivery event's data, from the contract.
-type DeliveryEventData struct {
-	ConversationID string     `json:"conversation_id"`
-	Message        *Message   `json:"message"`
-	Consultant     SlugRef    `json:"consultant"`
-	Buyer          IDRef      `json:"buyer"`
-	History        []*Message `json:"history"`
-	ReplyURL       string     `json:"reply_url"`
-}
-
-// SlugRef names a consultant by slug.
-type SlugRef struct {
-	Slug string `json:"slug"`
-}
-
-// IDRef names something by ID.
-type IDRef struct {
-	ID string `json:"id"`
-}
-
 // DeliveryHistory is how many earlier messages a delivery event carries.
 const DeliveryHistory = 20
 

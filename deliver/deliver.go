@@ -62,11 +62,21 @@ func (e *Events) Payload(ctx context.Context, c *lobby.Consultant, d *lobby.Deli
 		return "", lobby.Errorf(lobby.ENOTFOUND, "delivery %s: no message %s", d.ID, d.MessageID)
 	}
 	history = history[max(0, len(history)-lobby.DeliveryHistory):]
-	b, err := json.Marshal(lobby.DeliveryEvent{Type: lobby.EventMessageCreated, Timestamp: d.CreatedAt, Data: lobby.DeliveryEventData{
-		ConversationID: d.ConversationID, Message: msg, Consultant: lobby.SlugRef{Slug: c.Slug}, Buyer: lobby.IDRef{ID: conv.BuyerID},
-		History: history, ReplyURL: e.ReplyURL,
-	}})
+	ev := webhook.Event{Type: lobby.EventMessageCreated, Timestamp: d.CreatedAt, Data: webhook.EventData{
+		ConversationID: d.ConversationID, Message: wireMessage(msg), Consultant: webhook.Consultant{Slug: c.Slug},
+		Buyer: webhook.Buyer{ID: conv.BuyerID}, History: make([]webhook.Message, len(history)), ReplyURL: e.ReplyURL,
+	}}
+	for i, m := range history {
+		ev.Data.History[i] = wireMessage(m)
+	}
+	b, err := json.Marshal(ev)
 	return string(b), err
+}
+
+// wireMessage is m as the webhook package defines a delivery's messages.
+func wireMessage(m *lobby.Message) webhook.Message {
+	return webhook.Message{ID: m.ID, ConversationID: m.ConversationID, Role: m.Role, Content: m.Content, Status: m.Status,
+		Error: m.Error, Model: m.Model, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
 }
 
 // Worker makes webhook deliveries' attempts. It is a River worker of lobby.DeliverJob.

@@ -2,7 +2,8 @@ package webhook
 
 import "time"
 
-// Event is the JSON body of a delivery: a buyer's message with the conversation's
+// Event is the JSON body of a delivery — the one definition of the wire format, which
+// Lobby itself encodes with this type: a buyer's message with the conversation's
 // recent history and where to send the reply. ID is empty in a webhook delivery, which
 // carries it in the webhook-id header instead; the polling inbox sets it.
 type Event struct {
@@ -26,12 +27,16 @@ type EventData struct {
 
 // Message is one message in a conversation.
 type Message struct {
-	ID             string    `json:"id"`
-	ConversationID string    `json:"conversation_id"`
-	Role           string    `json:"role"` // "buyer" or "consultant"
-	Content        string    `json:"content"`
-	Status         string    `json:"status"`
-	CreatedAt      time.Time `json:"created_at"`
+	ID             string `json:"id"`
+	ConversationID string `json:"conversation_id"`
+	Role           string `json:"role"` // "buyer" or "consultant"
+	Content        string `json:"content"`
+	Status         string `json:"status"`
+	// Error says why a failed reply failed; Model names what wrote a reply.
+	Error     string    `json:"error,omitempty"`
+	Model     string    `json:"model,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Consultant names the consultant a delivery is for.

@@ -27,7 +27,7 @@ func (db *DB) CreateLoginCode(ctx context.Context, email string) (string, error)
 	var code string
 	err := db.tx(ctx, func(tx *Tx) error {
 		var created time.Time
-		err := tx.QueryRowContext(ctx, `SELECT created_at FROM login_codes WHERE email = $1`+db.dialect.ForUpdate, email).Scan(&created)
+		err := tx.QueryRowContext(ctx, `SELECT created_at FROM login_codes WHERE email = $1`+db.dialect.ForUpdate(), email).Scan(&created)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
@@ -59,7 +59,7 @@ func (db *DB) VerifyLoginCode(ctx context.Context, email, code string) (string, 
 		var hash string
 		var attempts int
 		var expires time.Time
-		err := tx.QueryRowContext(ctx, `SELECT code_hash, attempts, expires_at FROM login_codes WHERE email = $1`+db.dialect.ForUpdate,
+		err := tx.QueryRowContext(ctx, `SELECT code_hash, attempts, expires_at FROM login_codes WHERE email = $1`+db.dialect.ForUpdate(),
 			email).Scan(&hash, &attempts, &expires)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):

@@ -48,7 +48,7 @@ func (db *DB) CreateExchange(ctx context.Context, p lobby.ExchangeParams) (*lobb
 	}
 	var ex lobby.Exchange
 	err := db.tx(ctx, func(tx *Tx) error {
-		s, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1`+db.dialect.ForUpdate, p.SubscriptionID))
+		s, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1`+db.dialect.ForUpdate(), p.SubscriptionID))
 		if err != nil {
 			return notFound(err, "no subscription %q", p.SubscriptionID)
 		}

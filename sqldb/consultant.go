@@ -171,10 +171,11 @@ func (db *DB) FindConsultants(ctx context.Context, f lobby.ConsultantFilter) ([]
 		if err != nil {
 			return nil, "", err
 		}
-		arg(db.dialect.SearchQuery(words)) // $1
-		where = append(where, db.dialect.SearchWhere)
-		query = `SELECT ` + consultantColumns + ` FROM consultants c ` + db.dialect.SearchJoin + ` WHERE %s ORDER BY ` +
-			db.dialect.SearchRank + `, c.id DESC LIMIT ` + arg(n+1) + ` OFFSET ` + arg(offset)
+		match := db.dialect.TextSearch("consultants", "c", "$1", words)
+		arg(match.Query) // $1
+		where = append(where, match.Where)
+		query = `SELECT ` + consultantColumns + ` FROM consultants c ` + match.Join + ` WHERE %s ORDER BY ` +
+			match.Rank + `, c.id DESC LIMIT ` + arg(n+1) + ` OFFSET ` + arg(offset)
 	} else {
 		after, err := parseKeyCursor(f.Cursor)
 		if err != nil {
@@ -222,7 +223,7 @@ func (db *DB) UpdateConsultant(ctx context.Context, id string, upd lobby.Consult
 	var secret string
 	err := db.tx(ctx, func(tx *Tx) error {
 		var err error
-		if c, err = db.findConsultant(ctx, tx, "c.id = $1", id, db.dialect.ForUpdate); err != nil {
+		if c, err = db.findConsultant(ctx, tx, "c.id = $1", id, db.dialect.ForUpdate()); err != nil {
 			return err
 		}
 		was := c.Mode

@@ -21,34 +21,6 @@ import (
 	"github.com/riverqueue/river/rivertype"
 )
 
-// Dialect is what differs between the databases.
-type Dialect struct {
-	Name string
-	// Migrations holds NNNN_name.sql files, applied in order of NNNN.
-	Migrations fs.FS
-	// LockMigrations runs first in the migration transaction, so that instances starting
-	// at once apply the migrations one after another ("" when beginning is enough).
-	LockMigrations string
-	// LockJobMigrations and UnlockJobMigrations hold and release a session lock
-	// around River's migrations, which run in transactions of their own.
-	LockJobMigrations, UnlockJobMigrations string
-	// ForUpdate is appended to a SELECT that a write transaction will change.
-	ForUpdate string
-	// SkipLocked is appended to a SELECT that claims rows other transactions may be
-	// claiming at once: they skip each other's rows instead of waiting.
-	SkipLocked string
-	// IsUniqueViolation reports whether err is a unique constraint's violation.
-	IsUniqueViolation func(error) bool
-
-	// Catalog search: SearchJoin is joined to "consultants c", SearchWhere filters on
-	// the query text in $1, SearchRank is the ORDER BY term that puts the best match
-	// first, and SearchQuery turns the user's words into the query text.
-	SearchJoin  string
-	SearchWhere string
-	SearchRank  string
-	SearchQuery func(words []string) string
-}
-
 // DB is Lobby's store. Reads go to the read pool; every write transaction goes to the
 // write pool, which for SQLite is a single connection, so writers queue in Go instead of
 // failing with "database is locked".
@@ -95,7 +67,7 @@ func (db *DB) Driver() riverdriver.Driver[*sql.Tx] { return db.driver }
 func (db *DB) UseJobs(j JobInserter) { db.jobs = j }
 
 // Dialect returns the name of the database: "sqlite" or "postgres".
-func (db *DB) Dialect() string { return db.dialect.Name }
+func (db *DB) Dialect() string { return db.dialect.Name() }
 
 // OnClose registers f to run when the DB closes, after its pools.
 func (db *DB) OnClose(f func()) { db.onClose = append(db.onClose, f) }
@@ -182,7 +154,7 @@ type migration struct {
 }
 
 func (db *DB) migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(db.dialect.Migrations, ".")
+	entries, err := fs.ReadDir(db.dialect.Migrations(), ".")
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +165,7 @@ func (db *DB) migrations() ([]migration, error) {
 		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
 			return nil, fmt.Errorf("migration %q: want NNNN_name.sql", e.Name())
 		}
-		b, err := fs.ReadFile(db.dialect.Migrations, e.Name())
+		b, err := fs.ReadFile(db.dialect.Migrations(), e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -211,8 +183,8 @@ func (db *DB) Migrate(ctx context.Context) error {
 		return err
 	}
 	err = db.tx(ctx, func(tx *Tx) error {
-		if db.dialect.LockMigrations != "" {
-			if _, err := tx.ExecContext(ctx, db.dialect.LockMigrations); err != nil {
+		if lock := db.dialect.LockTx(lockMigrations); lock != "" {
+			if _, err := tx.ExecContext(ctx, lock); err != nil {
 				return fmt.Errorf("lock migrations: %w", err)
 			}
 		}
@@ -252,16 +224,16 @@ func (db *DB) migrateJobs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if db.dialect.LockJobMigrations != "" {
+	if lock, unlock := db.dialect.LockSession(lockJobMigrations); lock != "" {
 		conn, err := db.write.Conn(ctx)
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		if _, err := conn.ExecContext(ctx, db.dialect.LockJobMigrations); err != nil {
+		if _, err := conn.ExecContext(ctx, lock); err != nil {
 			return fmt.Errorf("lock job queue migrations: %w", err)
 		}
-		defer conn.ExecContext(context.WithoutCancel(ctx), db.dialect.UnlockJobMigrations)
+		defer conn.ExecContext(context.WithoutCancel(ctx), unlock)
 	}
 	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("job queue migrations: %w", err)

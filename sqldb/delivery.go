@@ -158,7 +158,7 @@ func insertAttempt(ctx context.Context, tx *Tx, d *lobby.Delivery, a lobby.Attem
 }
 
 func (db *DB) lockDelivery(ctx context.Context, tx *Tx, where string, args ...any) (*lobby.Delivery, error) {
-	return scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE `+where+db.dialect.ForUpdate, args...))
+	return scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE `+where+db.dialect.ForUpdate(), args...))
 }
 
 // RecordAttempt implements lobby.DeliveryService.
@@ -268,7 +268,7 @@ func (db *DB) LeaseInbox(ctx context.Context, consultantID string, n int, lease 
 	var ds []*lobby.Delivery
 	err = db.tx(ctx, func(tx *Tx) error {
 		var err error
-		ds, err = queryAll(ctx, tx, scanDelivery, `SELECT `+deliveryColumns+` `+leasable+` ORDER BY id LIMIT $5`+db.dialect.SkipLocked,
+		ds, err = queryAll(ctx, tx, scanDelivery, `SELECT `+deliveryColumns+` `+leasable+` ORDER BY id LIMIT $5`+db.dialect.SkipLocked(),
 			consultantID, lobby.ModePolling, lobby.DeliveryPending, tx.now, limit(n))
 		if err != nil {
 			return err
@@ -407,7 +407,7 @@ func (db *DB) CreateReply(ctx context.Context, p lobby.ReplyParams) (*lobby.Repl
 // extendReply adds p's content to the awaited reply with the given ID, completing it
 // unless p is partial. When the reply has already ended it returns nil and the reply.
 func (db *DB) extendReply(ctx context.Context, tx *Tx, id string, p lobby.ReplyParams) (*lobby.Message, *lobby.Message, error) {
-	m, err := scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`+db.dialect.ForUpdate, id))
+	m, err := scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`+db.dialect.ForUpdate(), id))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -476,7 +476,7 @@ func (db *DB) RotateWebhookSecret(ctx context.Context, consultantID string, over
 	secret := lobby.NewWebhookSecret()
 	err := db.tx(ctx, func(tx *Tx) error {
 		var err error
-		if c, err = db.findConsultant(ctx, tx, "c.id = $1", consultantID, db.dialect.ForUpdate); err != nil {
+		if c, err = db.findConsultant(ctx, tx, "c.id = $1", consultantID, db.dialect.ForUpdate()); err != nil {
 			return err
 		}
 		if c.Mode != lobby.ModeWebhook {

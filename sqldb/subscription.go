@@ -42,7 +42,7 @@ func (db *DB) CreateCheckout(ctx context.Context, c *lobby.Checkout) error {
 // now, or ENOTFOUND. One that has ended since it was last written is marked ended.
 func (db *DB) activeSubscription(ctx context.Context, tx *Tx, userID, consultantID string) (*lobby.Subscription, error) {
 	s, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
-		WHERE user_id = $1 AND consultant_id = $2 AND status = 'active'`+db.dialect.ForUpdate, userID, consultantID))
+		WHERE user_id = $1 AND consultant_id = $2 AND status = 'active'`+db.dialect.ForUpdate(), userID, consultantID))
 	if err != nil {
 		return nil, notFound(err, "no active subscription")
 	}
@@ -137,7 +137,7 @@ func (db *DB) FindCheckout(ctx context.Context, userID, id string) (*lobby.Check
 // CompleteCheckout implements lobby.SubscriptionService.
 func (db *DB) CompleteCheckout(ctx context.Context, id, userID string) error {
 	return db.tx(ctx, func(tx *Tx) error {
-		c, _, err := scanCheckout(tx.QueryRowContext(ctx, `SELECT `+checkoutColumns+` FROM checkouts WHERE id = $1`+db.dialect.ForUpdate, id))
+		c, _, err := scanCheckout(tx.QueryRowContext(ctx, `SELECT `+checkoutColumns+` FROM checkouts WHERE id = $1`+db.dialect.ForUpdate(), id))
 		if err == nil && userID != "" && c.UserID != userID {
 			err = sql.ErrNoRows // another buyer's checkout does not exist for this one
 		}
@@ -215,7 +215,7 @@ func (db *DB) FindSubscription(ctx context.Context, userID, id string) (*lobby.S
 
 // mySubscription loads userID's subscription in tx, as it stands now.
 func (db *DB) mySubscription(ctx context.Context, tx *Tx, userID, id string) (*lobby.Subscription, error) {
-	s, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1 AND user_id = $2`+db.dialect.ForUpdate, id, userID))
+	s, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1 AND user_id = $2`+db.dialect.ForUpdate(), id, userID))
 	if err != nil {
 		return nil, notFound(err, "no subscription %q of yours; list yours at GET /api/v1/subscriptions", id)
 	}

@@ -19,7 +19,7 @@ import (
 // startBroker runs a LISTEN/NOTIFY broker for db until the test ends.
 func startBroker(t *testing.T, db *sqldb.DB) *postgres.Broker {
 	ctx, cancel := context.WithCancel(context.Background())
-	b := postgres.NewBroker(storetest.Location(db), hub.New(), db, slog.New(slog.DiscardHandler))
+	b := postgres.NewBroker(storetest.Location(db), hub.New(), db.Services().Chat, slog.New(slog.DiscardHandler))
 	done := make(chan struct{})
 	go func() { b.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })

@@ -63,17 +63,18 @@ func newTestServerOn(t testing.TB, db *sqldb.DB, opts ...serverOption) *testServ
 	console := mail.NewConsole(slog.New(slog.DiscardHandler))
 	payments := &local.Payments{BaseURL: "http://lobby.test"}
 	events := hub.New()
-	consult := &chat.Service{Chat: db, Consultants: db, Events: events, LLM: &offline.Provider{}, Logger: slog.New(slog.DiscardHandler)}
+	svc := db.Services()
+	consult := &chat.Service{Chat: svc.Chat, Consultants: svc.Consultants, Events: events, LLM: &offline.Provider{}, Logger: slog.New(slog.DiscardHandler)}
 	srv := &lobbyhttp.Server{
-		Auth: db, Consultants: db, Subscriptions: db, Chat: db, Consult: consult, Events: events,
+		Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Chat: svc.Chat, Consult: consult, Events: events,
 		Payments: payments, Mailer: console, Mailbox: console,
 		Ready: db.Ready, BaseURL: "http://lobby.test", Now: clock.Now,
 	}
-	srv.Pages = web.New(web.Config{Auth: db, Consultants: db, Subscriptions: db, Deliveries: db, Mailer: console, Payments: payments,
+	srv.Pages = web.New(web.Config{Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Deliveries: svc.Deliveries, Mailer: console, Payments: payments,
 		BaseURL: "http://lobby.test", Now: clock.Now})
-	payloads := &deliver.Events{Chat: db, ReplyURL: "http://lobby.test/api/v1/reply"}
-	srv.Deliveries, srv.Payloads = db, payloads
-	worker := &deliver.Worker{Events: payloads, Deliveries: db, Consultants: db, Users: db, Publisher: events, Mailer: console,
+	payloads := &deliver.Events{Chat: svc.Chat, ReplyURL: "http://lobby.test/api/v1/reply"}
+	srv.Deliveries, srv.Payloads = svc.Deliveries, payloads
+	worker := &deliver.Worker{Events: payloads, Deliveries: svc.Deliveries, Consultants: svc.Consultants, Users: svc.Auth, Publisher: events, Mailer: console,
 		Client: egress.NewClient(egress.Config{Dev: true, Timeout: 2 * time.Second}),
 		Schedule: []time.Duration{0, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond,
 			10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond},

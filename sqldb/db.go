@@ -33,17 +33,14 @@ type DB struct {
 	jobs   JobInserter
 	// Now is the clock; tests set it. It is read once per transaction.
 	Now func() time.Time
+
+	services Services
 }
 
-var (
-	_ lobby.AuthService         = (*DB)(nil)
-	_ lobby.ConsultantService   = (*DB)(nil)
-	_ lobby.SubscriptionService = (*DB)(nil)
-	_ lobby.ChatService         = (*DB)(nil)
-)
-
 // JobInserter queues background jobs inside a write transaction; a river.Client is one.
-type JobInserter interface {
+// It is an alias of the interface, so that jobs.Store can name the same one without
+// importing this package.
+type JobInserter = interface {
 	InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
 }
 
@@ -55,8 +52,23 @@ func New(read, write *sql.DB, d Dialect, driver riverdriver.Driver[*sql.Tx]) (*D
 	if err != nil {
 		return nil, fmt.Errorf("job queue: %w", err)
 	}
-	return &DB{read: read, write: write, dialect: d, driver: driver, jobs: jobs, Now: time.Now}, nil
+	db := &DB{read: read, write: write, dialect: d, driver: driver, jobs: jobs, Now: time.Now}
+	db.services = Services{Auth: &AuthService{db}, Consultants: &ConsultantService{db}, Subscriptions: &SubscriptionService{db},
+		Chat: &ChatService{db}, Deliveries: &DeliveryService{db}}
+	return db, nil
 }
+
+// Services are Lobby's domain services over one DB.
+type Services struct {
+	Auth          *AuthService
+	Consultants   *ConsultantService
+	Subscriptions *SubscriptionService
+	Chat          *ChatService
+	Deliveries    *DeliveryService
+}
+
+// Services returns the services over db.
+func (db *DB) Services() Services { return db.services }
 
 // Driver returns River's driver, for the client that works the jobs.
 func (db *DB) Driver() riverdriver.Driver[*sql.Tx] { return db.driver }

@@ -10,7 +10,10 @@ import (
 	"github.com/riverqueue/river"
 )
 
-var _ lobby.DeliveryService = (*DB)(nil)
+// DeliveryService keeps deliveries to consultants' agents and their replies.
+type DeliveryService struct{ db *DB }
+
+var _ lobby.DeliveryService = (*DeliveryService)(nil)
 
 const deliveryColumns = `id, event_id, consultant_id, conversation_id, message_id, reply_id, mode, status, attempts,
 	round, round_start, payload, last_error, next_attempt_at, leased_until, delivered_at, created_at, updated_at`
@@ -103,22 +106,22 @@ func (db *DB) startRound(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
 }
 
 // FindDeliveryByID implements lobby.DeliveryService.
-func (db *DB) FindDeliveryByID(ctx context.Context, id string) (*lobby.Delivery, error) {
-	d, err := scanDelivery(db.read.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1`, id))
+func (s *DeliveryService) FindDeliveryByID(ctx context.Context, id string) (*lobby.Delivery, error) {
+	d, err := scanDelivery(s.db.read.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1`, id))
 	if err != nil {
 		return nil, notFound(err, "no delivery %q", id)
 	}
-	return d, db.loadAttempts(ctx, []*lobby.Delivery{d})
+	return d, s.db.loadAttempts(ctx, []*lobby.Delivery{d})
 }
 
 // FindDeliveries implements lobby.DeliveryService.
-func (db *DB) FindDeliveries(ctx context.Context, f lobby.DeliveryFilter) ([]*lobby.Delivery, string, error) {
+func (s *DeliveryService) FindDeliveries(ctx context.Context, f lobby.DeliveryFilter) ([]*lobby.Delivery, string, error) {
 	q := keyQuery{columns: deliveryColumns, table: "deliveries", column: "consultant_id", value: f.ConsultantID, limit: f.Limit, cursor: f.Cursor}
-	ds, next, err := keyPage(ctx, db, q, scanDelivery, func(d *lobby.Delivery) string { return d.ID })
+	ds, next, err := keyPage(ctx, s.db, q, scanDelivery, func(d *lobby.Delivery) string { return d.ID })
 	if err != nil {
 		return nil, "", err
 	}
-	return ds, next, db.loadAttempts(ctx, ds)
+	return ds, next, s.db.loadAttempts(ctx, ds)
 }
 
 // loadAttempts fills in the deliveries' logs with one query.
@@ -162,10 +165,10 @@ func (db *DB) lockDelivery(ctx context.Context, tx *Tx, where string, args ...an
 }
 
 // RecordAttempt implements lobby.DeliveryService.
-func (db *DB) RecordAttempt(ctx context.Context, r lobby.AttemptResult) (*lobby.AttemptOutcome, error) {
+func (s *DeliveryService) RecordAttempt(ctx context.Context, r lobby.AttemptResult) (*lobby.AttemptOutcome, error) {
 	var out lobby.AttemptOutcome
-	err := db.tx(ctx, func(tx *Tx) error {
-		d, err := db.lockDelivery(ctx, tx, `id = $1`, r.DeliveryID)
+	err := s.db.tx(ctx, func(tx *Tx) error {
+		d, err := s.db.lockDelivery(ctx, tx, `id = $1`, r.DeliveryID)
 		if err != nil {
 			return notFound(err, "no delivery %q", r.DeliveryID)
 		}
@@ -238,37 +241,37 @@ func endReply(ctx context.Context, tx *Tx, id, content, status, errMsg string) (
 }
 
 // RetryDelivery implements lobby.DeliveryService.
-func (db *DB) RetryDelivery(ctx context.Context, id string) (*lobby.Delivery, error) {
+func (s *DeliveryService) RetryDelivery(ctx context.Context, id string) (*lobby.Delivery, error) {
 	var d *lobby.Delivery
-	err := db.tx(ctx, func(tx *Tx) error {
+	err := s.db.tx(ctx, func(tx *Tx) error {
 		var err error
-		if d, err = db.lockDelivery(ctx, tx, `id = $1`, id); err != nil {
+		if d, err = s.db.lockDelivery(ctx, tx, `id = $1`, id); err != nil {
 			return notFound(err, "no delivery %q", id)
 		}
-		return db.startRound(ctx, tx, d)
+		return s.db.startRound(ctx, tx, d)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return d, db.loadAttempts(ctx, []*lobby.Delivery{d})
+	return d, s.db.loadAttempts(ctx, []*lobby.Delivery{d})
 }
 
 // LeaseInbox implements lobby.DeliveryService.
-func (db *DB) LeaseInbox(ctx context.Context, consultantID string, n int, lease time.Duration) ([]*lobby.Delivery, error) {
+func (s *DeliveryService) LeaseInbox(ctx context.Context, consultantID string, n int, lease time.Duration) ([]*lobby.Delivery, error) {
 	const leasable = `FROM deliveries WHERE consultant_id = $1 AND mode = $2 AND status = $3 AND (leased_until IS NULL OR leased_until <= $4)`
 	// An empty inbox, the common answer to a poll, is found without a write
 	// transaction, which on SQLite would hold the one write connection.
 	var found int
-	err := db.read.QueryRowContext(ctx, `SELECT 1 `+leasable+` LIMIT 1`, consultantID, lobby.ModePolling, lobby.DeliveryPending, db.now()).Scan(&found)
+	err := s.db.read.QueryRowContext(ctx, `SELECT 1 `+leasable+` LIMIT 1`, consultantID, lobby.ModePolling, lobby.DeliveryPending, s.db.now()).Scan(&found)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
 	}
 	var ds []*lobby.Delivery
-	err = db.tx(ctx, func(tx *Tx) error {
+	err = s.db.tx(ctx, func(tx *Tx) error {
 		var err error
-		ds, err = queryAll(ctx, tx, scanDelivery, `SELECT `+deliveryColumns+` `+leasable+` ORDER BY id LIMIT $5`+db.dialect.SkipLocked(),
+		ds, err = queryAll(ctx, tx, scanDelivery, `SELECT `+deliveryColumns+` `+leasable+` ORDER BY id LIMIT $5`+s.db.dialect.SkipLocked(),
 			consultantID, lobby.ModePolling, lobby.DeliveryPending, tx.now, limit(n))
 		if err != nil {
 			return err
@@ -294,9 +297,9 @@ func (db *DB) LeaseInbox(ctx context.Context, consultantID string, n int, lease 
 }
 
 // SetPayload implements lobby.DeliveryService.
-func (db *DB) SetPayload(ctx context.Context, id, payload string) (string, error) {
+func (s *DeliveryService) SetPayload(ctx context.Context, id, payload string) (string, error) {
 	var stored string
-	err := db.tx(ctx, func(tx *Tx) error {
+	err := s.db.tx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET payload = $1 WHERE id = $2 AND payload = ''`, payload, id); err != nil {
 			return err
 		}
@@ -306,11 +309,11 @@ func (db *DB) SetPayload(ctx context.Context, id, payload string) (string, error
 }
 
 // AckDelivery implements lobby.DeliveryService.
-func (db *DB) AckDelivery(ctx context.Context, consultantID, eventID string) (*lobby.Delivery, error) {
+func (s *DeliveryService) AckDelivery(ctx context.Context, consultantID, eventID string) (*lobby.Delivery, error) {
 	var d *lobby.Delivery
-	err := db.tx(ctx, func(tx *Tx) error {
+	err := s.db.tx(ctx, func(tx *Tx) error {
 		var err error
-		if d, err = db.lockDelivery(ctx, tx, `event_id = $1 AND consultant_id = $2`, eventID, consultantID); err != nil {
+		if d, err = s.db.lockDelivery(ctx, tx, `event_id = $1 AND consultant_id = $2`, eventID, consultantID); err != nil {
 			return notFound(err, "no event %q in this consultant's inbox", eventID)
 		}
 		if d.Status != lobby.DeliveryPending {
@@ -328,7 +331,7 @@ func deliver(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
 }
 
 // CreateReply implements lobby.DeliveryService.
-func (db *DB) CreateReply(ctx context.Context, p lobby.ReplyParams) (*lobby.ReplyResult, error) {
+func (s *DeliveryService) CreateReply(ctx context.Context, p lobby.ReplyParams) (*lobby.ReplyResult, error) {
 	// Empty content only ends a streamed reply that has some already: extendReply checks.
 	if p.Content != "" {
 		if err := lobby.ValidateMessageContent(p.Content); err != nil {
@@ -336,7 +339,7 @@ func (db *DB) CreateReply(ctx context.Context, p lobby.ReplyParams) (*lobby.Repl
 		}
 	}
 	var res lobby.ReplyResult
-	err := db.tx(ctx, func(tx *Tx) error {
+	err := s.db.tx(ctx, func(tx *Tx) error {
 		var conv string
 		err := tx.QueryRowContext(ctx, `SELECT id FROM conversations WHERE id = $1 AND consultant_id = $2`, p.ConversationID, p.ConsultantID).Scan(&conv)
 		if err != nil {
@@ -357,7 +360,7 @@ func (db *DB) CreateReply(ctx context.Context, p lobby.ReplyParams) (*lobby.Repl
 			}
 			where, args = `message_id = $1`, []any{p.InReplyTo}
 		}
-		d, err := db.lockDelivery(ctx, tx, where, args...)
+		d, err := s.db.lockDelivery(ctx, tx, where, args...)
 		if errors.Is(err, sql.ErrNoRows) {
 			d = nil // nothing awaited from an agent here
 		} else if err != nil {
@@ -370,7 +373,7 @@ func (db *DB) CreateReply(ctx context.Context, p lobby.ReplyParams) (*lobby.Repl
 				}
 				res.Acked = append(res.Acked, d.EventID)
 			}
-			m, ended, err := db.extendReply(ctx, tx, d.ReplyID, p)
+			m, ended, err := s.db.extendReply(ctx, tx, d.ReplyID, p)
 			switch {
 			case err != nil:
 				return err
@@ -430,9 +433,9 @@ func (db *DB) extendReply(ctx context.Context, tx *Tx, id string, p lobby.ReplyP
 }
 
 // PruneDeliveries implements lobby.DeliveryService.
-func (db *DB) PruneDeliveries(ctx context.Context, cutoff time.Time) (int, error) {
+func (s *DeliveryService) PruneDeliveries(ctx context.Context, cutoff time.Time) (int, error) {
 	var n int64
-	err := db.tx(ctx, func(tx *Tx) error {
+	err := s.db.tx(ctx, func(tx *Tx) error {
 		const ended = `status <> $1 AND created_at < $2`
 		if _, err := tx.ExecContext(ctx, `DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE `+ended+`)`,
 			lobby.DeliveryPending, lobby.UTC(cutoff)); err != nil {
@@ -449,14 +452,14 @@ func (db *DB) PruneDeliveries(ctx context.Context, cutoff time.Time) (int, error
 }
 
 // WebhookHealth implements lobby.DeliveryService.
-func (db *DB) WebhookHealth(ctx context.Context, consultantID string) (*lobby.WebhookHealth, error) {
-	c, err := db.FindConsultantByID(ctx, consultantID)
+func (s *DeliveryService) WebhookHealth(ctx context.Context, consultantID string) (*lobby.WebhookHealth, error) {
+	c, err := s.db.findConsultant(ctx, s.db.read, "c.id = $1", consultantID, "")
 	if err != nil {
 		return nil, err
 	}
-	h := &lobby.WebhookHealth{Since: db.now().Add(-lobby.HealthWindow), DisabledAt: c.WebhookDisabledAt, DisableReason: c.WebhookDisabledReason}
+	h := &lobby.WebhookHealth{Since: s.db.now().Add(-lobby.HealthWindow), DisabledAt: c.WebhookDisabledAt, DisableReason: c.WebhookDisabledReason}
 	var failures sql.NullInt64 // counted as lobby.Attempt.Succeeded has it
-	err = db.read.QueryRowContext(ctx, `SELECT count(*), sum(CASE WHEN status_code BETWEEN 200 AND 299 OR status_code = 0 AND error = '' THEN 0 ELSE 1 END)
+	err = s.db.read.QueryRowContext(ctx, `SELECT count(*), sum(CASE WHEN status_code BETWEEN 200 AND 299 OR status_code = 0 AND error = '' THEN 0 ELSE 1 END)
 		FROM delivery_attempts WHERE consultant_id = $1 AND attempted_at >= $2`, consultantID, h.Since).Scan(&h.Attempts, &failures)
 	if err != nil {
 		return nil, err
@@ -465,18 +468,18 @@ func (db *DB) WebhookHealth(ctx context.Context, consultantID string) (*lobby.We
 	if h.Attempts > 0 {
 		h.FailureRate = float64(h.Failures) / float64(h.Attempts)
 	}
-	err = db.read.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE consultant_id = $1 AND status = $2`,
+	err = s.db.read.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE consultant_id = $1 AND status = $2`,
 		consultantID, lobby.DeliveryPending).Scan(&h.Pending)
 	return h, err
 }
 
 // RotateWebhookSecret implements lobby.DeliveryService.
-func (db *DB) RotateWebhookSecret(ctx context.Context, consultantID string, overlap time.Duration) (string, *lobby.Consultant, error) {
+func (s *DeliveryService) RotateWebhookSecret(ctx context.Context, consultantID string, overlap time.Duration) (string, *lobby.Consultant, error) {
 	var c *lobby.Consultant
 	secret := lobby.NewWebhookSecret()
-	err := db.tx(ctx, func(tx *Tx) error {
+	err := s.db.tx(ctx, func(tx *Tx) error {
 		var err error
-		if c, err = db.findConsultant(ctx, tx, "c.id = $1", consultantID, db.dialect.ForUpdate()); err != nil {
+		if c, err = s.db.findConsultant(ctx, tx, "c.id = $1", consultantID, s.db.dialect.ForUpdate()); err != nil {
 			return err
 		}
 		if c.Mode != lobby.ModeWebhook {

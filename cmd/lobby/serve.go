@@ -109,30 +109,31 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready cha
 	if err != nil {
 		return err
 	}
+	svc := db.Services()
 	var events lobby.EventService = hub.New()
 	if db.Dialect() == "postgres" {
 		// Events travel between instances over LISTEN/NOTIFY.
-		broker := postgres.NewBroker(cfg.Database, events.(*hub.Hub), db, log)
+		broker := postgres.NewBroker(cfg.Database, events.(*hub.Hub), svc.Chat, log)
 		bctx, stopBroker := context.WithCancel(context.WithoutCancel(ctx))
 		brokerDone := make(chan struct{})
 		go func() { broker.Run(bctx); close(brokerDone) }()
 		defer func() { stopBroker(); <-brokerDone }()
 		events = broker
 	}
-	consult := &chat.Service{Chat: db, Consultants: db, Events: events, LLM: llm, Logger: log}
+	consult := &chat.Service{Chat: svc.Chat, Consultants: svc.Consultants, Events: events, LLM: llm, Logger: log}
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweep()
 	go consult.Sweep(sweepCtx, time.Minute)
 	registry := prometheus.NewRegistry()
-	payloads := &deliver.Events{Chat: db, ReplyURL: base + "/api/v1/reply"}
+	payloads := &deliver.Events{Chat: svc.Chat, ReplyURL: base + "/api/v1/reply"}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &deliver.Worker{
-		Events: payloads, Deliveries: db, Consultants: db, Users: db, Publisher: events, Mailer: mailer,
+		Events: payloads, Deliveries: svc.Deliveries, Consultants: svc.Consultants, Users: svc.Auth, Publisher: events, Mailer: mailer,
 		Client:   egress.NewClient(egress.Config{Dev: cfg.Dev, Timeout: cfg.WebhookTimeout}),
 		Schedule: cfg.RetrySchedule, AttemptTimeout: cfg.WebhookTimeout, BaseURL: base, Logger: log, Now: time.Now,
 		Metrics: deliver.NewMetrics(registry),
 	})
-	river.AddWorker(workers, &deliver.Pruner{Deliveries: db, Logger: log, Now: time.Now})
+	river.AddWorker(workers, &deliver.Pruner{Deliveries: svc.Deliveries, Logger: log, Now: time.Now})
 	queue, err := jobs.New(db, workers, jobs.Config{JobTimeout: cfg.WebhookTimeout + 5*time.Second, Logger: log,
 		Periodic: []*river.PeriodicJob{deliver.PruneEveryHour()}})
 	if err != nil {
@@ -150,8 +151,8 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready cha
 		}
 	}()
 	srv := &lobbyhttp.Server{
-		Auth: db, Consultants: db, Subscriptions: db, Chat: db, Consult: consult, Events: events,
-		Deliveries: db, Payloads: payloads,
+		Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Chat: svc.Chat, Consult: consult, Events: events,
+		Deliveries: svc.Deliveries, Payloads: payloads,
 		Payments:        payments,
 		Mailer:          mailer,
 		Ready:           db.Ready,
@@ -165,7 +166,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready cha
 		srv.Mailbox = console
 	}
 	srv.Pages = web.New(web.Config{
-		Auth: db, Consultants: db, Subscriptions: db, Deliveries: db, Mailer: mailer, Payments: payments,
+		Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Deliveries: svc.Deliveries, Mailer: mailer, Payments: payments,
 		Dev: cfg.Dev, BaseURL: base, Logger: log,
 	})
 	hs := &http.Server{

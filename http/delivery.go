@@ -56,9 +56,6 @@ func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	for _, e := range lobby.ReplyEvents(res.Message, res.Delta, res.Created) {
-		s.Events.Publish(r.Context(), e)
-	}
 	writeJSON(w, http.StatusCreated, map[string]any{"message": res.Message, "acknowledged": nonNilSlice(res.Acked)})
 	return nil
 }
@@ -125,9 +122,6 @@ func (s *Server) handleDeliveryRetry(w http.ResponseWriter, r *http.Request) err
 	}
 	if d, err = s.Deliveries.RetryDelivery(r.Context(), d.ID); err != nil {
 		return err
-	}
-	if d.Mode == lobby.ModePolling {
-		s.Events.Publish(r.Context(), lobby.InboxReady(d.ConsultantID))
 	}
 	writeJSON(w, http.StatusAccepted, d)
 	return nil

@@ -63,6 +63,7 @@ func newTestServerOn(t testing.TB, db *sqldb.DB, opts ...serverOption) *testServ
 	console := mail.NewConsole(slog.New(slog.DiscardHandler))
 	payments := &local.Payments{BaseURL: "http://lobby.test"}
 	events := hub.New()
+	db.Events = events
 	svc := db.Services()
 	consult := &chat.Service{Chat: svc.Chat, Consultants: svc.Consultants, Events: events, LLM: &offline.Provider{}, Logger: slog.New(slog.DiscardHandler)}
 	srv := &lobbyhttp.Server{
@@ -74,7 +75,7 @@ func newTestServerOn(t testing.TB, db *sqldb.DB, opts ...serverOption) *testServ
 		BaseURL: "http://lobby.test", Now: clock.Now})
 	payloads := &deliver.Events{Chat: svc.Chat, ReplyURL: "http://lobby.test/api/v1/reply"}
 	srv.Deliveries, srv.Payloads = svc.Deliveries, payloads
-	worker := &deliver.Worker{Events: payloads, Deliveries: svc.Deliveries, Consultants: svc.Consultants, Users: svc.Auth, Publisher: events, Mailer: console,
+	worker := &deliver.Worker{Events: payloads, Deliveries: svc.Deliveries, Consultants: svc.Consultants, Users: svc.Auth, Mailer: console,
 		Client: egress.NewClient(egress.Config{Dev: true, Timeout: 2 * time.Second}),
 		Schedule: []time.Duration{0, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond,
 			10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond},
@@ -110,7 +111,7 @@ func withEvents(e lobby.EventService) serverOption {
 	return func(s *testServer) {
 		s.srv.Events = e
 		s.consult.Events = e
-		s.worker.Publisher = e
+		s.db.Events = e
 	}
 }
 

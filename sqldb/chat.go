@@ -83,12 +83,15 @@ func (s *ChatService) CreateExchange(ctx context.Context, p lobby.ExchangeParams
 			if err := insertMessage(ctx, tx, m); err != nil {
 				return err
 			}
+			tx.publish(lobby.MessageEvent(lobby.EventMessageCreated, m))
 		}
 		if _, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = $1 WHERE id = $2`, tx.now, ex.Conversation.ID); err != nil {
 			return err
 		}
-		ex.Delivery, err = s.db.createDelivery(ctx, tx, &ex)
-		return err
+		if p.Watch != nil {
+			tx.afterCommit(func() { p.Watch(&ex) })
+		}
+		return s.db.createDelivery(ctx, tx, &ex)
 	})
 	if err != nil {
 		return nil, err
@@ -124,18 +127,24 @@ func (db *DB) conversationFor(ctx context.Context, tx *Tx, s *lobby.Subscription
 }
 
 // FinishMessage implements lobby.ChatService.
-func (s *ChatService) FinishMessage(ctx context.Context, id, content, status, errMsg, model string) (*lobby.Message, error) {
+func (s *ChatService) FinishMessage(ctx context.Context, p lobby.FinishParams) (*lobby.Message, error) {
 	var m *lobby.Message
 	err := s.db.tx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE messages SET content = $1, status = $2, error = $3, model = $4, updated_at = $5 WHERE id = $6`,
-			content, status, errMsg, model, tx.now, id)
+			p.Content, p.Status, p.Error, p.Model, tx.now, p.ID)
 		if err != nil {
 			return err
 		}
-		m, err = scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`, id))
-		return notFound(err, "no message %q", id)
+		if m, err = scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`, p.ID)); err != nil {
+			return notFound(err, "no message %q", p.ID)
+		}
+		tx.publish(lobby.ReplyEvents(m, "", false)...) // its end
+		return nil
 	})
-	return m, err
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // FailStaleReplies implements lobby.ChatService.
@@ -147,9 +156,15 @@ func (s *ChatService) FailStaleReplies(ctx context.Context, cutoff time.Time, er
 			WHERE status = $4 AND created_at < $5 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.reply_id = messages.id)
 			RETURNING `+messageColumns,
 			lobby.MessageFailed, errMsg, tx.now, lobby.MessageStreaming, lobby.UTC(cutoff))
+		for _, m := range ms {
+			tx.publish(lobby.MessageEvent(lobby.EventMessageFailed, m))
+		}
 		return err
 	})
-	return ms, err
+	if err != nil {
+		return nil, err
+	}
+	return ms, nil
 }
 
 // FindConversationByID implements lobby.ChatService.

@@ -33,6 +33,9 @@ type DB struct {
 	jobs   JobInserter
 	// Now is the clock; tests set it. It is read once per transaction.
 	Now func() time.Time
+	// Events is where write transactions publish what they changed, once they commit;
+	// nil publishes nothing. Set it before serving.
+	Events lobby.EventService
 
 	services Services
 }
@@ -98,14 +101,25 @@ func (db *DB) Close() error {
 
 func (db *DB) now() time.Time { return lobby.UTC(db.Now()) }
 
-// Tx is a write transaction with its time fixed at its start.
+// Tx is a write transaction with its time fixed at its start. It collects the events
+// of what it changes, which are published only once it commits.
 type Tx struct {
 	*sql.Tx
-	db  *DB
-	now time.Time
+	db         *DB
+	now        time.Time
+	events     []lobby.Event
+	afterwards []func()
 }
 
-// tx runs fn in a write transaction, committing when fn returns nil.
+// publish announces es once tx commits; if it rolls back they are dropped.
+func (tx *Tx) publish(es ...lobby.Event) { tx.events = append(tx.events, es...) }
+
+// afterCommit runs f once tx commits, before its events are published.
+func (tx *Tx) afterCommit(f func()) { tx.afterwards = append(tx.afterwards, f) }
+
+// tx runs fn in a write transaction, committing when fn returns nil, and then
+// publishes the events fn collected. Every write goes through it, so none can forget
+// to announce what it changed, or announce a change that rolled back.
 func (db *DB) tx(ctx context.Context, fn func(tx *Tx) error) error {
 	sqltx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -118,6 +132,14 @@ func (db *DB) tx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	if err := sqltx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	for _, f := range tx.afterwards {
+		f()
+	}
+	if db.Events != nil {
+		for _, e := range tx.events {
+			db.Events.Publish(ctx, e)
+		}
 	}
 	return nil
 }

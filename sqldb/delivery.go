@@ -34,16 +34,17 @@ func scanDelivery(row scanner) (*lobby.Delivery, error) {
 // deliveryFailed is what a reply says when its consultant's agent never got the message.
 const deliveryFailed = "The consultant's agent could not be reached, so this message got no reply. Its owner has been told; send the message again later."
 
-// createDelivery stores the delivery of ex's message when the consultant runs its own
-// agent, and queues a webhook's first attempt in the same transaction. It returns nil
-// for a managed consultant.
-func (db *DB) createDelivery(ctx context.Context, tx *Tx, ex *lobby.Exchange) (*lobby.Delivery, error) {
+// createDelivery stores ex.Delivery, the delivery of ex's message, when the consultant
+// runs its own agent: a webhook's first attempt is queued in the same transaction, a
+// polling consultant's inbox is nudged once it commits. A managed consultant's
+// exchange has none.
+func (db *DB) createDelivery(ctx context.Context, tx *Tx, ex *lobby.Exchange) error {
 	var mode string
 	if err := tx.QueryRowContext(ctx, `SELECT mode FROM consultants WHERE id = $1`, ex.Conversation.ConsultantID).Scan(&mode); err != nil {
-		return nil, err
+		return err
 	}
 	if !lobby.RunsOwnAgent(mode) {
-		return nil, nil
+		return nil
 	}
 	d := &lobby.Delivery{ID: lobby.NewID(lobby.PrefixDelivery), EventID: lobby.NewID(lobby.PrefixEvent),
 		ConsultantID: ex.Conversation.ConsultantID, ConversationID: ex.Conversation.ID, MessageID: ex.Message.ID,
@@ -55,14 +56,20 @@ func (db *DB) createDelivery(ctx context.Context, tx *Tx, ex *lobby.Exchange) (*
 		mode, status, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		d.ID, d.EventID, d.ConsultantID, d.ConversationID, d.MessageID, d.ReplyID, d.Mode, d.Status, d.NextAttemptAt, d.CreatedAt, d.UpdatedAt)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if mode == lobby.ModeWebhook {
-		if err := db.queueDelivery(ctx, tx, d); err != nil {
-			return nil, err
-		}
+	ex.Delivery = d
+	return db.awaitAgent(ctx, tx, d)
+}
+
+// awaitAgent hands the pending delivery d to the consultant's agent: a webhook's first
+// attempt is queued now, in tx; a polling consultant's inbox is nudged once tx commits.
+func (db *DB) awaitAgent(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
+	if d.Mode == lobby.ModePolling {
+		tx.publish(lobby.InboxReady(d.ConsultantID))
+		return nil
 	}
-	return d, nil
+	return db.queueDelivery(ctx, tx, d)
 }
 
 func (db *DB) queueDelivery(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
@@ -98,9 +105,9 @@ func (db *DB) startRound(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
 	d.Round, d.RoundStart = d.Round+1, d.Attempts
 	if d.Mode == lobby.ModeWebhook {
 		d.NextAttemptAt = &tx.now
-		if err := db.queueDelivery(ctx, tx, d); err != nil {
-			return err
-		}
+	}
+	if err := db.awaitAgent(ctx, tx, d); err != nil {
+		return err
 	}
 	return updateDelivery(ctx, tx, d)
 }
@@ -190,7 +197,7 @@ func (s *DeliveryService) RecordAttempt(ctx context.Context, r lobby.AttemptResu
 		case r.Delivered:
 			d.Status, d.DeliveredAt, d.LastError = lobby.DeliveryDelivered, &tx.now, ""
 			if r.Reply != "" {
-				if out.Reply, err = endReply(ctx, tx, d.ReplyID, r.Reply, lobby.MessageComplete, ""); err != nil {
+				if err := endReply(ctx, tx, &out, r.Reply, lobby.MessageComplete, ""); err != nil {
 					return err
 				}
 			}
@@ -209,7 +216,7 @@ func (s *DeliveryService) RecordAttempt(ctx context.Context, r lobby.AttemptResu
 			d.Status = lobby.DeliveryFailed
 		}
 		if d.Status == lobby.DeliveryFailed {
-			if out.Reply, err = endReply(ctx, tx, d.ReplyID, "", lobby.MessageFailed, deliveryFailed); err != nil {
+			if err := endReply(ctx, tx, &out, "", lobby.MessageFailed, deliveryFailed); err != nil {
 				return err
 			}
 		}
@@ -229,15 +236,24 @@ func updateDelivery(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
 	return err
 }
 
-// endReply ends the awaited reply with the given ID when it is still streaming, and
-// returns it; nil when it had already ended.
-func endReply(ctx context.Context, tx *Tx, id, content, status, errMsg string) (*lobby.Message, error) {
+// endReply ends the reply out.Delivery awaits, when it is still streaming, with
+// content added, and sets out.Reply to it; out.Reply stays nil when the reply had
+// ended already. The reply's end, with its text when it completed, is published.
+func endReply(ctx context.Context, tx *Tx, out *lobby.AttemptOutcome, content, status, errMsg string) error {
 	m, err := scanMessage(tx.QueryRowContext(ctx, `UPDATE messages SET content = content || $1, status = $2, error = $3, updated_at = $4
-		WHERE id = $5 AND status = $6 RETURNING `+messageColumns, content, status, errMsg, tx.now, id, lobby.MessageStreaming))
+		WHERE id = $5 AND status = $6 RETURNING `+messageColumns, content, status, errMsg, tx.now, out.Delivery.ReplyID, lobby.MessageStreaming))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+		return nil
+	} else if err != nil {
+		return err
 	}
-	return m, err
+	out.Reply = m
+	delta := ""
+	if m.Status == lobby.MessageComplete {
+		delta = m.Content
+	}
+	tx.publish(lobby.ReplyEvents(m, delta, false)...)
+	return nil
 }
 
 // RetryDelivery implements lobby.DeliveryService.
@@ -264,7 +280,7 @@ func (s *DeliveryService) LeaseInbox(ctx context.Context, consultantID string, n
 	var found int
 	err := s.db.read.QueryRowContext(ctx, `SELECT 1 `+leasable+` LIMIT 1`, consultantID, lobby.ModePolling, lobby.DeliveryPending, s.db.now()).Scan(&found)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+		return []*lobby.Delivery{}, nil
 	} else if err != nil {
 		return nil, err
 	}
@@ -340,66 +356,11 @@ func (s *DeliveryService) CreateReply(ctx context.Context, p lobby.ReplyParams) 
 	}
 	var res lobby.ReplyResult
 	err := s.db.tx(ctx, func(tx *Tx) error {
-		var conv string
-		err := tx.QueryRowContext(ctx, `SELECT id FROM conversations WHERE id = $1 AND consultant_id = $2`, p.ConversationID, p.ConsultantID).Scan(&conv)
-		if err != nil {
-			return notFound(err, "no conversation %q of this consultant; reply into a conversation_id from a delivery or from GET /api/v1/conversations", p.ConversationID)
-		}
-		// The delivery answered: the one of the message replied to, or else the oldest
-		// whose reply is still awaited.
-		where, args := `reply_id = (SELECT m.id FROM messages m JOIN deliveries x ON x.reply_id = m.id
-			WHERE m.conversation_id = $1 AND m.status = $2 ORDER BY m.id LIMIT 1)`, []any{conv, lobby.MessageStreaming}
-		if p.InReplyTo != "" {
-			var role string
-			err := tx.QueryRowContext(ctx, `SELECT role FROM messages WHERE id = $1 AND conversation_id = $2`, p.InReplyTo, conv).Scan(&role)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-			if err != nil || role != lobby.RoleBuyer {
-				return lobby.Errorf(lobby.ENOTFOUND, "in_reply_to: no buyer message %q in conversation %s; use the message.id of a delivery", p.InReplyTo, conv)
-			}
-			where, args = `message_id = $1`, []any{p.InReplyTo}
-		}
-		d, err := s.db.lockDelivery(ctx, tx, where, args...)
-		if errors.Is(err, sql.ErrNoRows) {
-			d = nil // nothing awaited from an agent here
-		} else if err != nil {
+		if err := s.db.storeReply(ctx, tx, p, &res); err != nil {
 			return err
 		}
-		if d != nil {
-			if d.Status == lobby.DeliveryPending {
-				if err := deliver(ctx, tx, d); err != nil {
-					return err
-				}
-				res.Acked = append(res.Acked, d.EventID)
-			}
-			m, ended, err := s.db.extendReply(ctx, tx, d.ReplyID, p)
-			switch {
-			case err != nil:
-				return err
-			case m != nil:
-				res.Message, res.Delta = m, p.Content
-			case ended.Status == lobby.MessageComplete && ended.Content == p.Content && !p.Partial:
-				res.Message = ended // the same reply again, as an agent retrying a lost answer sends it
-				return nil
-			}
-		}
-		if res.Message == nil { // nothing awaited: a message of its own
-			switch {
-			case p.Content == "":
-				return lobby.Errorf(lobby.EINVALID, "content is empty; send the reply's text")
-			case p.Partial:
-				return lobby.Errorf(lobby.EINVALID, "partial: no reply is awaited here to stream into; set in_reply_to to the buyer message you answer, or leave partial out")
-			}
-			res.Message = &lobby.Message{ID: lobby.NewID(lobby.PrefixMessage), ConversationID: conv, Role: lobby.RoleConsultant,
-				Content: p.Content, Status: lobby.MessageComplete, CreatedAt: tx.now, UpdatedAt: tx.now}
-			if err := insertMessage(ctx, tx, res.Message); err != nil {
-				return err
-			}
-			res.Delta, res.Created = p.Content, true
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = $1 WHERE id = $2`, tx.now, conv)
-		return err
+		tx.publish(lobby.ReplyEvents(res.Message, res.Delta, res.Created)...)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -407,21 +368,84 @@ func (s *DeliveryService) CreateReply(ctx context.Context, p lobby.ReplyParams) 
 	return &res, nil
 }
 
-// extendReply adds p's content to the awaited reply with the given ID, completing it
-// unless p is partial. When the reply has already ended it returns nil and the reply.
-func (db *DB) extendReply(ctx context.Context, tx *Tx, id string, p lobby.ReplyParams) (*lobby.Message, *lobby.Message, error) {
-	m, err := scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`+db.dialect.ForUpdate(), id))
+// storeReply is CreateReply's transaction; it fills in res.
+func (db *DB) storeReply(ctx context.Context, tx *Tx, p lobby.ReplyParams, res *lobby.ReplyResult) error {
+	var conv string
+	err := tx.QueryRowContext(ctx, `SELECT id FROM conversations WHERE id = $1 AND consultant_id = $2`, p.ConversationID, p.ConsultantID).Scan(&conv)
 	if err != nil {
-		return nil, nil, err
+		return notFound(err, "no conversation %q of this consultant; reply into a conversation_id from a delivery or from GET /api/v1/conversations", p.ConversationID)
 	}
-	if m.Status != lobby.MessageStreaming {
-		return nil, m, nil
+	// The delivery answered: the one of the message replied to, or else the oldest
+	// whose reply is still awaited.
+	where, args := `reply_id = (SELECT m.id FROM messages m JOIN deliveries x ON x.reply_id = m.id
+		WHERE m.conversation_id = $1 AND m.status = $2 ORDER BY m.id LIMIT 1)`, []any{conv, lobby.MessageStreaming}
+	if p.InReplyTo != "" {
+		var role string
+		err := tx.QueryRowContext(ctx, `SELECT role FROM messages WHERE id = $1 AND conversation_id = $2`, p.InReplyTo, conv).Scan(&role)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if err != nil || role != lobby.RoleBuyer {
+			return lobby.Errorf(lobby.ENOTFOUND, "in_reply_to: no buyer message %q in conversation %s; use the message.id of a delivery", p.InReplyTo, conv)
+		}
+		where, args = `message_id = $1`, []any{p.InReplyTo}
 	}
-	if len(m.Content)+len(p.Content) > lobby.MaxMessageLen {
-		return nil, nil, lobby.Errorf(lobby.ETOOLARGE, "the reply would be %d bytes; the most is %d (32 KiB)", len(m.Content)+len(p.Content), lobby.MaxMessageLen)
+	d, err := db.lockDelivery(ctx, tx, where, args...)
+	if errors.Is(err, sql.ErrNoRows) {
+		d = nil // nothing awaited from an agent here
+	} else if err != nil {
+		return err
 	}
-	if m.Content == "" && p.Content == "" && !p.Partial {
-		return nil, nil, lobby.Errorf(lobby.EINVALID, "content is empty; send the reply's text")
+	if d != nil {
+		if d.Status == lobby.DeliveryPending {
+			if err := deliver(ctx, tx, d); err != nil {
+				return err
+			}
+			res.Acked = append(res.Acked, d.EventID)
+		}
+		m, extended, err := db.extendReply(ctx, tx, d.ReplyID, p)
+		switch {
+		case err != nil:
+			return err
+		case extended:
+			res.Message, res.Delta = m, p.Content
+		case m.Status == lobby.MessageComplete && m.Content == p.Content && !p.Partial:
+			res.Message = m // the same reply again, as an agent retrying a lost answer sends it
+			return nil
+		}
+	}
+	if res.Message == nil { // nothing awaited: a message of its own
+		switch {
+		case p.Content == "":
+			return lobby.Errorf(lobby.EINVALID, "content is empty; send the reply's text")
+		case p.Partial:
+			return lobby.Errorf(lobby.EINVALID, "partial: no reply is awaited here to stream into; set in_reply_to to the buyer message you answer, or leave partial out")
+		}
+		res.Message = &lobby.Message{ID: lobby.NewID(lobby.PrefixMessage), ConversationID: conv, Role: lobby.RoleConsultant,
+			Content: p.Content, Status: lobby.MessageComplete, CreatedAt: tx.now, UpdatedAt: tx.now}
+		if err := insertMessage(ctx, tx, res.Message); err != nil {
+			return err
+		}
+		res.Delta, res.Created = p.Content, true
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = $1 WHERE id = $2`, tx.now, conv)
+	return err
+}
+
+// extendReply adds p's content to the awaited reply with the given ID, completing it
+// unless p is partial, and returns it. When the reply has already ended it returns it
+// unchanged, and extended false.
+func (db *DB) extendReply(ctx context.Context, tx *Tx, id string, p lobby.ReplyParams) (m *lobby.Message, extended bool, err error) {
+	m, err = scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`+db.dialect.ForUpdate(), id))
+	switch {
+	case err != nil:
+		return nil, false, err
+	case m.Status != lobby.MessageStreaming:
+		return m, false, nil
+	case len(m.Content)+len(p.Content) > lobby.MaxMessageLen:
+		return nil, false, lobby.Errorf(lobby.ETOOLARGE, "the reply would be %d bytes; the most is %d (32 KiB)", len(m.Content)+len(p.Content), lobby.MaxMessageLen)
+	case m.Content == "" && p.Content == "" && !p.Partial:
+		return nil, false, lobby.Errorf(lobby.EINVALID, "content is empty; send the reply's text")
 	}
 	m.Content += p.Content
 	if !p.Partial {
@@ -429,7 +453,7 @@ func (db *DB) extendReply(ctx context.Context, tx *Tx, id string, p lobby.ReplyP
 	}
 	m.UpdatedAt = tx.now
 	_, err = tx.ExecContext(ctx, `UPDATE messages SET content = $1, status = $2, updated_at = $3 WHERE id = $4`, m.Content, m.Status, m.UpdatedAt, m.ID)
-	return m, nil, err
+	return m, true, err
 }
 
 // PruneDeliveries implements lobby.DeliveryService.

@@ -43,6 +43,7 @@ func (b Backend) Store(t *testing.T) *Store {
 func (b Backend) store(t *testing.T, db *sqldb.DB, clock *Clock) *Store {
 	db.Now = clock.Now
 	events := hub.New()
+	db.Events = events
 	svc := db.Services()
 	return &Store{Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Chat: svc.Chat,
 		Deliveries: svc.Deliveries, Events: events, Clock: clock,

@@ -728,7 +728,7 @@ func testChat(t *testing.T, open func(*testing.T) *Store) {
 		first.Reply.Status != lobby.MessageStreaming || first.Reply.Role != lobby.RoleConsultant || first.Reply.ID <= first.Message.ID {
 		t.Fatalf("exchange = %+v %+v", first.Message, first.Reply)
 	}
-	done, err := st.Chat.FinishMessage(ctx, first.Reply.ID, "Hi.", lobby.MessageComplete, "", "offline")
+	done, err := st.Chat.FinishMessage(ctx, lobby.FinishParams{ID: first.Reply.ID, Content: "Hi.", Status: lobby.MessageComplete, Model: "offline"})
 	must(t, err)
 	if done.Content != "Hi." || done.Status != lobby.MessageComplete || done.Model != "offline" {
 		t.Fatalf("finished = %+v", done)
@@ -741,7 +741,7 @@ func testChat(t *testing.T, open func(*testing.T) *Store) {
 	if second.Conversation.ID != cnv.ID || third.Conversation.ID != cnv.ID {
 		t.Fatal("one subscription's messages went to two conversations")
 	}
-	_, err = st.Chat.FinishMessage(ctx, second.Reply.ID, "", lobby.MessageFailed, "The model provider is overloaded.", "")
+	_, err = st.Chat.FinishMessage(ctx, lobby.FinishParams{ID: second.Reply.ID, Status: lobby.MessageFailed, Error: "The model provider is overloaded."})
 	must(t, err)
 
 	all, err := st.Chat.FindMessages(ctx, lobby.MessageFilter{ConversationID: cnv.ID})
@@ -787,7 +787,7 @@ func testChat(t *testing.T, open func(*testing.T) *Store) {
 			t.Errorf("content %.10q: %v", bad, err)
 		}
 	}
-	_, err = st.Chat.FinishMessage(ctx, "msg_nope", "x", lobby.MessageComplete, "", "")
+	_, err = st.Chat.FinishMessage(ctx, lobby.FinishParams{ID: "msg_nope", Content: "x", Status: lobby.MessageComplete})
 	WantCode(t, err, lobby.ENOTFOUND)
 
 	// A reply whose process died is failed once it is older than the cutoff.

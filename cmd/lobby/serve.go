@@ -120,6 +120,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready cha
 		defer func() { stopBroker(); <-brokerDone }()
 		events = broker
 	}
+	db.Events = events // the store publishes what its writes change, after commit
 	consult := &chat.Service{Chat: svc.Chat, Consultants: svc.Consultants, Events: events, LLM: llm, Logger: log}
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSweep()
@@ -128,7 +129,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready cha
 	payloads := &deliver.Events{Chat: svc.Chat, ReplyURL: base + "/api/v1/reply"}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &deliver.Worker{
-		Events: payloads, Deliveries: svc.Deliveries, Consultants: svc.Consultants, Users: svc.Auth, Publisher: events, Mailer: mailer,
+		Events: payloads, Deliveries: svc.Deliveries, Consultants: svc.Consultants, Users: svc.Auth, Mailer: mailer,
 		Client:   egress.NewClient(egress.Config{Dev: cfg.Dev, Timeout: cfg.WebhookTimeout}),
 		Schedule: cfg.RetrySchedule, AttemptTimeout: cfg.WebhookTimeout, BaseURL: base, Logger: log, Now: time.Now,
 		Metrics: deliver.NewMetrics(registry),

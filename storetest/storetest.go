@@ -48,6 +48,7 @@ func Exercise(t *testing.T, open func(t *testing.T) *Store) {
 		{"Delivery", testDelivery},
 		{"Inbox", testInbox},
 		{"Reply", testReply},
+		{"Events", testEvents},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,7 +19,7 @@ import (
 type Service struct {
 	Chat        lobby.ChatService
 	Consultants lobby.ConsultantService
-	Events      lobby.EventService
+	Events      lobby.EventService // the replies' pieces; the store publishes the rest
 	LLM         lobby.LLM
 	Logger      *slog.Logger
 	// ReplyTimeout bounds one reply, retries included; 0 means 3 minutes.

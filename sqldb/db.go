@@ -1,5 +1,7 @@
-// Package sqldb implements Lobby's services over database/sql. The business rules live
-// here once; the sqlite and postgres packages supply a Dialect and the connections.
+// Package sqldb implements Lobby's services over database/sql, one type per domain
+// service over one DB (see DB.Services). The business rules live here once; the sqlite
+// and postgres packages supply a Dialect and the connections. Every write runs in one
+// transaction, which publishes the events of what it changed once it commits.
 package sqldb
 
 import (

@@ -77,6 +77,19 @@ type ExchangeParams struct {
 	SubscriptionID string
 	ConversationID string // "" for the subscription's default conversation
 	Content        string
+	// Watch, when not nil, is called with the exchange once it is stored and before
+	// its events are published, so that the caller can follow the conversation, even
+	// one made for this message, without missing one.
+	Watch func(*Exchange)
+}
+
+// FinishParams is how a streaming message ended, for FinishMessage.
+type FinishParams struct {
+	ID      string
+	Content string
+	Status  string // MessageComplete or MessageFailed
+	Error   string // why it failed, in words for the buyer
+	Model   string // the model that wrote it
 }
 
 // MessageFilter selects a conversation's messages, oldest first.
@@ -100,18 +113,21 @@ type ChatService interface {
 	// CreateExchange stores a buyer's message and the consultant's reply, born
 	// streaming, in one transaction that also counts the message against the
 	// subscription's cap and, for a webhook or polling consultant, stores the delivery
-	// (and queues a webhook's first attempt). A message over the cap is not stored:
-	// EQUOTA with RetryAfter set to the time left in the period. Returns ENOTFOUND for
-	// a conversation that is not the subscription's, EINVALID for bad content.
+	// (and queues a webhook's first attempt). Once it commits it publishes
+	// message.created for both messages and, for a polling consultant, inbox.ready. A
+	// message over the cap is not stored: EQUOTA with RetryAfter set to the time left
+	// in the period. Returns ENOTFOUND for a conversation that is not the
+	// subscription's, EINVALID for bad content.
 	CreateExchange(ctx context.Context, p ExchangeParams) (*Exchange, error)
 
 	// FinishMessage sets a streaming message's final content and status (complete or
-	// failed, with errMsg) and the model that wrote it. Returns ENOTFOUND.
-	FinishMessage(ctx context.Context, id, content, status, errMsg, model string) (*Message, error)
+	// failed, with p.Error) and the model that wrote it, and publishes
+	// message.completed or message.failed. Returns ENOTFOUND.
+	FinishMessage(ctx context.Context, p FinishParams) (*Message, error)
 
 	// FailStaleReplies fails the managed replies still streaming that were born before
 	// cutoff: their process died. Replies awaited from a consultant's agent are left.
-	// It returns them as they are now.
+	// It publishes message.failed for each, and returns them as they are now.
 	FailStaleReplies(ctx context.Context, cutoff time.Time, errMsg string) ([]*Message, error)
 
 	// FindConversationByID returns ENOTFOUND when there is none.

@@ -102,7 +102,8 @@ type AttemptResult struct {
 	RetryAt time.Time
 }
 
-// AttemptOutcome is what RecordAttempt changed, for the caller to announce.
+// AttemptOutcome is what RecordAttempt changed. The store has published the reply's
+// end; the caller tells the owner of a delivery that failed.
 type AttemptOutcome struct {
 	Delivery *Delivery
 	// Reply is the reply message when it ended in this call (completed or failed).
@@ -170,12 +171,12 @@ type DeliveryService interface {
 	// with r.Reply, or failed with an explanation when the delivery fails; the endpoint
 	// disabled on r.Gone. An attempt of an older round, or on a delivery no longer
 	// pending (a reply acknowledged it meanwhile), is logged and changes nothing else.
-	// Returns ENOTFOUND.
+	// A reply ended is published (lobby.ReplyEvents) once it commits. Returns ENOTFOUND.
 	RecordAttempt(ctx context.Context, r AttemptResult) (*AttemptOutcome, error)
 
 	// RetryDelivery makes a delivery pending again in a new round and, for a webhook,
-	// queues the round's first attempt now. A delivered one is sent again. Returns
-	// ENOTFOUND.
+	// queues the round's first attempt now, or for polling publishes inbox.ready. A
+	// delivered one is sent again. Returns ENOTFOUND.
 	RetryDelivery(ctx context.Context, id string) (*Delivery, error)
 
 	// LeaseInbox hands out up to limit of a polling consultant's pending events that
@@ -194,8 +195,9 @@ type DeliveryService interface {
 	// CreateReply stores a consultant agent's reply in one of its conversations: it
 	// completes (or, Partial, extends) the reply awaited for p.InReplyTo, or the oldest
 	// awaited one, or else adds a new message; and acknowledges the deliveries it
-	// answers. Returns ENOTFOUND for a conversation or message that is not the
-	// consultant's, EINVALID for bad content.
+	// answers. It publishes lobby.ReplyEvents of the result once it commits. Returns
+	// ENOTFOUND for a conversation or message that is not the consultant's, EINVALID
+	// for bad content.
 	CreateReply(ctx context.Context, p ReplyParams) (*ReplyResult, error)
 
 	// PruneDeliveries deletes the deliveries that have ended (delivered or failed) and

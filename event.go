@@ -49,7 +49,8 @@ func MessageEvent(typ string, m *Message) Event {
 }
 
 // EventService carries events to whoever follows a conversation, on this instance and
-// on the others.
+// on the others. The stores publish the events of their writes, after commit; only the
+// message.delta pieces of a managed reply, which are not stored, come from elsewhere.
 type EventService interface {
 	// Publish sends e to the conversation's subscribers. It never blocks on a slow one.
 	Publish(ctx context.Context, e Event)

@@ -158,28 +158,31 @@ func (a *App) Open(ctx context.Context) error {
 	}
 	a.Payments = &local.Payments{BaseURL: cfg.BaseURL}
 
+	svc := db.Services()
 	h := hub.New()
 	a.Events = h
 	if be == backendPostgres {
 		// Events travel between instances over LISTEN/NOTIFY.
-		a.Broker = postgres.NewBroker(cfg.Database, h, db, log)
+		a.Broker = postgres.NewBroker(cfg.Database, h, svc.Chat, log)
 		a.Events = a.Broker
 		a.background(a.Broker.Run)
 	}
+	// The store publishes what each write changed, once it commits.
+	db.Events = a.Events
 
-	a.Consult = &chat.Service{Chat: db, Consultants: db, Events: a.Events, LLM: a.LLM, Logger: log}
+	a.Consult = &chat.Service{Chat: svc.Chat, Consultants: svc.Consultants, Events: a.Events, LLM: a.LLM, Logger: log}
 	a.background(func(ctx context.Context) { a.Consult.Sweep(ctx, time.Minute) })
 
 	a.Registry = prometheus.NewRegistry()
-	payloads := &deliver.Events{Chat: db, ReplyURL: cfg.BaseURL + "/api/v1/reply"}
+	payloads := &deliver.Events{Chat: svc.Chat, ReplyURL: cfg.BaseURL + "/api/v1/reply"}
 	a.Worker = &deliver.Worker{
-		Events: payloads, Deliveries: db, Consultants: db, Users: db, Publisher: a.Events, Mailer: a.Mailer,
+		Events: payloads, Deliveries: svc.Deliveries, Consultants: svc.Consultants, Users: svc.Auth, Mailer: a.Mailer,
 		Client: a.Egress, Schedule: cfg.RetrySchedule, AttemptTimeout: cfg.WebhookTimeout, BaseURL: cfg.BaseURL,
 		Logger: log, Now: a.Now, Metrics: deliver.NewMetrics(a.Registry),
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, a.Worker)
-	river.AddWorker(workers, &deliver.Pruner{Deliveries: db, Logger: log, Now: a.Now})
+	river.AddWorker(workers, &deliver.Pruner{Deliveries: svc.Deliveries, Logger: log, Now: a.Now})
 	// The queue's rescue window follows its longest job, so a slow job is never
 	// rescued, and run twice, while it still runs.
 	if a.Queue, err = jobs.New(db, workers, jobs.Config{JobTimeout: a.Worker.JobTimeout(), Logger: log,
@@ -197,7 +200,8 @@ func (a *App) Open(ctx context.Context) error {
 	})
 
 	a.Server = &lobbyhttp.Server{
-		Auth: db, Consultants: db, Subscriptions: db, Chat: db, Deliveries: db, Payloads: payloads,
+		Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Chat: svc.Chat, Deliveries: svc.Deliveries,
+		Payloads: payloads,
 		Consult: a.Consult, Events: a.Events, Payments: a.Payments, Mailer: a.Mailer,
 		Ready: db.Ready, Logger: log, Dev: cfg.Dev, BaseURL: cfg.BaseURL,
 		PublicRateLimit: cfg.PublicRateLimit, ReplyRateLimit: cfg.ReplyRateLimit, Registry: a.Registry, Now: a.Now,
@@ -206,7 +210,8 @@ func (a *App) Open(ctx context.Context) error {
 		a.Server.Mailbox = a.Console
 	}
 	a.Server.Pages = web.New(web.Config{
-		Auth: db, Consultants: db, Subscriptions: db, Deliveries: db, Mailer: a.Mailer, Payments: a.Payments,
+		Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Deliveries: svc.Deliveries,
+		Mailer: a.Mailer, Payments: a.Payments,
 		Dev: cfg.Dev, BaseURL: cfg.BaseURL, Logger: log, Now: a.Now,
 	})
 	return nil

@@ -19,7 +19,7 @@ import (
 type Service struct {
 	Chat        lobby.ChatService
 	Consultants lobby.ConsultantService
-	Events      lobby.EventService
+	Events      lobby.EventService // the replies' pieces; the store publishes the rest
 	LLM         lobby.LLM
 	Logger      *slog.Logger
 	// ReplyTimeout bounds one reply, retries included; 0 means 3 minutes.
@@ -39,19 +39,12 @@ const maxHistory = 400
 // published, so that the caller can follow the conversation without missing one.
 // The reply goes on after ctx ends: a buyer cut off finds it in the conversation later.
 func (s *Service) Send(ctx context.Context, p lobby.ExchangeParams, watch func(*lobby.Exchange)) (*lobby.Exchange, error) {
+	p.Watch = watch // the store publishes the exchange's events once watch has run
 	ex, err := s.Chat.CreateExchange(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	if watch != nil {
-		watch(ex)
-	}
-	s.Events.Publish(ctx, lobby.MessageEvent(lobby.EventMessageCreated, ex.Message))
-	s.Events.Publish(ctx, lobby.MessageEvent(lobby.EventMessageCreated, ex.Reply))
-	if d := ex.Delivery; d != nil { // the consultant's own agent answers, through the API
-		if d.Mode == lobby.ModePolling {
-			s.Events.Publish(ctx, lobby.InboxReady(d.ConsultantID))
-		}
+	if ex.Delivery != nil { // the consultant's own agent answers, through the API
 		return ex, nil
 	}
 	s.wg.Add(1)
@@ -80,16 +73,11 @@ func (s *Service) reply(ctx context.Context, ex *lobby.Exchange) {
 
 	content, status, errMsg, model := s.produce(ctx, ex)
 	// The reply is stored even when the request's own time ran out.
-	final, err := s.Chat.FinishMessage(context.WithoutCancel(ctx), ex.Reply.ID, content, status, errMsg, model)
+	// The store publishes its end.
+	_, err := s.Chat.FinishMessage(context.WithoutCancel(ctx), lobby.FinishParams{ID: ex.Reply.ID, Content: content, Status: status, Error: errMsg, Model: model})
 	if err != nil {
 		s.Logger.Error("store reply", "message_id", ex.Reply.ID, "err", err)
-		return
 	}
-	typ := lobby.EventMessageCompleted
-	if final.Status == lobby.MessageFailed {
-		typ = lobby.EventMessageFailed
-	}
-	s.Events.Publish(ctx, lobby.MessageEvent(typ, final))
 }
 
 // produce asks the model and streams its reply through the output guard. It returns
@@ -105,6 +93,8 @@ func (s *Service) produce(ctx context.Context, ex *lobby.Exchange) (content, sta
 	}
 	req := prompt.Assemble(prompt.Params{Consultant: consultant, History: history, ContextTokens: s.ContextTokens})
 	guard := prompt.NewGuard(consultant.SystemPrompt + "\n" + prompt.Footer)
+	// The pieces of the reply are not store writes, so they are published here; the
+	// store publishes the rest of the conversation's events.
 	seq := 0
 	publish := func(text string) {
 		if text == "" {
@@ -150,12 +140,10 @@ const Interrupted = "The reply was interrupted when the server restarted. Send y
 // producing them died. It runs once at once, then every interval until ctx ends.
 func (s *Service) Sweep(ctx context.Context, interval time.Duration) {
 	for {
-		ms, err := s.Chat.FailStaleReplies(ctx, time.Now().Add(-2*s.replyTimeout()), Interrupted)
+		// The store publishes the replies it fails.
+		_, err := s.Chat.FailStaleReplies(ctx, time.Now().Add(-2*s.replyTimeout()), Interrupted)
 		if err != nil && ctx.Err() == nil {
 			s.Logger.Warn("sweep stale replies", "err", err)
-		}
-		for _, m := range ms {
-			s.Events.Publish(ctx, lobby.MessageEvent(lobby.EventMessageFailed, m))
 		}
 		select {
 		case <-ctx.Done():

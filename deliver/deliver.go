@@ -86,7 +86,6 @@ type Worker struct {
 	Deliveries  lobby.DeliveryService
 	Consultants lobby.ConsultantService
 	Users       lobby.AuthService
-	Publisher   lobby.EventService
 	Mailer      lobby.Mailer
 	Client      *egress.Client
 	// Schedule is the wait before each attempt; DefaultSchedule when nil. Tests
@@ -246,18 +245,9 @@ func head(b []byte) string {
 	return strings.ToValidUTF8(string(b), "")
 }
 
-// announce publishes the reply the attempt ended and tells the owner when the delivery
-// has failed for good.
+// announce tells the owner when the delivery has failed for good. The store has
+// published the reply the attempt ended.
 func (w *Worker) announce(ctx context.Context, c *lobby.Consultant, out *lobby.AttemptOutcome, posted bool) {
-	if out.Reply != nil {
-		delta := ""
-		if out.Reply.Status == lobby.MessageComplete {
-			delta = out.Reply.Content
-		}
-		for _, e := range lobby.ReplyEvents(out.Reply, delta, false) {
-			w.Publisher.Publish(ctx, e)
-		}
-	}
 	if out.Delivery.Status != lobby.DeliveryFailed {
 		return
 	}

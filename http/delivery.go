@@ -55,9 +55,6 @@ func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	for _, e := range lobby.ReplyEvents(res.Message, res.Delta, res.Created) {
-		s.Events.Publish(r.Context(), e)
-	}
 	response.JSON(w, http.StatusCreated, map[string]any{"message": res.Message, "acknowledged": nonNilSlice(res.Acked)})
 	return nil
 }
@@ -118,9 +115,6 @@ func (s *Server) handleDeliveryRetry(w http.ResponseWriter, r *http.Request) err
 	}
 	if d, err = s.Deliveries.RetryDelivery(r.Context(), d.ID); err != nil {
 		return err
-	}
-	if d.Mode == lobby.ModePolling {
-		s.Events.Publish(r.Context(), lobby.InboxReady(d.ConsultantID))
 	}
 	response.JSON(w, http.StatusAccepted, d)
 	return nil

@@ -154,7 +154,7 @@ func TestCompleteAfterProviderRevealsOnce(t *testing.T) {
 		s.createConsultant(owner, "seller", nil)
 		buyer, _ := s.signIn("buyer@example.com")
 		id := s.do("POST", "/api/v1/consultants/seller/subscribe", buyer, map[string]string{"tier": "pro"}).want(t, 201).json()["checkout_id"].(string)
-		if err := s.db.CompleteCheckout(context.Background(), id, ""); err != nil {
+		if err := s.db.Services().Subscriptions.CompleteCheckout(context.Background(), id, ""); err != nil {
 			t.Fatal(err)
 		}
 		first := s.do("POST", "/api/v1/checkout/"+id+"/complete", buyer, nil).want(t, 200).json()

@@ -12,8 +12,9 @@ import (
 	"time"
 
 	"github.com/lobby-dev/lobby"
-	"github.com/lobby-dev/lobby/sqldb"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // Config tunes the queue.
@@ -30,9 +31,23 @@ type Config struct {
 	Periodic []*river.PeriodicJob
 }
 
+// Store is the database the jobs are kept in: River's driver over it, and the store
+// that queues jobs in its own transactions, through the client once UseJobs names it.
+// sqldb.DB is one.
+type Store interface {
+	Driver() riverdriver.Driver[*sql.Tx]
+	UseJobs(Inserter)
+}
+
+// Inserter queues jobs inside a store's transaction; the client New returns is one. It
+// is an alias, as sqldb.JobInserter is, so that the two name one interface.
+type Inserter = interface {
+	InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+}
+
 // New returns a client that works the jobs of workers in db's database, and makes db
 // insert through it. Start it with Start(ctx); Stop it before closing db.
-func New(db *sqldb.DB, workers *river.Workers, cfg Config) (*river.Client[*sql.Tx], error) {
+func New(db Store, workers *river.Workers, cfg Config) (*river.Client[*sql.Tx], error) {
 	timeout := cfg.JobTimeout
 	if timeout <= 0 {
 		timeout = 20 * time.Second

@@ -3,43 +3,14 @@ package postgres
 
 import (
 	"context"
-	"embed"
-	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/lobby-dev/lobby/sqldb"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 )
-
-//go:embed migrations/*.sql
-var migrations embed.FS
-
-// Dialect is PostgreSQL's SQL for the shared store.
-var Dialect = sqldb.Dialect{
-	Name:       "postgres",
-	Migrations: mustSub(migrations, "migrations"),
-	// Instances starting at once take turns; the key is arbitrary but fixed.
-	LockMigrations:      "SELECT pg_advisory_xact_lock(7245160342)",
-	LockJobMigrations:   "SELECT pg_advisory_lock(7245160343)",
-	UnlockJobMigrations: "SELECT pg_advisory_unlock(7245160343)",
-	ForUpdate:           " FOR UPDATE",
-	SkipLocked:          " FOR UPDATE SKIP LOCKED",
-	IsUniqueViolation:   isUniqueViolation,
-	SearchWhere:         "c.search @@ to_tsquery('english', $1)",
-	SearchRank:          "ts_rank(c.search, to_tsquery('english', $1)) DESC",
-	SearchQuery: func(words []string) string {
-		q := make([]string, len(words))
-		for i, w := range words {
-			q[i] = w + ":*" // words are letters and digits only; see sqldb.searchWords
-		}
-		return strings.Join(q, " & ")
-	},
-}
 
 // Open connects a pool to the database at url (postgres://...). It does not migrate.
 func Open(ctx context.Context, url string) (*sqldb.DB, error) {
@@ -71,17 +42,4 @@ func Open(ctx context.Context, url string) (*sqldb.DB, error) {
 	}
 	db.OnClose(pool.Close)
 	return db, nil
-}
-
-func isUniqueViolation(err error) bool {
-	var e *pgconn.PgError
-	return errors.As(err, &e) && e.Code == "23505"
-}
-
-func mustSub(f fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err)
-	}
-	return sub
 }

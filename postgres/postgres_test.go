@@ -7,9 +7,18 @@ import (
 	"github.com/lobby-dev/lobby/storetest"
 )
 
-func TestConformance(t *testing.T) {
+func skipUnlessPostgres(t *testing.T) {
 	if os.Getenv(storetest.PostgresURLVar) == "" {
 		t.Skipf("PostgreSQL not tested: set %s to a server's URL (CI does)", storetest.PostgresURLVar)
 	}
-	storetest.Exercise(t, storetest.Postgres)
+}
+
+func TestConformance(t *testing.T) {
+	skipUnlessPostgres(t)
+	storetest.Exercise(t, storetest.Postgres.Store)
+}
+
+func TestMigrations(t *testing.T) {
+	skipUnlessPostgres(t)
+	storetest.ExerciseMigrations(t, storetest.Postgres)
 }

@@ -12,6 +12,11 @@ import (
 	"github.com/lobby-dev/lobby"
 )
 
+// AuthService signs users in and authenticates their tokens.
+type AuthService struct{ db *DB }
+
+var _ lobby.AuthService = (*AuthService)(nil)
+
 func codeHash(email, code string) string { return lobby.HashToken(email + "\x00" + code) }
 
 func newLoginCode() string {
@@ -23,11 +28,11 @@ func newLoginCode() string {
 }
 
 // CreateLoginCode implements lobby.AuthService.
-func (db *DB) CreateLoginCode(ctx context.Context, email string) (string, error) {
+func (s *AuthService) CreateLoginCode(ctx context.Context, email string) (string, error) {
 	var code string
-	err := db.tx(ctx, func(tx *Tx) error {
+	err := s.db.tx(ctx, func(tx *Tx) error {
 		var created time.Time
-		err := tx.QueryRowContext(ctx, `SELECT created_at FROM login_codes WHERE email = $1`+db.dialect.ForUpdate, email).Scan(&created)
+		err := tx.QueryRowContext(ctx, `SELECT created_at FROM login_codes WHERE email = $1`+s.db.dialect.ForUpdate(), email).Scan(&created)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
@@ -49,17 +54,17 @@ func (db *DB) CreateLoginCode(ctx context.Context, email string) (string, error)
 }
 
 // VerifyLoginCode implements lobby.AuthService.
-func (db *DB) VerifyLoginCode(ctx context.Context, email, code string) (string, *lobby.User, error) {
+func (s *AuthService) VerifyLoginCode(ctx context.Context, email, code string) (string, *lobby.User, error) {
 	var (
 		token   string
 		user    lobby.User
 		refusal error // committed with the transaction: a wrong try must count
 	)
-	err := db.tx(ctx, func(tx *Tx) error {
+	err := s.db.tx(ctx, func(tx *Tx) error {
 		var hash string
 		var attempts int
 		var expires time.Time
-		err := tx.QueryRowContext(ctx, `SELECT code_hash, attempts, expires_at FROM login_codes WHERE email = $1`+db.dialect.ForUpdate,
+		err := tx.QueryRowContext(ctx, `SELECT code_hash, attempts, expires_at FROM login_codes WHERE email = $1`+s.db.dialect.ForUpdate(),
 			email).Scan(&hash, &attempts, &expires)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
@@ -117,33 +122,33 @@ func badToken() error {
 }
 
 // Authenticate implements lobby.AuthService.
-func (db *DB) Authenticate(ctx context.Context, token string) (*lobby.Principal, error) {
+func (s *AuthService) Authenticate(ctx context.Context, token string) (*lobby.Principal, error) {
 	hash := lobby.HashToken(token)
-	now := db.now()
+	now := s.db.now()
 	var stored string
 	p := &lobby.Principal{Kind: lobby.CallerOfToken(token)}
 	switch p.Kind {
 	case lobby.CallerUser:
 		var expires time.Time
-		err := db.read.QueryRowContext(ctx, `SELECT id, user_id, token_hash, expires_at FROM sessions WHERE token_hash = $1`, hash).
+		err := s.db.read.QueryRowContext(ctx, `SELECT id, user_id, token_hash, expires_at FROM sessions WHERE token_hash = $1`, hash).
 			Scan(&p.SessionID, &p.UserID, &stored, &expires)
 		if err != nil || !now.Before(expires) {
 			return nil, tokenErr(err)
 		}
 	case lobby.CallerBuyer:
-		var s lobby.Subscription
-		err := db.read.QueryRowContext(ctx, `SELECT id, user_id, consultant_id, token_hash, status, cancel_at_period_end, period_start, period_end
+		var sub lobby.Subscription
+		err := s.db.read.QueryRowContext(ctx, `SELECT id, user_id, consultant_id, token_hash, status, cancel_at_period_end, period_start, period_end
 			FROM subscriptions WHERE token_hash = $1`, hash).
-			Scan(&s.ID, &s.UserID, &s.ConsultantID, &stored, &s.Status, &s.CancelAtPeriodEnd, &s.PeriodStart, &s.PeriodEnd)
+			Scan(&sub.ID, &sub.UserID, &sub.ConsultantID, &stored, &sub.Status, &sub.CancelAtPeriodEnd, &sub.PeriodStart, &sub.PeriodEnd)
 		if err != nil {
 			return nil, tokenErr(err)
 		}
-		if s.At(now).Status != lobby.SubscriptionActive {
+		if sub.At(now).Status != lobby.SubscriptionActive {
 			return nil, lobby.Errorf(lobby.EUNAUTHORIZED, "this buyer token's subscription has ended; subscribe again to keep consulting")
 		}
-		p.SubscriptionID, p.UserID, p.ConsultantID = s.ID, s.UserID, s.ConsultantID
+		p.SubscriptionID, p.UserID, p.ConsultantID = sub.ID, sub.UserID, sub.ConsultantID
 	case lobby.CallerConsultant:
-		err := db.read.QueryRowContext(ctx, `SELECT consultant_id, token_hash FROM consultant_keys WHERE token_hash = $1 AND revoked_at IS NULL`, hash).
+		err := s.db.read.QueryRowContext(ctx, `SELECT consultant_id, token_hash FROM consultant_keys WHERE token_hash = $1 AND revoked_at IS NULL`, hash).
 			Scan(&p.ConsultantID, &stored)
 		if err != nil {
 			return nil, tokenErr(err)
@@ -165,17 +170,17 @@ func tokenErr(err error) error {
 }
 
 // RevokeSession implements lobby.AuthService.
-func (db *DB) RevokeSession(ctx context.Context, sessionID string) error {
-	return db.tx(ctx, func(tx *Tx) error {
+func (s *AuthService) RevokeSession(ctx context.Context, sessionID string) error {
+	return s.db.tx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = $1`, sessionID)
 		return err
 	})
 }
 
 // FindUserByID implements lobby.AuthService.
-func (db *DB) FindUserByID(ctx context.Context, id string) (*lobby.User, error) {
+func (s *AuthService) FindUserByID(ctx context.Context, id string) (*lobby.User, error) {
 	var u lobby.User
-	err := db.read.QueryRowContext(ctx, `SELECT id, email, created_at FROM users WHERE id = $1`, id).Scan(&u.ID, &u.Email, &u.CreatedAt)
+	err := s.db.read.QueryRowContext(ctx, `SELECT id, email, created_at FROM users WHERE id = $1`, id).Scan(&u.ID, &u.Email, &u.CreatedAt)
 	if err != nil {
 		return nil, notFound(err, "user %q not found", id)
 	}

@@ -12,6 +12,11 @@ import (
 	"github.com/lobby-dev/lobby"
 )
 
+// ChatService keeps conversations and messages.
+type ChatService struct{ db *DB }
+
+var _ lobby.ChatService = (*ChatService)(nil)
+
 // buyerPseudonym is the buyer's ID as a consultant sees it: stable per buyer and
 // consultant, and different for each consultant.
 func buyerPseudonym(userID, consultantID string) string {
@@ -42,32 +47,32 @@ func scanMessage(row scanner) (*lobby.Message, error) {
 }
 
 // CreateExchange implements lobby.ChatService.
-func (db *DB) CreateExchange(ctx context.Context, p lobby.ExchangeParams) (*lobby.Exchange, error) {
+func (s *ChatService) CreateExchange(ctx context.Context, p lobby.ExchangeParams) (*lobby.Exchange, error) {
 	if err := lobby.ValidateMessageContent(p.Content); err != nil {
 		return nil, err
 	}
 	var ex lobby.Exchange
-	err := db.tx(ctx, func(tx *Tx) error {
-		s, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1`+db.dialect.ForUpdate, p.SubscriptionID))
+	err := s.db.tx(ctx, func(tx *Tx) error {
+		sub, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1`+s.db.dialect.ForUpdate(), p.SubscriptionID))
 		if err != nil {
 			return notFound(err, "no subscription %q", p.SubscriptionID)
 		}
-		if s, err = advance(ctx, tx, s); err != nil {
+		if sub, err = advance(ctx, tx, sub); err != nil {
 			return err
 		}
-		if s.Status != lobby.SubscriptionActive {
+		if sub.Status != lobby.SubscriptionActive {
 			return lobby.Errorf(lobby.EUNAUTHORIZED, "this subscription has ended; subscribe again to keep consulting")
 		}
-		if s.MessageCap != nil && s.MessagesUsed >= *s.MessageCap {
+		if sub.MessageCap != nil && sub.MessagesUsed >= *sub.MessageCap {
 			e := lobby.Errorf(lobby.EQUOTA, "this subscription's %d messages for the period are used; more can be sent from %s, or on a bigger tier",
-				*s.MessageCap, s.PeriodEnd.Format("2006-01-02 15:04 MST"))
-			e.RetryAfter = s.PeriodEnd.Sub(tx.now)
+				*sub.MessageCap, sub.PeriodEnd.Format("2006-01-02 15:04 MST"))
+			e.RetryAfter = sub.PeriodEnd.Sub(tx.now)
 			return e
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET messages_used = messages_used + 1, updated_at = $1 WHERE id = $2`, tx.now, s.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET messages_used = messages_used + 1, updated_at = $1 WHERE id = $2`, tx.now, sub.ID); err != nil {
 			return err
 		}
-		if ex.Conversation, err = db.conversationFor(ctx, tx, s, p.ConversationID); err != nil {
+		if ex.Conversation, err = s.db.conversationFor(ctx, tx, sub, p.ConversationID); err != nil {
 			return err
 		}
 		ex.Message = &lobby.Message{ID: lobby.NewID(lobby.PrefixMessage), ConversationID: ex.Conversation.ID, Role: lobby.RoleBuyer,
@@ -78,12 +83,15 @@ func (db *DB) CreateExchange(ctx context.Context, p lobby.ExchangeParams) (*lobb
 			if err := insertMessage(ctx, tx, m); err != nil {
 				return err
 			}
+			tx.publish(lobby.MessageEvent(lobby.EventMessageCreated, m))
 		}
 		if _, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = $1 WHERE id = $2`, tx.now, ex.Conversation.ID); err != nil {
 			return err
 		}
-		ex.Delivery, err = db.createDelivery(ctx, tx, &ex)
-		return err
+		if p.Watch != nil {
+			tx.afterCommit(func() { p.Watch(&ex) })
+		}
+		return s.db.createDelivery(ctx, tx, &ex)
 	})
 	if err != nil {
 		return nil, err
@@ -119,37 +127,49 @@ func (db *DB) conversationFor(ctx context.Context, tx *Tx, s *lobby.Subscription
 }
 
 // FinishMessage implements lobby.ChatService.
-func (db *DB) FinishMessage(ctx context.Context, id, content, status, errMsg, model string) (*lobby.Message, error) {
+func (s *ChatService) FinishMessage(ctx context.Context, p lobby.FinishParams) (*lobby.Message, error) {
 	var m *lobby.Message
-	err := db.tx(ctx, func(tx *Tx) error {
+	err := s.db.tx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE messages SET content = $1, status = $2, error = $3, model = $4, updated_at = $5 WHERE id = $6`,
-			content, status, errMsg, model, tx.now, id)
+			p.Content, p.Status, p.Error, p.Model, tx.now, p.ID)
 		if err != nil {
 			return err
 		}
-		m, err = scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`, id))
-		return notFound(err, "no message %q", id)
+		if m, err = scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`, p.ID)); err != nil {
+			return notFound(err, "no message %q", p.ID)
+		}
+		tx.publish(lobby.ReplyEvents(m, "", false)...) // its end
+		return nil
 	})
-	return m, err
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // FailStaleReplies implements lobby.ChatService.
-func (db *DB) FailStaleReplies(ctx context.Context, cutoff time.Time, errMsg string) ([]*lobby.Message, error) {
+func (s *ChatService) FailStaleReplies(ctx context.Context, cutoff time.Time, errMsg string) ([]*lobby.Message, error) {
 	var ms []*lobby.Message
-	err := db.tx(ctx, func(tx *Tx) error {
+	err := s.db.tx(ctx, func(tx *Tx) error {
 		var err error
 		ms, err = queryAll(ctx, tx, scanMessage, `UPDATE messages SET status = $1, error = $2, updated_at = $3
 			WHERE status = $4 AND created_at < $5 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.reply_id = messages.id)
 			RETURNING `+messageColumns,
 			lobby.MessageFailed, errMsg, tx.now, lobby.MessageStreaming, lobby.UTC(cutoff))
+		for _, m := range ms {
+			tx.publish(lobby.MessageEvent(lobby.EventMessageFailed, m))
+		}
 		return err
 	})
-	return ms, err
+	if err != nil {
+		return nil, err
+	}
+	return ms, nil
 }
 
 // FindConversationByID implements lobby.ChatService.
-func (db *DB) FindConversationByID(ctx context.Context, id string) (*lobby.Conversation, error) {
-	c, err := scanConversation(db.read.QueryRowContext(ctx, `SELECT `+conversationColumns+` FROM conversations WHERE id = $1`, id))
+func (s *ChatService) FindConversationByID(ctx context.Context, id string) (*lobby.Conversation, error) {
+	c, err := scanConversation(s.db.read.QueryRowContext(ctx, `SELECT `+conversationColumns+` FROM conversations WHERE id = $1`, id))
 	if err != nil {
 		return nil, notFound(err, "no conversation %q", id)
 	}
@@ -157,18 +177,18 @@ func (db *DB) FindConversationByID(ctx context.Context, id string) (*lobby.Conve
 }
 
 // FindConversations implements lobby.ChatService.
-func (db *DB) FindConversations(ctx context.Context, f lobby.ConversationFilter) ([]*lobby.Conversation, string, error) {
+func (s *ChatService) FindConversations(ctx context.Context, f lobby.ConversationFilter) ([]*lobby.Conversation, string, error) {
 	q := keyQuery{columns: conversationColumns, table: "conversations", column: "subscription_id", value: f.SubscriptionID,
 		limit: f.Limit, cursor: f.Cursor}
 	if f.ConsultantID != "" {
 		q.column, q.value = "consultant_id", f.ConsultantID
 	}
-	return keyPage(ctx, db, q, scanConversation, func(c *lobby.Conversation) string { return c.ID })
+	return keyPage(ctx, s.db, q, scanConversation, func(c *lobby.Conversation) string { return c.ID })
 }
 
 // FindMessages implements lobby.ChatService.
-func (db *DB) FindMessages(ctx context.Context, f lobby.MessageFilter) ([]*lobby.Message, error) {
-	return db.queryMessages(ctx, `SELECT `+messageColumns+` FROM messages WHERE conversation_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+func (s *ChatService) FindMessages(ctx context.Context, f lobby.MessageFilter) ([]*lobby.Message, error) {
+	return s.db.queryMessages(ctx, `SELECT `+messageColumns+` FROM messages WHERE conversation_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
 		f.ConversationID, f.After, limit(f.Limit))
 }
 
@@ -177,16 +197,16 @@ func (db *DB) queryMessages(ctx context.Context, query string, args ...any) ([]*
 }
 
 // FindRecentMessages implements lobby.ChatService.
-func (db *DB) FindRecentMessages(ctx context.Context, conversationID, upTo string, n int) ([]*lobby.Message, error) {
-	ms, err := db.queryMessages(ctx, `SELECT `+messageColumns+` FROM messages WHERE conversation_id = $1 AND id <= $2
+func (s *ChatService) FindRecentMessages(ctx context.Context, conversationID, upTo string, n int) ([]*lobby.Message, error) {
+	ms, err := s.db.queryMessages(ctx, `SELECT `+messageColumns+` FROM messages WHERE conversation_id = $1 AND id <= $2
 		ORDER BY id DESC LIMIT $3`, conversationID, upTo, n)
 	slices.Reverse(ms)
 	return ms, err
 }
 
 // FindMessageByID implements lobby.ChatService.
-func (db *DB) FindMessageByID(ctx context.Context, id string) (*lobby.Message, error) {
-	m, err := scanMessage(db.read.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`, id))
+func (s *ChatService) FindMessageByID(ctx context.Context, id string) (*lobby.Message, error) {
+	m, err := scanMessage(s.db.read.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`, id))
 	if err != nil {
 		return nil, notFound(err, "no message %q", id)
 	}

@@ -9,6 +9,11 @@ import (
 	"github.com/lobby-dev/lobby"
 )
 
+// ConsultantService keeps consultants and the catalog.
+type ConsultantService struct{ db *DB }
+
+var _ lobby.ConsultantService = (*ConsultantService)(nil)
+
 const consultantColumns = `c.id, c.slug, c.owner_id, c.name, c.tagline, c.description, c.category, c.tags,
 	c.system_prompt, c.mode, c.webhook_url, c.webhook_secret, c.model, c.created_at, c.updated_at,
 	c.previous_webhook_secret, c.previous_secret_until, c.webhook_disabled_at, c.webhook_disabled_reason,
@@ -33,7 +38,7 @@ func scanConsultant(row scanner) (*lobby.Consultant, error) {
 }
 
 // CreateConsultant implements lobby.ConsultantService.
-func (db *DB) CreateConsultant(ctx context.Context, c *lobby.Consultant, opt lobby.ValidateOptions) (string, error) {
+func (s *ConsultantService) CreateConsultant(ctx context.Context, c *lobby.Consultant, opt lobby.ValidateOptions) (string, error) {
 	c.Normalize()
 	if len(c.Plans) == 0 {
 		c.Plans = lobby.DefaultPlans()
@@ -45,7 +50,7 @@ func (db *DB) CreateConsultant(ctx context.Context, c *lobby.Consultant, opt lob
 		c.WebhookSecret = lobby.NewWebhookSecret()
 	}
 	key, keyHash := lobby.NewToken(lobby.TokenConsultant)
-	err := db.tx(ctx, func(tx *Tx) error {
+	err := s.db.tx(ctx, func(tx *Tx) error {
 		c.ID = lobby.NewID(lobby.PrefixConsultant)
 		c.CreatedAt, c.UpdatedAt = tx.now, tx.now
 		_, err := tx.ExecContext(ctx, `INSERT INTO consultants (id, slug, owner_id, name, tagline, description, category, tags,
@@ -54,7 +59,7 @@ func (db *DB) CreateConsultant(ctx context.Context, c *lobby.Consultant, opt lob
 			c.ID, c.Slug, c.OwnerID, c.Name, c.Tagline, c.Description, c.Category, strings.Join(c.Tags, " "),
 			c.SystemPrompt, c.Mode, c.WebhookURL, c.WebhookSecret, c.Model, c.CreatedAt, c.UpdatedAt)
 		if err != nil {
-			return db.slugConflict(err, c.Slug)
+			return s.db.slugConflict(err, c.Slug)
 		}
 		if err := insertPlans(ctx, tx, c.ID, c.Plans); err != nil {
 			return err
@@ -132,13 +137,13 @@ func (db *DB) findConsultant(ctx context.Context, q querier, where string, arg a
 }
 
 // FindConsultantBySlug implements lobby.ConsultantService.
-func (db *DB) FindConsultantBySlug(ctx context.Context, slug string) (*lobby.Consultant, error) {
-	return db.findConsultant(ctx, db.read, "c.slug = $1", slug, "")
+func (s *ConsultantService) FindConsultantBySlug(ctx context.Context, slug string) (*lobby.Consultant, error) {
+	return s.db.findConsultant(ctx, s.db.read, "c.slug = $1", slug, "")
 }
 
 // FindConsultantByID implements lobby.ConsultantService.
-func (db *DB) FindConsultantByID(ctx context.Context, id string) (*lobby.Consultant, error) {
-	return db.findConsultant(ctx, db.read, "c.id = $1", id, "")
+func (s *ConsultantService) FindConsultantByID(ctx context.Context, id string) (*lobby.Consultant, error) {
+	return s.db.findConsultant(ctx, s.db.read, "c.id = $1", id, "")
 }
 
 // searchWords splits a catalog query into at most 8 lower-case words of letters and
@@ -154,7 +159,7 @@ func searchWords(q string) []string {
 }
 
 // FindConsultants implements lobby.ConsultantService.
-func (db *DB) FindConsultants(ctx context.Context, f lobby.ConsultantFilter) ([]*lobby.Consultant, string, error) {
+func (s *ConsultantService) FindConsultants(ctx context.Context, f lobby.ConsultantFilter) ([]*lobby.Consultant, string, error) {
 	n := limit(f.Limit)
 	var (
 		where []string
@@ -171,10 +176,11 @@ func (db *DB) FindConsultants(ctx context.Context, f lobby.ConsultantFilter) ([]
 		if err != nil {
 			return nil, "", err
 		}
-		arg(db.dialect.SearchQuery(words)) // $1
-		where = append(where, db.dialect.SearchWhere)
-		query = `SELECT ` + consultantColumns + ` FROM consultants c ` + db.dialect.SearchJoin + ` WHERE %s ORDER BY ` +
-			db.dialect.SearchRank + `, c.id DESC LIMIT ` + arg(n+1) + ` OFFSET ` + arg(offset)
+		match := s.db.dialect.TextSearch("consultants", "c", "$1", words)
+		arg(match.Query) // $1
+		where = append(where, match.Where)
+		query = `SELECT ` + consultantColumns + ` FROM consultants c ` + match.Join + ` WHERE %s ORDER BY ` +
+			match.Rank + `, c.id DESC LIMIT ` + arg(n+1) + ` OFFSET ` + arg(offset)
 	} else {
 		after, err := parseKeyCursor(f.Cursor)
 		if err != nil {
@@ -196,7 +202,7 @@ func (db *DB) FindConsultants(ctx context.Context, f lobby.ConsultantFilter) ([]
 	}
 	// The placeholders were numbered as the arguments were added; the search's query
 	// text is always $1, so the limit and offset may come before the filters' numbers.
-	cs, err := queryAll(ctx, db.read, scanConsultant, strings.Replace(query, "%s", strings.Join(where, " AND "), 1), args...)
+	cs, err := queryAll(ctx, s.db.read, scanConsultant, strings.Replace(query, "%s", strings.Join(where, " AND "), 1), args...)
 	if err != nil {
 		return nil, "", err
 	}
@@ -210,19 +216,19 @@ func (db *DB) FindConsultants(ctx context.Context, f lobby.ConsultantFilter) ([]
 			next = keyCursor(cs[n-1].ID)
 		}
 	}
-	if err := loadPlans(ctx, db.read, cs); err != nil {
+	if err := loadPlans(ctx, s.db.read, cs); err != nil {
 		return nil, "", err
 	}
 	return cs, next, nil
 }
 
 // UpdateConsultant implements lobby.ConsultantService.
-func (db *DB) UpdateConsultant(ctx context.Context, id string, upd lobby.ConsultantUpdate, opt lobby.ValidateOptions) (*lobby.Consultant, string, error) {
+func (s *ConsultantService) UpdateConsultant(ctx context.Context, id string, upd lobby.ConsultantUpdate, opt lobby.ValidateOptions) (*lobby.Consultant, string, error) {
 	var c *lobby.Consultant
 	var secret string
-	err := db.tx(ctx, func(tx *Tx) error {
+	err := s.db.tx(ctx, func(tx *Tx) error {
 		var err error
-		if c, err = db.findConsultant(ctx, tx, "c.id = $1", id, db.dialect.ForUpdate); err != nil {
+		if c, err = s.db.findConsultant(ctx, tx, "c.id = $1", id, s.db.dialect.ForUpdate()); err != nil {
 			return err
 		}
 		was := c.Mode
@@ -245,9 +251,9 @@ func (db *DB) UpdateConsultant(ctx context.Context, id string, upd lobby.Consult
 			c.Slug, c.Name, c.Tagline, c.Description, c.Category, strings.Join(c.Tags, " "), c.SystemPrompt, c.Mode,
 			c.WebhookURL, c.WebhookSecret, c.Model, c.UpdatedAt, c.WebhookDisabledAt, c.WebhookDisabledReason, c.ID)
 		if err != nil {
-			return db.slugConflict(err, c.Slug)
+			return s.db.slugConflict(err, c.Slug)
 		}
-		if err := db.moveDeliveries(ctx, tx, c.ID, was, c.Mode); err != nil {
+		if err := s.db.moveDeliveries(ctx, tx, c.ID, was, c.Mode); err != nil {
 			return err
 		}
 		if upd.Plans != nil {

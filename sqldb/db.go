@@ -1,5 +1,7 @@
-// Package sqldb implements Lobby's services over database/sql. The business rules live
-// here once; the sqlite and postgres packages supply a Dialect and the connections.
+// Package sqldb implements Lobby's services over database/sql, one type per domain
+// service over one DB (see DB.Services). The business rules live here once; the sqlite
+// and postgres packages supply a Dialect and the connections. Every write runs in one
+// transaction, which publishes the events of what it changed once it commits.
 package sqldb
 
 import (
@@ -21,34 +23,6 @@ import (
 	"github.com/riverqueue/river/rivertype"
 )
 
-// Dialect is what differs between the databases.
-type Dialect struct {
-	Name string
-	// Migrations holds NNNN_name.sql files, applied in order of NNNN.
-	Migrations fs.FS
-	// LockMigrations runs first in the migration transaction, so that instances starting
-	// at once apply the migrations one after another ("" when beginning is enough).
-	LockMigrations string
-	// LockJobMigrations and UnlockJobMigrations hold and release a session lock
-	// around River's migrations, which run in transactions of their own.
-	LockJobMigrations, UnlockJobMigrations string
-	// ForUpdate is appended to a SELECT that a write transaction will change.
-	ForUpdate string
-	// SkipLocked is appended to a SELECT that claims rows other transactions may be
-	// claiming at once: they skip each other's rows instead of waiting.
-	SkipLocked string
-	// IsUniqueViolation reports whether err is a unique constraint's violation.
-	IsUniqueViolation func(error) bool
-
-	// Catalog search: SearchJoin is joined to "consultants c", SearchWhere filters on
-	// the query text in $1, SearchRank is the ORDER BY term that puts the best match
-	// first, and SearchQuery turns the user's words into the query text.
-	SearchJoin  string
-	SearchWhere string
-	SearchRank  string
-	SearchQuery func(words []string) string
-}
-
 // DB is Lobby's store. Reads go to the read pool; every write transaction goes to the
 // write pool, which for SQLite is a single connection, so writers queue in Go instead of
 // failing with "database is locked".
@@ -61,17 +35,17 @@ type DB struct {
 	jobs   JobInserter
 	// Now is the clock; tests set it. It is read once per transaction.
 	Now func() time.Time
+	// Events is where write transactions publish what they changed, once they commit;
+	// nil publishes nothing. Set it before serving.
+	Events lobby.EventService
+
+	services Services
 }
 
-var (
-	_ lobby.AuthService         = (*DB)(nil)
-	_ lobby.ConsultantService   = (*DB)(nil)
-	_ lobby.SubscriptionService = (*DB)(nil)
-	_ lobby.ChatService         = (*DB)(nil)
-)
-
 // JobInserter queues background jobs inside a write transaction; a river.Client is one.
-type JobInserter interface {
+// It is an alias of the interface, so that jobs.Store can name the same one without
+// importing this package.
+type JobInserter = interface {
 	InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
 }
 
@@ -83,8 +57,23 @@ func New(read, write *sql.DB, d Dialect, driver riverdriver.Driver[*sql.Tx]) (*D
 	if err != nil {
 		return nil, fmt.Errorf("job queue: %w", err)
 	}
-	return &DB{read: read, write: write, dialect: d, driver: driver, jobs: jobs, Now: time.Now}, nil
+	db := &DB{read: read, write: write, dialect: d, driver: driver, jobs: jobs, Now: time.Now}
+	db.services = Services{Auth: &AuthService{db}, Consultants: &ConsultantService{db}, Subscriptions: &SubscriptionService{db},
+		Chat: &ChatService{db}, Deliveries: &DeliveryService{db}}
+	return db, nil
 }
+
+// Services are Lobby's domain services over one DB.
+type Services struct {
+	Auth          *AuthService
+	Consultants   *ConsultantService
+	Subscriptions *SubscriptionService
+	Chat          *ChatService
+	Deliveries    *DeliveryService
+}
+
+// Services returns the services over db.
+func (db *DB) Services() Services { return db.services }
 
 // Driver returns River's driver, for the client that works the jobs.
 func (db *DB) Driver() riverdriver.Driver[*sql.Tx] { return db.driver }
@@ -95,7 +84,7 @@ func (db *DB) Driver() riverdriver.Driver[*sql.Tx] { return db.driver }
 func (db *DB) UseJobs(j JobInserter) { db.jobs = j }
 
 // Dialect returns the name of the database: "sqlite" or "postgres".
-func (db *DB) Dialect() string { return db.dialect.Name }
+func (db *DB) Dialect() string { return db.dialect.Name() }
 
 // OnClose registers f to run when the DB closes, after its pools.
 func (db *DB) OnClose(f func()) { db.onClose = append(db.onClose, f) }
@@ -114,14 +103,25 @@ func (db *DB) Close() error {
 
 func (db *DB) now() time.Time { return lobby.UTC(db.Now()) }
 
-// Tx is a write transaction with its time fixed at its start.
+// Tx is a write transaction with its time fixed at its start. It collects the events
+// of what it changes, which are published only once it commits.
 type Tx struct {
 	*sql.Tx
-	db  *DB
-	now time.Time
+	db         *DB
+	now        time.Time
+	events     []lobby.Event
+	afterwards []func()
 }
 
-// tx runs fn in a write transaction, committing when fn returns nil.
+// publish announces es once tx commits; if it rolls back they are dropped.
+func (tx *Tx) publish(es ...lobby.Event) { tx.events = append(tx.events, es...) }
+
+// afterCommit runs f once tx commits, before its events are published.
+func (tx *Tx) afterCommit(f func()) { tx.afterwards = append(tx.afterwards, f) }
+
+// tx runs fn in a write transaction, committing when fn returns nil, and then
+// publishes the events fn collected. Every write goes through it, so none can forget
+// to announce what it changed, or announce a change that rolled back.
 func (db *DB) tx(ctx context.Context, fn func(tx *Tx) error) error {
 	sqltx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -134,6 +134,14 @@ func (db *DB) tx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	if err := sqltx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	for _, f := range tx.afterwards {
+		f()
+	}
+	if db.Events != nil {
+		for _, e := range tx.events {
+			db.Events.Publish(ctx, e)
+		}
 	}
 	return nil
 }
@@ -182,7 +190,7 @@ type migration struct {
 }
 
 func (db *DB) migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(db.dialect.Migrations, ".")
+	entries, err := fs.ReadDir(db.dialect.Migrations(), ".")
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +201,7 @@ func (db *DB) migrations() ([]migration, error) {
 		if !ok || err != nil || !strings.HasSuffix(e.Name(), ".sql") {
 			return nil, fmt.Errorf("migration %q: want NNNN_name.sql", e.Name())
 		}
-		b, err := fs.ReadFile(db.dialect.Migrations, e.Name())
+		b, err := fs.ReadFile(db.dialect.Migrations(), e.Name())
 		if err != nil {
 			return nil, err
 		}
@@ -211,8 +219,8 @@ func (db *DB) Migrate(ctx context.Context) error {
 		return err
 	}
 	err = db.tx(ctx, func(tx *Tx) error {
-		if db.dialect.LockMigrations != "" {
-			if _, err := tx.ExecContext(ctx, db.dialect.LockMigrations); err != nil {
+		if lock := db.dialect.LockTx(lockMigrations); lock != "" {
+			if _, err := tx.ExecContext(ctx, lock); err != nil {
 				return fmt.Errorf("lock migrations: %w", err)
 			}
 		}
@@ -252,16 +260,16 @@ func (db *DB) migrateJobs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if db.dialect.LockJobMigrations != "" {
+	if lock, unlock := db.dialect.LockSession(lockJobMigrations); lock != "" {
 		conn, err := db.write.Conn(ctx)
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		if _, err := conn.ExecContext(ctx, db.dialect.LockJobMigrations); err != nil {
+		if _, err := conn.ExecContext(ctx, lock); err != nil {
 			return fmt.Errorf("lock job queue migrations: %w", err)
 		}
-		defer conn.ExecContext(context.WithoutCancel(ctx), db.dialect.UnlockJobMigrations)
+		defer conn.ExecContext(context.WithoutCancel(ctx), unlock)
 	}
 	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return fmt.Errorf("job queue migrations: %w", err)

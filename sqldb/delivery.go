@@ -10,7 +10,10 @@ import (
 	"github.com/riverqueue/river"
 )
 
-var _ lobby.DeliveryService = (*DB)(nil)
+// DeliveryService keeps deliveries to consultants' agents and their replies.
+type DeliveryService struct{ db *DB }
+
+var _ lobby.DeliveryService = (*DeliveryService)(nil)
 
 const deliveryColumns = `id, event_id, consultant_id, conversation_id, message_id, reply_id, mode, status, attempts,
 	round, round_start, payload, last_error, next_attempt_at, leased_until, delivered_at, created_at, updated_at`
@@ -31,16 +34,17 @@ func scanDelivery(row scanner) (*lobby.Delivery, error) {
 // deliveryFailed is what a reply says when its consultant's agent never got the message.
 const deliveryFailed = "The consultant's agent could not be reached, so this message got no reply. Its owner has been told; send the message again later."
 
-// createDelivery stores the delivery of ex's message when the consultant runs its own
-// agent, and queues a webhook's first attempt in the same transaction. It returns nil
-// for a managed consultant.
-func (db *DB) createDelivery(ctx context.Context, tx *Tx, ex *lobby.Exchange) (*lobby.Delivery, error) {
+// createDelivery stores ex.Delivery, the delivery of ex's message, when the consultant
+// runs its own agent: a webhook's first attempt is queued in the same transaction, a
+// polling consultant's inbox is nudged once it commits. A managed consultant's
+// exchange has none.
+func (db *DB) createDelivery(ctx context.Context, tx *Tx, ex *lobby.Exchange) error {
 	var mode string
 	if err := tx.QueryRowContext(ctx, `SELECT mode FROM consultants WHERE id = $1`, ex.Conversation.ConsultantID).Scan(&mode); err != nil {
-		return nil, err
+		return err
 	}
 	if !lobby.RunsOwnAgent(mode) {
-		return nil, nil
+		return nil
 	}
 	d := &lobby.Delivery{ID: lobby.NewID(lobby.PrefixDelivery), EventID: lobby.NewID(lobby.PrefixEvent),
 		ConsultantID: ex.Conversation.ConsultantID, ConversationID: ex.Conversation.ID, MessageID: ex.Message.ID,
@@ -52,14 +56,20 @@ func (db *DB) createDelivery(ctx context.Context, tx *Tx, ex *lobby.Exchange) (*
 		mode, status, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		d.ID, d.EventID, d.ConsultantID, d.ConversationID, d.MessageID, d.ReplyID, d.Mode, d.Status, d.NextAttemptAt, d.CreatedAt, d.UpdatedAt)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if mode == lobby.ModeWebhook {
-		if err := db.queueDelivery(ctx, tx, d); err != nil {
-			return nil, err
-		}
+	ex.Delivery = d
+	return db.awaitAgent(ctx, tx, d)
+}
+
+// awaitAgent hands the pending delivery d to the consultant's agent: a webhook's first
+// attempt is queued now, in tx; a polling consultant's inbox is nudged once tx commits.
+func (db *DB) awaitAgent(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
+	if d.Mode == lobby.ModePolling {
+		tx.publish(lobby.InboxReady(d.ConsultantID))
+		return nil
 	}
-	return d, nil
+	return db.queueDelivery(ctx, tx, d)
 }
 
 func (db *DB) queueDelivery(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
@@ -95,30 +105,30 @@ func (db *DB) startRound(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
 	d.Round, d.RoundStart = d.Round+1, d.Attempts
 	if d.Mode == lobby.ModeWebhook {
 		d.NextAttemptAt = &tx.now
-		if err := db.queueDelivery(ctx, tx, d); err != nil {
-			return err
-		}
+	}
+	if err := db.awaitAgent(ctx, tx, d); err != nil {
+		return err
 	}
 	return updateDelivery(ctx, tx, d)
 }
 
 // FindDeliveryByID implements lobby.DeliveryService.
-func (db *DB) FindDeliveryByID(ctx context.Context, id string) (*lobby.Delivery, error) {
-	d, err := scanDelivery(db.read.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1`, id))
+func (s *DeliveryService) FindDeliveryByID(ctx context.Context, id string) (*lobby.Delivery, error) {
+	d, err := scanDelivery(s.db.read.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1`, id))
 	if err != nil {
 		return nil, notFound(err, "no delivery %q", id)
 	}
-	return d, db.loadAttempts(ctx, []*lobby.Delivery{d})
+	return d, s.db.loadAttempts(ctx, []*lobby.Delivery{d})
 }
 
 // FindDeliveries implements lobby.DeliveryService.
-func (db *DB) FindDeliveries(ctx context.Context, f lobby.DeliveryFilter) ([]*lobby.Delivery, string, error) {
+func (s *DeliveryService) FindDeliveries(ctx context.Context, f lobby.DeliveryFilter) ([]*lobby.Delivery, string, error) {
 	q := keyQuery{columns: deliveryColumns, table: "deliveries", column: "consultant_id", value: f.ConsultantID, limit: f.Limit, cursor: f.Cursor}
-	ds, next, err := keyPage(ctx, db, q, scanDelivery, func(d *lobby.Delivery) string { return d.ID })
+	ds, next, err := keyPage(ctx, s.db, q, scanDelivery, func(d *lobby.Delivery) string { return d.ID })
 	if err != nil {
 		return nil, "", err
 	}
-	return ds, next, db.loadAttempts(ctx, ds)
+	return ds, next, s.db.loadAttempts(ctx, ds)
 }
 
 // loadAttempts fills in the deliveries' logs with one query.
@@ -158,14 +168,14 @@ func insertAttempt(ctx context.Context, tx *Tx, d *lobby.Delivery, a lobby.Attem
 }
 
 func (db *DB) lockDelivery(ctx context.Context, tx *Tx, where string, args ...any) (*lobby.Delivery, error) {
-	return scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE `+where+db.dialect.ForUpdate, args...))
+	return scanDelivery(tx.QueryRowContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE `+where+db.dialect.ForUpdate(), args...))
 }
 
 // RecordAttempt implements lobby.DeliveryService.
-func (db *DB) RecordAttempt(ctx context.Context, r lobby.AttemptResult) (*lobby.AttemptOutcome, error) {
+func (s *DeliveryService) RecordAttempt(ctx context.Context, r lobby.AttemptResult) (*lobby.AttemptOutcome, error) {
 	var out lobby.AttemptOutcome
-	err := db.tx(ctx, func(tx *Tx) error {
-		d, err := db.lockDelivery(ctx, tx, `id = $1`, r.DeliveryID)
+	err := s.db.tx(ctx, func(tx *Tx) error {
+		d, err := s.db.lockDelivery(ctx, tx, `id = $1`, r.DeliveryID)
 		if err != nil {
 			return notFound(err, "no delivery %q", r.DeliveryID)
 		}
@@ -187,7 +197,7 @@ func (db *DB) RecordAttempt(ctx context.Context, r lobby.AttemptResult) (*lobby.
 		case r.Delivered:
 			d.Status, d.DeliveredAt, d.LastError = lobby.DeliveryDelivered, &tx.now, ""
 			if r.Reply != "" {
-				if out.Reply, err = endReply(ctx, tx, d.ReplyID, r.Reply, lobby.MessageComplete, ""); err != nil {
+				if err := endReply(ctx, tx, &out, r.Reply, lobby.MessageComplete, ""); err != nil {
 					return err
 				}
 			}
@@ -206,7 +216,7 @@ func (db *DB) RecordAttempt(ctx context.Context, r lobby.AttemptResult) (*lobby.
 			d.Status = lobby.DeliveryFailed
 		}
 		if d.Status == lobby.DeliveryFailed {
-			if out.Reply, err = endReply(ctx, tx, d.ReplyID, "", lobby.MessageFailed, deliveryFailed); err != nil {
+			if err := endReply(ctx, tx, &out, "", lobby.MessageFailed, deliveryFailed); err != nil {
 				return err
 			}
 		}
@@ -226,49 +236,58 @@ func updateDelivery(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
 	return err
 }
 
-// endReply ends the awaited reply with the given ID when it is still streaming, and
-// returns it; nil when it had already ended.
-func endReply(ctx context.Context, tx *Tx, id, content, status, errMsg string) (*lobby.Message, error) {
+// endReply ends the reply out.Delivery awaits, when it is still streaming, with
+// content added, and sets out.Reply to it; out.Reply stays nil when the reply had
+// ended already. The reply's end, with its text when it completed, is published.
+func endReply(ctx context.Context, tx *Tx, out *lobby.AttemptOutcome, content, status, errMsg string) error {
 	m, err := scanMessage(tx.QueryRowContext(ctx, `UPDATE messages SET content = content || $1, status = $2, error = $3, updated_at = $4
-		WHERE id = $5 AND status = $6 RETURNING `+messageColumns, content, status, errMsg, tx.now, id, lobby.MessageStreaming))
+		WHERE id = $5 AND status = $6 RETURNING `+messageColumns, content, status, errMsg, tx.now, out.Delivery.ReplyID, lobby.MessageStreaming))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+		return nil
+	} else if err != nil {
+		return err
 	}
-	return m, err
+	out.Reply = m
+	delta := ""
+	if m.Status == lobby.MessageComplete {
+		delta = m.Content
+	}
+	tx.publish(lobby.ReplyEvents(m, delta, false)...)
+	return nil
 }
 
 // RetryDelivery implements lobby.DeliveryService.
-func (db *DB) RetryDelivery(ctx context.Context, id string) (*lobby.Delivery, error) {
+func (s *DeliveryService) RetryDelivery(ctx context.Context, id string) (*lobby.Delivery, error) {
 	var d *lobby.Delivery
-	err := db.tx(ctx, func(tx *Tx) error {
+	err := s.db.tx(ctx, func(tx *Tx) error {
 		var err error
-		if d, err = db.lockDelivery(ctx, tx, `id = $1`, id); err != nil {
+		if d, err = s.db.lockDelivery(ctx, tx, `id = $1`, id); err != nil {
 			return notFound(err, "no delivery %q", id)
 		}
-		return db.startRound(ctx, tx, d)
+		return s.db.startRound(ctx, tx, d)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return d, db.loadAttempts(ctx, []*lobby.Delivery{d})
+	return d, s.db.loadAttempts(ctx, []*lobby.Delivery{d})
 }
 
 // LeaseInbox implements lobby.DeliveryService.
-func (db *DB) LeaseInbox(ctx context.Context, consultantID string, n int, lease time.Duration) ([]*lobby.Delivery, error) {
+func (s *DeliveryService) LeaseInbox(ctx context.Context, consultantID string, n int, lease time.Duration) ([]*lobby.Delivery, error) {
 	const leasable = `FROM deliveries WHERE consultant_id = $1 AND mode = $2 AND status = $3 AND (leased_until IS NULL OR leased_until <= $4)`
 	// An empty inbox, the common answer to a poll, is found without a write
 	// transaction, which on SQLite would hold the one write connection.
 	var found int
-	err := db.read.QueryRowContext(ctx, `SELECT 1 `+leasable+` LIMIT 1`, consultantID, lobby.ModePolling, lobby.DeliveryPending, db.now()).Scan(&found)
+	err := s.db.read.QueryRowContext(ctx, `SELECT 1 `+leasable+` LIMIT 1`, consultantID, lobby.ModePolling, lobby.DeliveryPending, s.db.now()).Scan(&found)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+		return []*lobby.Delivery{}, nil
 	} else if err != nil {
 		return nil, err
 	}
 	var ds []*lobby.Delivery
-	err = db.tx(ctx, func(tx *Tx) error {
+	err = s.db.tx(ctx, func(tx *Tx) error {
 		var err error
-		ds, err = queryAll(ctx, tx, scanDelivery, `SELECT `+deliveryColumns+` `+leasable+` ORDER BY id LIMIT $5`+db.dialect.SkipLocked,
+		ds, err = queryAll(ctx, tx, scanDelivery, `SELECT `+deliveryColumns+` `+leasable+` ORDER BY id LIMIT $5`+s.db.dialect.SkipLocked(),
 			consultantID, lobby.ModePolling, lobby.DeliveryPending, tx.now, limit(n))
 		if err != nil {
 			return err
@@ -294,9 +313,9 @@ func (db *DB) LeaseInbox(ctx context.Context, consultantID string, n int, lease 
 }
 
 // SetPayload implements lobby.DeliveryService.
-func (db *DB) SetPayload(ctx context.Context, id, payload string) (string, error) {
+func (s *DeliveryService) SetPayload(ctx context.Context, id, payload string) (string, error) {
 	var stored string
-	err := db.tx(ctx, func(tx *Tx) error {
+	err := s.db.tx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET payload = $1 WHERE id = $2 AND payload = ''`, payload, id); err != nil {
 			return err
 		}
@@ -306,11 +325,11 @@ func (db *DB) SetPayload(ctx context.Context, id, payload string) (string, error
 }
 
 // AckDelivery implements lobby.DeliveryService.
-func (db *DB) AckDelivery(ctx context.Context, consultantID, eventID string) (*lobby.Delivery, error) {
+func (s *DeliveryService) AckDelivery(ctx context.Context, consultantID, eventID string) (*lobby.Delivery, error) {
 	var d *lobby.Delivery
-	err := db.tx(ctx, func(tx *Tx) error {
+	err := s.db.tx(ctx, func(tx *Tx) error {
 		var err error
-		if d, err = db.lockDelivery(ctx, tx, `event_id = $1 AND consultant_id = $2`, eventID, consultantID); err != nil {
+		if d, err = s.db.lockDelivery(ctx, tx, `event_id = $1 AND consultant_id = $2`, eventID, consultantID); err != nil {
 			return notFound(err, "no event %q in this consultant's inbox", eventID)
 		}
 		if d.Status != lobby.DeliveryPending {
@@ -328,7 +347,7 @@ func deliver(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
 }
 
 // CreateReply implements lobby.DeliveryService.
-func (db *DB) CreateReply(ctx context.Context, p lobby.ReplyParams) (*lobby.ReplyResult, error) {
+func (s *DeliveryService) CreateReply(ctx context.Context, p lobby.ReplyParams) (*lobby.ReplyResult, error) {
 	// Empty content only ends a streamed reply that has some already: extendReply checks.
 	if p.Content != "" {
 		if err := lobby.ValidateMessageContent(p.Content); err != nil {
@@ -336,67 +355,12 @@ func (db *DB) CreateReply(ctx context.Context, p lobby.ReplyParams) (*lobby.Repl
 		}
 	}
 	var res lobby.ReplyResult
-	err := db.tx(ctx, func(tx *Tx) error {
-		var conv string
-		err := tx.QueryRowContext(ctx, `SELECT id FROM conversations WHERE id = $1 AND consultant_id = $2`, p.ConversationID, p.ConsultantID).Scan(&conv)
-		if err != nil {
-			return notFound(err, "no conversation %q of this consultant; reply into a conversation_id from a delivery or from GET /api/v1/conversations", p.ConversationID)
-		}
-		// The delivery answered: the one of the message replied to, or else the oldest
-		// whose reply is still awaited.
-		where, args := `reply_id = (SELECT m.id FROM messages m JOIN deliveries x ON x.reply_id = m.id
-			WHERE m.conversation_id = $1 AND m.status = $2 ORDER BY m.id LIMIT 1)`, []any{conv, lobby.MessageStreaming}
-		if p.InReplyTo != "" {
-			var role string
-			err := tx.QueryRowContext(ctx, `SELECT role FROM messages WHERE id = $1 AND conversation_id = $2`, p.InReplyTo, conv).Scan(&role)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-			if err != nil || role != lobby.RoleBuyer {
-				return lobby.Errorf(lobby.ENOTFOUND, "in_reply_to: no buyer message %q in conversation %s; use the message.id of a delivery", p.InReplyTo, conv)
-			}
-			where, args = `message_id = $1`, []any{p.InReplyTo}
-		}
-		d, err := db.lockDelivery(ctx, tx, where, args...)
-		if errors.Is(err, sql.ErrNoRows) {
-			d = nil // nothing awaited from an agent here
-		} else if err != nil {
+	err := s.db.tx(ctx, func(tx *Tx) error {
+		if err := s.db.storeReply(ctx, tx, p, &res); err != nil {
 			return err
 		}
-		if d != nil {
-			if d.Status == lobby.DeliveryPending {
-				if err := deliver(ctx, tx, d); err != nil {
-					return err
-				}
-				res.Acked = append(res.Acked, d.EventID)
-			}
-			m, ended, err := db.extendReply(ctx, tx, d.ReplyID, p)
-			switch {
-			case err != nil:
-				return err
-			case m != nil:
-				res.Message, res.Delta = m, p.Content
-			case ended.Status == lobby.MessageComplete && ended.Content == p.Content && !p.Partial:
-				res.Message = ended // the same reply again, as an agent retrying a lost answer sends it
-				return nil
-			}
-		}
-		if res.Message == nil { // nothing awaited: a message of its own
-			switch {
-			case p.Content == "":
-				return lobby.Errorf(lobby.EINVALID, "content is empty; send the reply's text")
-			case p.Partial:
-				return lobby.Errorf(lobby.EINVALID, "partial: no reply is awaited here to stream into; set in_reply_to to the buyer message you answer, or leave partial out")
-			}
-			res.Message = &lobby.Message{ID: lobby.NewID(lobby.PrefixMessage), ConversationID: conv, Role: lobby.RoleConsultant,
-				Content: p.Content, Status: lobby.MessageComplete, CreatedAt: tx.now, UpdatedAt: tx.now}
-			if err := insertMessage(ctx, tx, res.Message); err != nil {
-				return err
-			}
-			res.Delta, res.Created = p.Content, true
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = $1 WHERE id = $2`, tx.now, conv)
-		return err
+		tx.publish(lobby.ReplyEvents(res.Message, res.Delta, res.Created)...)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -404,21 +368,84 @@ func (db *DB) CreateReply(ctx context.Context, p lobby.ReplyParams) (*lobby.Repl
 	return &res, nil
 }
 
-// extendReply adds p's content to the awaited reply with the given ID, completing it
-// unless p is partial. When the reply has already ended it returns nil and the reply.
-func (db *DB) extendReply(ctx context.Context, tx *Tx, id string, p lobby.ReplyParams) (*lobby.Message, *lobby.Message, error) {
-	m, err := scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`+db.dialect.ForUpdate, id))
+// storeReply is CreateReply's transaction; it fills in res.
+func (db *DB) storeReply(ctx context.Context, tx *Tx, p lobby.ReplyParams, res *lobby.ReplyResult) error {
+	var conv string
+	err := tx.QueryRowContext(ctx, `SELECT id FROM conversations WHERE id = $1 AND consultant_id = $2`, p.ConversationID, p.ConsultantID).Scan(&conv)
 	if err != nil {
-		return nil, nil, err
+		return notFound(err, "no conversation %q of this consultant; reply into a conversation_id from a delivery or from GET /api/v1/conversations", p.ConversationID)
 	}
-	if m.Status != lobby.MessageStreaming {
-		return nil, m, nil
+	// The delivery answered: the one of the message replied to, or else the oldest
+	// whose reply is still awaited.
+	where, args := `reply_id = (SELECT m.id FROM messages m JOIN deliveries x ON x.reply_id = m.id
+		WHERE m.conversation_id = $1 AND m.status = $2 ORDER BY m.id LIMIT 1)`, []any{conv, lobby.MessageStreaming}
+	if p.InReplyTo != "" {
+		var role string
+		err := tx.QueryRowContext(ctx, `SELECT role FROM messages WHERE id = $1 AND conversation_id = $2`, p.InReplyTo, conv).Scan(&role)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if err != nil || role != lobby.RoleBuyer {
+			return lobby.Errorf(lobby.ENOTFOUND, "in_reply_to: no buyer message %q in conversation %s; use the message.id of a delivery", p.InReplyTo, conv)
+		}
+		where, args = `message_id = $1`, []any{p.InReplyTo}
 	}
-	if len(m.Content)+len(p.Content) > lobby.MaxMessageLen {
-		return nil, nil, lobby.Errorf(lobby.ETOOLARGE, "the reply would be %d bytes; the most is %d (32 KiB)", len(m.Content)+len(p.Content), lobby.MaxMessageLen)
+	d, err := db.lockDelivery(ctx, tx, where, args...)
+	if errors.Is(err, sql.ErrNoRows) {
+		d = nil // nothing awaited from an agent here
+	} else if err != nil {
+		return err
 	}
-	if m.Content == "" && p.Content == "" && !p.Partial {
-		return nil, nil, lobby.Errorf(lobby.EINVALID, "content is empty; send the reply's text")
+	if d != nil {
+		if d.Status == lobby.DeliveryPending {
+			if err := deliver(ctx, tx, d); err != nil {
+				return err
+			}
+			res.Acked = append(res.Acked, d.EventID)
+		}
+		m, extended, err := db.extendReply(ctx, tx, d.ReplyID, p)
+		switch {
+		case err != nil:
+			return err
+		case extended:
+			res.Message, res.Delta = m, p.Content
+		case m.Status == lobby.MessageComplete && m.Content == p.Content && !p.Partial:
+			res.Message = m // the same reply again, as an agent retrying a lost answer sends it
+			return nil
+		}
+	}
+	if res.Message == nil { // nothing awaited: a message of its own
+		switch {
+		case p.Content == "":
+			return lobby.Errorf(lobby.EINVALID, "content is empty; send the reply's text")
+		case p.Partial:
+			return lobby.Errorf(lobby.EINVALID, "partial: no reply is awaited here to stream into; set in_reply_to to the buyer message you answer, or leave partial out")
+		}
+		res.Message = &lobby.Message{ID: lobby.NewID(lobby.PrefixMessage), ConversationID: conv, Role: lobby.RoleConsultant,
+			Content: p.Content, Status: lobby.MessageComplete, CreatedAt: tx.now, UpdatedAt: tx.now}
+		if err := insertMessage(ctx, tx, res.Message); err != nil {
+			return err
+		}
+		res.Delta, res.Created = p.Content, true
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = $1 WHERE id = $2`, tx.now, conv)
+	return err
+}
+
+// extendReply adds p's content to the awaited reply with the given ID, completing it
+// unless p is partial, and returns it. When the reply has already ended it returns it
+// unchanged, and extended false.
+func (db *DB) extendReply(ctx context.Context, tx *Tx, id string, p lobby.ReplyParams) (m *lobby.Message, extended bool, err error) {
+	m, err = scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`+db.dialect.ForUpdate(), id))
+	switch {
+	case err != nil:
+		return nil, false, err
+	case m.Status != lobby.MessageStreaming:
+		return m, false, nil
+	case len(m.Content)+len(p.Content) > lobby.MaxMessageLen:
+		return nil, false, lobby.Errorf(lobby.ETOOLARGE, "the reply would be %d bytes; the most is %d (32 KiB)", len(m.Content)+len(p.Content), lobby.MaxMessageLen)
+	case m.Content == "" && p.Content == "" && !p.Partial:
+		return nil, false, lobby.Errorf(lobby.EINVALID, "content is empty; send the reply's text")
 	}
 	m.Content += p.Content
 	if !p.Partial {
@@ -426,13 +453,13 @@ func (db *DB) extendReply(ctx context.Context, tx *Tx, id string, p lobby.ReplyP
 	}
 	m.UpdatedAt = tx.now
 	_, err = tx.ExecContext(ctx, `UPDATE messages SET content = $1, status = $2, updated_at = $3 WHERE id = $4`, m.Content, m.Status, m.UpdatedAt, m.ID)
-	return m, nil, err
+	return m, true, err
 }
 
 // PruneDeliveries implements lobby.DeliveryService.
-func (db *DB) PruneDeliveries(ctx context.Context, cutoff time.Time) (int, error) {
+func (s *DeliveryService) PruneDeliveries(ctx context.Context, cutoff time.Time) (int, error) {
 	var n int64
-	err := db.tx(ctx, func(tx *Tx) error {
+	err := s.db.tx(ctx, func(tx *Tx) error {
 		const ended = `status <> $1 AND created_at < $2`
 		if _, err := tx.ExecContext(ctx, `DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE `+ended+`)`,
 			lobby.DeliveryPending, lobby.UTC(cutoff)); err != nil {
@@ -449,14 +476,14 @@ func (db *DB) PruneDeliveries(ctx context.Context, cutoff time.Time) (int, error
 }
 
 // WebhookHealth implements lobby.DeliveryService.
-func (db *DB) WebhookHealth(ctx context.Context, consultantID string) (*lobby.WebhookHealth, error) {
-	c, err := db.FindConsultantByID(ctx, consultantID)
+func (s *DeliveryService) WebhookHealth(ctx context.Context, consultantID string) (*lobby.WebhookHealth, error) {
+	c, err := s.db.findConsultant(ctx, s.db.read, "c.id = $1", consultantID, "")
 	if err != nil {
 		return nil, err
 	}
-	h := &lobby.WebhookHealth{Since: db.now().Add(-lobby.HealthWindow), DisabledAt: c.WebhookDisabledAt, DisableReason: c.WebhookDisabledReason}
+	h := &lobby.WebhookHealth{Since: s.db.now().Add(-lobby.HealthWindow), DisabledAt: c.WebhookDisabledAt, DisableReason: c.WebhookDisabledReason}
 	var failures sql.NullInt64 // counted as lobby.Attempt.Succeeded has it
-	err = db.read.QueryRowContext(ctx, `SELECT count(*), sum(CASE WHEN status_code BETWEEN 200 AND 299 OR status_code = 0 AND error = '' THEN 0 ELSE 1 END)
+	err = s.db.read.QueryRowContext(ctx, `SELECT count(*), sum(CASE WHEN status_code BETWEEN 200 AND 299 OR status_code = 0 AND error = '' THEN 0 ELSE 1 END)
 		FROM delivery_attempts WHERE consultant_id = $1 AND attempted_at >= $2`, consultantID, h.Since).Scan(&h.Attempts, &failures)
 	if err != nil {
 		return nil, err
@@ -465,18 +492,18 @@ func (db *DB) WebhookHealth(ctx context.Context, consultantID string) (*lobby.We
 	if h.Attempts > 0 {
 		h.FailureRate = float64(h.Failures) / float64(h.Attempts)
 	}
-	err = db.read.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE consultant_id = $1 AND status = $2`,
+	err = s.db.read.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE consultant_id = $1 AND status = $2`,
 		consultantID, lobby.DeliveryPending).Scan(&h.Pending)
 	return h, err
 }
 
 // RotateWebhookSecret implements lobby.DeliveryService.
-func (db *DB) RotateWebhookSecret(ctx context.Context, consultantID string, overlap time.Duration) (string, *lobby.Consultant, error) {
+func (s *DeliveryService) RotateWebhookSecret(ctx context.Context, consultantID string, overlap time.Duration) (string, *lobby.Consultant, error) {
 	var c *lobby.Consultant
 	secret := lobby.NewWebhookSecret()
-	err := db.tx(ctx, func(tx *Tx) error {
+	err := s.db.tx(ctx, func(tx *Tx) error {
 		var err error
-		if c, err = db.findConsultant(ctx, tx, "c.id = $1", consultantID, db.dialect.ForUpdate); err != nil {
+		if c, err = s.db.findConsultant(ctx, tx, "c.id = $1", consultantID, s.db.dialect.ForUpdate()); err != nil {
 			return err
 		}
 		if c.Mode != lobby.ModeWebhook {

@@ -9,10 +9,15 @@ import (
 	"github.com/lobby-dev/lobby"
 )
 
+// SubscriptionService keeps checkouts and subscriptions.
+type SubscriptionService struct{ db *DB }
+
+var _ lobby.SubscriptionService = (*SubscriptionService)(nil)
+
 // CreateCheckout implements lobby.SubscriptionService.
-func (db *DB) CreateCheckout(ctx context.Context, c *lobby.Checkout) error {
-	return db.tx(ctx, func(tx *Tx) error {
-		consultant, err := db.findConsultant(ctx, tx, "c.id = $1", c.ConsultantID, "")
+func (s *SubscriptionService) CreateCheckout(ctx context.Context, c *lobby.Checkout) error {
+	return s.db.tx(ctx, func(tx *Tx) error {
+		consultant, err := s.db.findConsultant(ctx, tx, "c.id = $1", c.ConsultantID, "")
 		if err != nil {
 			return err
 		}
@@ -20,7 +25,7 @@ func (db *DB) CreateCheckout(ctx context.Context, c *lobby.Checkout) error {
 		if err != nil {
 			return err
 		}
-		if _, err := db.activeSubscription(ctx, tx, c.UserID, c.ConsultantID); err == nil {
+		if _, err := s.db.activeSubscription(ctx, tx, c.UserID, c.ConsultantID); err == nil {
 			return lobby.Errorf(lobby.ECONFLICT, "you already hold an active subscription to %s; see GET /api/v1/subscriptions", consultant.Slug)
 		} else if lobby.ErrorCode(err) != lobby.ENOTFOUND {
 			return err
@@ -42,7 +47,7 @@ func (db *DB) CreateCheckout(ctx context.Context, c *lobby.Checkout) error {
 // now, or ENOTFOUND. One that has ended since it was last written is marked ended.
 func (db *DB) activeSubscription(ctx context.Context, tx *Tx, userID, consultantID string) (*lobby.Subscription, error) {
 	s, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
-		WHERE user_id = $1 AND consultant_id = $2 AND status = 'active'`+db.dialect.ForUpdate, userID, consultantID))
+		WHERE user_id = $1 AND consultant_id = $2 AND status = 'active'`+db.dialect.ForUpdate(), userID, consultantID))
 	if err != nil {
 		return nil, notFound(err, "no active subscription")
 	}
@@ -70,8 +75,8 @@ func advance(ctx context.Context, tx *Tx, s *lobby.Subscription) (*lobby.Subscri
 }
 
 // SetCheckoutProvider implements lobby.SubscriptionService.
-func (db *DB) SetCheckoutProvider(ctx context.Context, id, ref, url string) error {
-	return db.tx(ctx, func(tx *Tx) error {
+func (s *SubscriptionService) SetCheckoutProvider(ctx context.Context, id, ref, url string) error {
+	return s.db.tx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE checkouts SET provider_ref = $1, url = $2 WHERE id = $3`, ref, url, id)
 		return err
 	})
@@ -99,22 +104,22 @@ func scanCheckout(row scanner) (*lobby.Checkout, bool, error) {
 }
 
 // FindCheckout implements lobby.SubscriptionService.
-func (db *DB) FindCheckout(ctx context.Context, userID, id string) (*lobby.CheckoutResult, error) {
-	c, revealed, err := scanCheckout(db.read.QueryRowContext(ctx, `SELECT `+checkoutColumns+` FROM checkouts WHERE id = $1 AND user_id = $2`, id, userID))
+func (s *SubscriptionService) FindCheckout(ctx context.Context, userID, id string) (*lobby.CheckoutResult, error) {
+	c, revealed, err := scanCheckout(s.db.read.QueryRowContext(ctx, `SELECT `+checkoutColumns+` FROM checkouts WHERE id = $1 AND user_id = $2`, id, userID))
 	if err != nil {
 		return nil, notFound(err, "no checkout %q of yours", id)
 	}
 	res := &lobby.CheckoutResult{Checkout: c}
-	c.Status = c.StatusAt(db.now())
+	c.Status = c.StatusAt(s.db.now())
 	if c.Status != lobby.CheckoutComplete {
 		return res, nil
 	}
 	if revealed {
-		res.Subscription, err = db.FindSubscription(ctx, userID, c.SubscriptionID)
+		res.Subscription, err = s.FindSubscription(ctx, userID, c.SubscriptionID)
 		return res, err
 	}
 	// The first read after completion makes the buyer token; only its hash is kept.
-	err = db.tx(ctx, func(tx *Tx) error {
+	err = s.db.tx(ctx, func(tx *Tx) error {
 		r, err := tx.ExecContext(ctx, `UPDATE checkouts SET token_revealed = TRUE WHERE id = $1 AND token_revealed = FALSE`, id)
 		if err != nil {
 			return err
@@ -130,14 +135,14 @@ func (db *DB) FindCheckout(ctx context.Context, userID, id string) (*lobby.Check
 	if err != nil {
 		return nil, err
 	}
-	res.Subscription, err = db.FindSubscription(ctx, userID, c.SubscriptionID)
+	res.Subscription, err = s.FindSubscription(ctx, userID, c.SubscriptionID)
 	return res, err
 }
 
 // CompleteCheckout implements lobby.SubscriptionService.
-func (db *DB) CompleteCheckout(ctx context.Context, id, userID string) error {
-	return db.tx(ctx, func(tx *Tx) error {
-		c, _, err := scanCheckout(tx.QueryRowContext(ctx, `SELECT `+checkoutColumns+` FROM checkouts WHERE id = $1`+db.dialect.ForUpdate, id))
+func (s *SubscriptionService) CompleteCheckout(ctx context.Context, id, userID string) error {
+	return s.db.tx(ctx, func(tx *Tx) error {
+		c, _, err := scanCheckout(tx.QueryRowContext(ctx, `SELECT `+checkoutColumns+` FROM checkouts WHERE id = $1`+s.db.dialect.ForUpdate(), id))
 		if err == nil && userID != "" && c.UserID != userID {
 			err = sql.ErrNoRows // another buyer's checkout does not exist for this one
 		}
@@ -150,7 +155,7 @@ func (db *DB) CompleteCheckout(ctx context.Context, id, userID string) error {
 		case lobby.CheckoutExpired:
 			return lobby.Errorf(lobby.ECONFLICT, "checkout %s expired at %s; subscribe again for a new one", c.ID, c.ExpiresAt.Format(time.RFC3339))
 		}
-		if _, err := db.activeSubscription(ctx, tx, c.UserID, c.ConsultantID); err == nil {
+		if _, err := s.db.activeSubscription(ctx, tx, c.UserID, c.ConsultantID); err == nil {
 			return lobby.Errorf(lobby.ECONFLICT, "you already hold an active subscription to this consultant; see GET /api/v1/subscriptions")
 		} else if lobby.ErrorCode(err) != lobby.ENOTFOUND {
 			return err
@@ -162,7 +167,7 @@ func (db *DB) CompleteCheckout(ctx context.Context, id, userID string) error {
 			subID, c.UserID, c.ConsultantID, c.ID, c.Plan.Tier, c.Plan.PriceCents, c.Plan.Currency, c.Plan.MessageCap,
 			lobby.SubscriptionActive, tx.now, tx.now.Add(lobby.SubscriptionPeriod), tx.now, tx.now)
 		if err != nil {
-			if db.dialect.IsUniqueViolation(err) {
+			if s.db.dialect.IsUniqueViolation(err) {
 				return lobby.Errorf(lobby.ECONFLICT, "you already hold an active subscription to this consultant; see GET /api/v1/subscriptions")
 			}
 			return err
@@ -192,30 +197,30 @@ func scanSubscription(row scanner) (*lobby.Subscription, error) {
 }
 
 // FindSubscriptions implements lobby.SubscriptionService.
-func (db *DB) FindSubscriptions(ctx context.Context, f lobby.SubscriptionFilter) ([]*lobby.Subscription, string, error) {
-	subs, next, err := keyPage(ctx, db, keyQuery{columns: subscriptionColumns, table: "subscriptions", column: "user_id", value: f.UserID,
-		limit: f.Limit, cursor: f.Cursor}, scanSubscription, func(s *lobby.Subscription) string { return s.ID })
-	now := db.now()
-	for i, s := range subs {
-		at := s.At(now)
+func (s *SubscriptionService) FindSubscriptions(ctx context.Context, f lobby.SubscriptionFilter) ([]*lobby.Subscription, string, error) {
+	subs, next, err := keyPage(ctx, s.db, keyQuery{columns: subscriptionColumns, table: "subscriptions", column: "user_id", value: f.UserID,
+		limit: f.Limit, cursor: f.Cursor}, scanSubscription, func(sub *lobby.Subscription) string { return sub.ID })
+	now := s.db.now()
+	for i, sub := range subs {
+		at := sub.At(now)
 		subs[i] = &at
 	}
 	return subs, next, err
 }
 
 // FindSubscription implements lobby.SubscriptionService.
-func (db *DB) FindSubscription(ctx context.Context, userID, id string) (*lobby.Subscription, error) {
-	s, err := scanSubscription(db.read.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1 AND user_id = $2`, id, userID))
+func (s *SubscriptionService) FindSubscription(ctx context.Context, userID, id string) (*lobby.Subscription, error) {
+	sub, err := scanSubscription(s.db.read.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1 AND user_id = $2`, id, userID))
 	if err != nil {
 		return nil, notFound(err, "no subscription %q of yours; list yours at GET /api/v1/subscriptions", id)
 	}
-	at := s.At(db.now())
+	at := sub.At(s.db.now())
 	return &at, nil
 }
 
 // mySubscription loads userID's subscription in tx, as it stands now.
 func (db *DB) mySubscription(ctx context.Context, tx *Tx, userID, id string) (*lobby.Subscription, error) {
-	s, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1 AND user_id = $2`+db.dialect.ForUpdate, id, userID))
+	s, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1 AND user_id = $2`+db.dialect.ForUpdate(), id, userID))
 	if err != nil {
 		return nil, notFound(err, "no subscription %q of yours; list yours at GET /api/v1/subscriptions", id)
 	}
@@ -230,10 +235,10 @@ func (db *DB) mySubscription(ctx context.Context, tx *Tx, userID, id string) (*l
 }
 
 // RotateBuyerToken implements lobby.SubscriptionService.
-func (db *DB) RotateBuyerToken(ctx context.Context, userID, id string) (string, error) {
+func (s *SubscriptionService) RotateBuyerToken(ctx context.Context, userID, id string) (string, error) {
 	var token string
-	err := db.tx(ctx, func(tx *Tx) error {
-		if _, err := db.mySubscription(ctx, tx, userID, id); err != nil {
+	err := s.db.tx(ctx, func(tx *Tx) error {
+		if _, err := s.db.mySubscription(ctx, tx, userID, id); err != nil {
 			return err
 		}
 		var hash string
@@ -249,19 +254,19 @@ func (db *DB) RotateBuyerToken(ctx context.Context, userID, id string) (string, 
 }
 
 // CancelSubscription implements lobby.SubscriptionService.
-func (db *DB) CancelSubscription(ctx context.Context, userID, id string) (*lobby.Subscription, error) {
-	var s *lobby.Subscription
-	err := db.tx(ctx, func(tx *Tx) error {
+func (s *SubscriptionService) CancelSubscription(ctx context.Context, userID, id string) (*lobby.Subscription, error) {
+	var sub *lobby.Subscription
+	err := s.db.tx(ctx, func(tx *Tx) error {
 		var err error
-		if s, err = db.mySubscription(ctx, tx, userID, id); err != nil {
+		if sub, err = s.db.mySubscription(ctx, tx, userID, id); err != nil {
 			return err
 		}
-		s.CancelAtPeriodEnd = true
+		sub.CancelAtPeriodEnd = true
 		_, err = tx.ExecContext(ctx, `UPDATE subscriptions SET cancel_at_period_end = TRUE, updated_at = $1 WHERE id = $2`, tx.now, id)
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, lobby.Errorf(lobby.ENOTFOUND, "no subscription %q of yours", id)
 	}
-	return s, err
+	return sub, err
 }

@@ -5,38 +5,12 @@ package sqlite
 
 import (
 	"database/sql"
-	"embed"
-	"errors"
 	"fmt"
-	"io/fs"
 	"runtime"
 	"strings"
 
 	"github.com/lobby-dev/lobby/sqldb"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 )
-
-//go:embed migrations/*.sql
-var migrations embed.FS
-
-// Dialect is SQLite's SQL for the shared store.
-var Dialect = sqldb.Dialect{
-	Name:              "sqlite",
-	Migrations:        mustSub(migrations, "migrations"),
-	IsUniqueViolation: isUniqueViolation,
-	SearchJoin:        "JOIN consultants_fts ON consultants_fts.rowid = c.rowid",
-	SearchWhere:       "consultants_fts MATCH $1",
-	// bm25 weights, in column order: name, tagline, description, category, tags.
-	SearchRank: "bm25(consultants_fts, 10.0, 4.0, 1.0, 2.0, 4.0)",
-	SearchQuery: func(words []string) string {
-		q := make([]string, len(words))
-		for i, w := range words {
-			q[i] = `"` + w + `"*` // words are letters and digits only; see sqldb.searchWords
-		}
-		return strings.Join(q, " ")
-	},
-}
 
 // Open opens (creating if needed) the SQLite database at path. It does not migrate.
 func Open(path string) (*sqldb.DB, error) {
@@ -71,20 +45,4 @@ func Open(path string) (*sqldb.DB, error) {
 		return nil, err
 	}
 	return db, nil
-}
-
-func isUniqueViolation(err error) bool {
-	var e *sqlite.Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
-}
-
-func mustSub(f fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err)
-	}
-	return sub
 }

@@ -6,4 +6,6 @@ import (
 	"github.com/lobby-dev/lobby/storetest"
 )
 
-func TestConformance(t *testing.T) { storetest.Exercise(t, storetest.SQLite) }
+func TestConformance(t *testing.T) { storetest.Exercise(t, storetest.SQLite.Store) }
+
+func TestMigrations(t *testing.T) { storetest.ExerciseMigrations(t, storetest.SQLite) }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/lobby-dev/lobby/hub"
 	"github.com/lobby-dev/lobby/postgres"
 	"github.com/lobby-dev/lobby/sqldb"
 	"github.com/lobby-dev/lobby/sqlite"
@@ -32,6 +33,22 @@ type Backend struct {
 	// OpenShared returns a second store on the same database as db, as a second
 	// instance of the server would open it.
 	OpenShared func(t testing.TB, db *sqldb.DB) *sqldb.DB
+}
+
+// Store opens a fresh store of b for the conformance suite: its services over a new
+// empty database, reading a clock of the test's and publishing to a hub of their own.
+func (b Backend) Store(t *testing.T) *Store {
+	return b.store(t, b.Open(t), NewClock())
+}
+
+func (b Backend) store(t *testing.T, db *sqldb.DB, clock *Clock) *Store {
+	db.Now = clock.Now
+	events := hub.New()
+	db.Events = events
+	svc := db.Services()
+	return &Store{Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Chat: svc.Chat,
+		Deliveries: svc.Deliveries, Events: events, Clock: clock,
+		Shared: func(t *testing.T) *Store { return b.store(t, b.OpenShared(t, db), clock) }}
 }
 
 // The two backends.

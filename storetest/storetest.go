@@ -10,16 +10,33 @@ import (
 	"time"
 
 	"github.com/lobby-dev/lobby"
-	"github.com/lobby-dev/lobby/sqldb"
 )
 
-// Exercise runs every store behaviour against the stores b opens.
-func Exercise(t *testing.T, b Backend) {
+// Store is one implementation of Lobby's services as the suite exercises it: the
+// services, the events their writes publish and the clock they read. A second
+// implementation of one part runs the same tests by putting it in place of a service.
+type Store struct {
+	Auth          lobby.AuthService
+	Consultants   lobby.ConsultantService
+	Subscriptions lobby.SubscriptionService
+	Chat          lobby.ChatService
+	Deliveries    lobby.DeliveryService
+	// Events is where the services publish what their writes changed, after commit.
+	Events lobby.EventService
+	// Clock is the time the services read; the tests move it.
+	Clock *Clock
+	// Shared returns another handle on the same data and clock, as a second instance
+	// of the server would open it.
+	Shared func(t *testing.T) *Store
+}
+
+// Exercise runs every behaviour of the services against the stores open returns, each
+// new and empty.
+func Exercise(t *testing.T, open func(t *testing.T) *Store) {
 	tests := []struct {
 		name string
-		f    func(t *testing.T, b Backend)
+		f    func(t *testing.T, open func(*testing.T) *Store)
 	}{
-		{"Migrate", testMigrate},
 		{"LoginCode", testLoginCode},
 		{"Authenticate", testAuthenticate},
 		{"Consultant", testConsultant},
@@ -31,12 +48,37 @@ func Exercise(t *testing.T, b Backend) {
 		{"Delivery", testDelivery},
 		{"Inbox", testInbox},
 		{"Reply", testReply},
+		{"Events", testEvents},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tt.f(t, b)
+			tt.f(t, open)
 		})
+	}
+}
+
+// ExerciseMigrations checks that b's stores migrate each migration once, with
+// instances that start at once taking turns, and are then ready.
+func ExerciseMigrations(t *testing.T, b Backend) {
+	ctx := context.Background()
+	db := b.Open(t)
+	must(t, db.Migrate(ctx)) // again: nothing to do
+	must(t, db.Ready(ctx))
+	// Two more instances starting at once.
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		other := b.OpenShared(t, db)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = other.Migrate(ctx)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		must(t, err)
 	}
 }
 
@@ -61,24 +103,16 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// open returns a fresh store whose clock the test moves.
-func open(t *testing.T, b Backend) (*sqldb.DB, *Clock) {
-	db := b.Open(t)
-	clock := NewClock()
-	db.Now = clock.Now
-	return db, clock
-}
-
 // SignIn makes (or signs in) the user with the given email and returns the session token.
-func SignIn(t testing.TB, db *sqldb.DB, email string) (string, *lobby.User) {
+func SignIn(t testing.TB, auth lobby.AuthService, email string) (string, *lobby.User) {
 	t.Helper()
 	ctx := context.Background()
-	code, err := db.CreateLoginCode(ctx, email)
+	code, err := auth.CreateLoginCode(ctx, email)
 	must(t, err)
 	if code == "" {
 		t.Fatalf("no code made for %s: one was made less than %v ago", email, lobby.LoginCodeResendAfter)
 	}
-	token, u, err := db.VerifyLoginCode(ctx, email, code)
+	token, u, err := auth.VerifyLoginCode(ctx, email, code)
 	must(t, err)
 	return token, u
 }
@@ -94,13 +128,13 @@ func NewConsultant(ownerID, slug string) *lobby.Consultant {
 
 // Subscribe creates and completes a checkout and returns the subscription and its
 // buyer token.
-func Subscribe(t testing.TB, db *sqldb.DB, userID, consultantID, tier string) (*lobby.Subscription, string) {
+func Subscribe(t testing.TB, subs lobby.SubscriptionService, userID, consultantID, tier string) (*lobby.Subscription, string) {
 	t.Helper()
 	ctx := context.Background()
 	c := &lobby.Checkout{UserID: userID, ConsultantID: consultantID, Plan: lobby.Plan{Tier: tier}, Provider: "local"}
-	must(t, db.CreateCheckout(ctx, c))
-	must(t, db.CompleteCheckout(ctx, c.ID, ""))
-	res, err := db.FindCheckout(ctx, userID, c.ID)
+	must(t, subs.CreateCheckout(ctx, c))
+	must(t, subs.CompleteCheckout(ctx, c.ID, ""))
+	res, err := subs.FindCheckout(ctx, userID, c.ID)
 	must(t, err)
 	if res.BuyerToken == "" || res.Subscription == nil {
 		t.Fatalf("first read of a complete checkout: token %q, subscription %v", res.BuyerToken, res.Subscription)
@@ -108,38 +142,16 @@ func Subscribe(t testing.TB, db *sqldb.DB, userID, consultantID, tier string) (*
 	return res.Subscription, res.BuyerToken
 }
 
-func testMigrate(t *testing.T, b Backend) {
-	ctx := context.Background()
-	db := b.Open(t)
-	must(t, db.Migrate(ctx)) // again: nothing to do
-	must(t, db.Ready(ctx))
-	// Two more instances starting at once.
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i := range errs {
-		other := b.OpenShared(t, db)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = other.Migrate(ctx)
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		must(t, err)
-	}
-}
-
-func testLoginCode(t *testing.T, b Backend) {
+func testLoginCode(t *testing.T, open func(*testing.T) *Store) {
 	ctx := context.Background()
 	t.Run("OK", func(t *testing.T) {
-		db, _ := open(t, b)
-		code, err := db.CreateLoginCode(ctx, "ada@example.com")
+		st := open(t)
+		code, err := st.Auth.CreateLoginCode(ctx, "ada@example.com")
 		must(t, err)
 		if !lobby.ValidLoginCode(code) {
 			t.Fatalf("code %q is not 6 digits", code)
 		}
-		token, u, err := db.VerifyLoginCode(ctx, "ada@example.com", code)
+		token, u, err := st.Auth.VerifyLoginCode(ctx, "ada@example.com", code)
 		must(t, err)
 		if !strings.HasPrefix(token, lobby.TokenUser) || len(token) < len(lobby.TokenUser)+22 {
 			t.Fatalf("token %q: want cl_user_ and at least 128 bits", token)
@@ -148,89 +160,91 @@ func testLoginCode(t *testing.T, b Backend) {
 			t.Fatalf("user = %+v", u)
 		}
 		// Signing in again is the same user.
-		_, again := SignIn(t, db, "ada@example.com")
+		_, again := SignIn(t, st.Auth, "ada@example.com")
 		if again.ID != u.ID {
 			t.Fatalf("second sign-in made user %s, want %s", again.ID, u.ID)
 		}
 	})
 	t.Run("ErrReused", func(t *testing.T) {
-		db, _ := open(t, b)
-		code, _ := db.CreateLoginCode(ctx, "a@example.com")
-		_, _, err := db.VerifyLoginCode(ctx, "a@example.com", code)
+		st := open(t)
+		code, _ := st.Auth.CreateLoginCode(ctx, "a@example.com")
+		_, _, err := st.Auth.VerifyLoginCode(ctx, "a@example.com", code)
 		must(t, err)
-		_, _, err = db.VerifyLoginCode(ctx, "a@example.com", code)
+		_, _, err = st.Auth.VerifyLoginCode(ctx, "a@example.com", code)
 		WantCode(t, err, lobby.EUNAUTHORIZED, "request a new one")
 	})
 	t.Run("ErrExpired", func(t *testing.T) {
-		db, clock := open(t, b)
-		code, _ := db.CreateLoginCode(ctx, "a@example.com")
+		st := open(t)
+		clock := st.Clock
+		code, _ := st.Auth.CreateLoginCode(ctx, "a@example.com")
 		clock.Add(lobby.LoginCodeTTL)
-		_, _, err := db.VerifyLoginCode(ctx, "a@example.com", code)
+		_, _, err := st.Auth.VerifyLoginCode(ctx, "a@example.com", code)
 		WantCode(t, err, lobby.EUNAUTHORIZED, "expired")
 	})
 	t.Run("ErrOtherEmail", func(t *testing.T) {
-		db, _ := open(t, b)
-		code, _ := db.CreateLoginCode(ctx, "a@example.com")
-		_, _, err := db.VerifyLoginCode(ctx, "b@example.com", code)
+		st := open(t)
+		code, _ := st.Auth.CreateLoginCode(ctx, "a@example.com")
+		_, _, err := st.Auth.VerifyLoginCode(ctx, "b@example.com", code)
 		WantCode(t, err, lobby.EUNAUTHORIZED)
 	})
 	t.Run("ErrBurnedAfterFiveWrongTries", func(t *testing.T) {
-		db, _ := open(t, b)
-		code, _ := db.CreateLoginCode(ctx, "a@example.com")
+		st := open(t)
+		code, _ := st.Auth.CreateLoginCode(ctx, "a@example.com")
 		wrong := fmt.Sprintf("%06d", (mustAtoi(code)+1)%1_000_000)
 		for i := 1; i <= lobby.LoginCodeMaxAttempts; i++ {
-			_, _, err := db.VerifyLoginCode(ctx, "a@example.com", wrong)
+			_, _, err := st.Auth.VerifyLoginCode(ctx, "a@example.com", wrong)
 			WantCode(t, err, lobby.EUNAUTHORIZED, "wrong")
 		}
-		_, _, err := db.VerifyLoginCode(ctx, "a@example.com", code)
+		_, _, err := st.Auth.VerifyLoginCode(ctx, "a@example.com", code)
 		WantCode(t, err, lobby.EUNAUTHORIZED, "too many wrong tries")
 	})
 	t.Run("ConcurrentWrongTriesAllCount", func(t *testing.T) {
-		db, _ := open(t, b)
-		code, _ := db.CreateLoginCode(ctx, "a@example.com")
+		st := open(t)
+		code, _ := st.Auth.CreateLoginCode(ctx, "a@example.com")
 		wrong := fmt.Sprintf("%06d", (mustAtoi(code)+1)%1_000_000)
 		var wg sync.WaitGroup
 		for range 20 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				db.VerifyLoginCode(ctx, "a@example.com", wrong)
+				st.Auth.VerifyLoginCode(ctx, "a@example.com", wrong)
 			}()
 		}
 		wg.Wait()
-		_, _, err := db.VerifyLoginCode(ctx, "a@example.com", code)
+		_, _, err := st.Auth.VerifyLoginCode(ctx, "a@example.com", code)
 		WantCode(t, err, lobby.EUNAUTHORIZED, "too many wrong tries")
 	})
 	t.Run("ResendWaits", func(t *testing.T) {
-		db, clock := open(t, b)
-		first, _ := db.CreateLoginCode(ctx, "a@example.com")
-		again, err := db.CreateLoginCode(ctx, "a@example.com")
+		st := open(t)
+		clock := st.Clock
+		first, _ := st.Auth.CreateLoginCode(ctx, "a@example.com")
+		again, err := st.Auth.CreateLoginCode(ctx, "a@example.com")
 		must(t, err)
 		if again != "" {
 			t.Fatalf("a second code within %v: got %q, want none", lobby.LoginCodeResendAfter, again)
 		}
 		clock.Add(lobby.LoginCodeResendAfter)
-		second, _ := db.CreateLoginCode(ctx, "a@example.com")
+		second, _ := st.Auth.CreateLoginCode(ctx, "a@example.com")
 		if second == "" {
 			t.Fatal("no new code after the resend wait")
 		}
 		if first != second {
-			_, _, err = db.VerifyLoginCode(ctx, "a@example.com", first)
+			_, _, err = st.Auth.VerifyLoginCode(ctx, "a@example.com", first)
 			WantCode(t, err, lobby.EUNAUTHORIZED)
 		}
-		_, _, err = db.VerifyLoginCode(ctx, "a@example.com", second)
+		_, _, err = st.Auth.VerifyLoginCode(ctx, "a@example.com", second)
 		must(t, err)
 	})
 	t.Run("ConcurrentVerifyOnce", func(t *testing.T) {
-		db, _ := open(t, b)
-		code, _ := db.CreateLoginCode(ctx, "a@example.com")
+		st := open(t)
+		code, _ := st.Auth.CreateLoginCode(ctx, "a@example.com")
 		var ok atomic.Int32
 		var wg sync.WaitGroup
 		for range 10 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if _, _, err := db.VerifyLoginCode(ctx, "a@example.com", code); err == nil {
+				if _, _, err := st.Auth.VerifyLoginCode(ctx, "a@example.com", code); err == nil {
 					ok.Add(1)
 				} else if lobby.ErrorCode(err) != lobby.EUNAUTHORIZED {
 					t.Error(err)
@@ -250,67 +264,68 @@ func mustAtoi(s string) int {
 	return n
 }
 
-func testAuthenticate(t *testing.T, b Backend) {
+func testAuthenticate(t *testing.T, open func(*testing.T) *Store) {
 	ctx := context.Background()
-	db, clock := open(t, b)
-	token, u := SignIn(t, db, "ada@example.com")
+	st := open(t)
+	clock := st.Clock
+	token, u := SignIn(t, st.Auth, "ada@example.com")
 
-	p, err := db.Authenticate(ctx, token)
+	p, err := st.Auth.Authenticate(ctx, token)
 	must(t, err)
 	if p.Kind != lobby.CallerUser || p.UserID != u.ID || p.SessionID == "" {
 		t.Fatalf("principal = %+v", p)
 	}
 	for _, bad := range []string{"", "garbage", lobby.TokenUser, token + "x", lobby.TokenBuyer + "abc", lobby.TokenConsultant + "abc", strings.ToUpper(token)} {
-		_, err := db.Authenticate(ctx, bad)
+		_, err := st.Auth.Authenticate(ctx, bad)
 		WantCode(t, err, lobby.EUNAUTHORIZED)
 	}
 
 	c := NewConsultant(u.ID, "authn")
-	key, err := db.CreateConsultant(ctx, c, lobby.ValidateOptions{})
+	key, err := st.Consultants.CreateConsultant(ctx, c, lobby.ValidateOptions{})
 	must(t, err)
-	p, err = db.Authenticate(ctx, key)
+	p, err = st.Auth.Authenticate(ctx, key)
 	must(t, err)
 	if p.Kind != lobby.CallerConsultant || p.ConsultantID != c.ID {
 		t.Fatalf("consultant principal = %+v", p)
 	}
 
-	_, buyer := Subscribe(t, db, u.ID, c.ID, "starter")
-	p, err = db.Authenticate(ctx, buyer)
+	_, buyer := Subscribe(t, st.Subscriptions, u.ID, c.ID, "starter")
+	p, err = st.Auth.Authenticate(ctx, buyer)
 	must(t, err)
 	if p.Kind != lobby.CallerBuyer || p.ConsultantID != c.ID || p.UserID != u.ID || p.SubscriptionID == "" {
 		t.Fatalf("buyer principal = %+v", p)
 	}
 
-	other, _ := SignIn(t, db, "bob@example.com")
-	must(t, db.RevokeSession(ctx, p.SessionID))
-	up, _ := db.Authenticate(ctx, token)
-	must(t, db.RevokeSession(ctx, up.SessionID))
-	_, err = db.Authenticate(ctx, token)
+	other, _ := SignIn(t, st.Auth, "bob@example.com")
+	must(t, st.Auth.RevokeSession(ctx, p.SessionID))
+	up, _ := st.Auth.Authenticate(ctx, token)
+	must(t, st.Auth.RevokeSession(ctx, up.SessionID))
+	_, err = st.Auth.Authenticate(ctx, token)
 	WantCode(t, err, lobby.EUNAUTHORIZED)
-	if _, err := db.Authenticate(ctx, other); err != nil {
+	if _, err := st.Auth.Authenticate(ctx, other); err != nil {
 		t.Fatalf("revoking one session ended another: %v", err)
 	}
 
 	clock.Add(lobby.SessionTTL)
-	_, err = db.Authenticate(ctx, other)
+	_, err = st.Auth.Authenticate(ctx, other)
 	WantCode(t, err, lobby.EUNAUTHORIZED)
 }
 
-func testConsultant(t *testing.T, b Backend) {
+func testConsultant(t *testing.T, open func(*testing.T) *Store) {
 	ctx := context.Background()
-	db, _ := open(t, b)
-	_, u := SignIn(t, db, "owner@example.com")
+	st := open(t)
+	_, u := SignIn(t, st.Auth, "owner@example.com")
 
 	t.Run("OK", func(t *testing.T) {
 		c := NewConsultant(u.ID, "tax-advisor")
 		c.Tags = []string{"Tax", "law", "tax"}
 		c.Category = " Finance "
-		key, err := db.CreateConsultant(ctx, c, lobby.ValidateOptions{})
+		key, err := st.Consultants.CreateConsultant(ctx, c, lobby.ValidateOptions{})
 		must(t, err)
 		if !strings.HasPrefix(key, lobby.TokenConsultant) || !strings.HasPrefix(c.ID, lobby.PrefixConsultant) {
 			t.Fatalf("key %q, id %q", key, c.ID)
 		}
-		got, err := db.FindConsultantBySlug(ctx, "tax-advisor")
+		got, err := st.Consultants.FindConsultantBySlug(ctx, "tax-advisor")
 		must(t, err)
 		if got.ID != c.ID || got.Category != "finance" || strings.Join(got.Tags, ",") != "tax,law" ||
 			got.SystemPrompt != c.SystemPrompt || got.OwnerID != u.ID || got.Mode != lobby.ModeManaged {
@@ -320,16 +335,16 @@ func testConsultant(t *testing.T, b Backend) {
 			got.Plans[1].PriceCents != 4900 || got.Plans[2].MessageCap != nil {
 			t.Fatalf("default plans = %+v", got.Plans)
 		}
-		byID, err := db.FindConsultantByID(ctx, c.ID)
+		byID, err := st.Consultants.FindConsultantByID(ctx, c.ID)
 		must(t, err)
 		if byID.Slug != "tax-advisor" {
 			t.Fatalf("by id: %+v", byID)
 		}
 	})
 	t.Run("ErrSlugTaken", func(t *testing.T) {
-		_, err := db.CreateConsultant(ctx, NewConsultant(u.ID, "taken"), lobby.ValidateOptions{})
+		_, err := st.Consultants.CreateConsultant(ctx, NewConsultant(u.ID, "taken"), lobby.ValidateOptions{})
 		must(t, err)
-		_, err = db.CreateConsultant(ctx, NewConsultant(u.ID, "taken"), lobby.ValidateOptions{})
+		_, err = st.Consultants.CreateConsultant(ctx, NewConsultant(u.ID, "taken"), lobby.ValidateOptions{})
 		WantCode(t, err, lobby.ECONFLICT, "taken")
 	})
 	t.Run("ErrInvalid", func(t *testing.T) {
@@ -349,62 +364,62 @@ func testConsultant(t *testing.T, b Backend) {
 		} {
 			c := NewConsultant(u.ID, "invalid-one")
 			edit(c)
-			_, err := db.CreateConsultant(ctx, c, lobby.ValidateOptions{})
+			_, err := st.Consultants.CreateConsultant(ctx, c, lobby.ValidateOptions{})
 			if lobby.ErrorCode(err) != lobby.EINVALID {
 				t.Errorf("%s: err = %v, want invalid_request", name, err)
 			}
 		}
-		_, err := db.FindConsultantBySlug(ctx, "invalid-one")
+		_, err := st.Consultants.FindConsultantBySlug(ctx, "invalid-one")
 		WantCode(t, err, lobby.ENOTFOUND)
 	})
 	t.Run("Webhook", func(t *testing.T) {
 		c := NewConsultant(u.ID, "hooked")
 		c.Mode, c.WebhookURL = lobby.ModeWebhook, "https://agent.example.com/lobby"
-		_, err := db.CreateConsultant(ctx, c, lobby.ValidateOptions{})
+		_, err := st.Consultants.CreateConsultant(ctx, c, lobby.ValidateOptions{})
 		must(t, err)
 		if !strings.HasPrefix(c.WebhookSecret, lobby.SecretWebhook) {
 			t.Fatalf("webhook secret %q", c.WebhookSecret)
 		}
 		dev := NewConsultant(u.ID, "hooked-dev")
 		dev.Mode, dev.WebhookURL = lobby.ModeWebhook, "http://127.0.0.1:9999/hook"
-		_, err = db.CreateConsultant(ctx, dev, lobby.ValidateOptions{Dev: true})
+		_, err = st.Consultants.CreateConsultant(ctx, dev, lobby.ValidateOptions{Dev: true})
 		must(t, err)
 	})
 	t.Run("Update", func(t *testing.T) {
 		c := NewConsultant(u.ID, "updatable")
-		_, err := db.CreateConsultant(ctx, c, lobby.ValidateOptions{})
+		_, err := st.Consultants.CreateConsultant(ctx, c, lobby.ValidateOptions{})
 		must(t, err)
 		name, mode, url := "Renamed", lobby.ModeWebhook, "https://agent.example.com/x"
 		cap := int64(7)
 		plans := []lobby.Plan{{Tier: "only", PriceCents: 100, MessageCap: &cap}}
-		got, secret, err := db.UpdateConsultant(ctx, c.ID, lobby.ConsultantUpdate{Name: &name, Mode: &mode, WebhookURL: &url, Plans: &plans}, lobby.ValidateOptions{})
+		got, secret, err := st.Consultants.UpdateConsultant(ctx, c.ID, lobby.ConsultantUpdate{Name: &name, Mode: &mode, WebhookURL: &url, Plans: &plans}, lobby.ValidateOptions{})
 		must(t, err)
 		if got.Name != "Renamed" || got.Mode != mode || !strings.HasPrefix(secret, lobby.SecretWebhook) {
 			t.Fatalf("updated = %+v, secret %q", got, secret)
 		}
-		reread, _ := db.FindConsultantBySlug(ctx, "updatable")
+		reread, _ := st.Consultants.FindConsultantBySlug(ctx, "updatable")
 		if reread.Name != "Renamed" || len(reread.Plans) != 1 || reread.Plans[0].Currency != "usd" || *reread.Plans[0].MessageCap != 7 {
 			t.Fatalf("reread = %+v", reread)
 		}
 		taken := "taken"
-		_, _, err = db.UpdateConsultant(ctx, c.ID, lobby.ConsultantUpdate{Slug: &taken}, lobby.ValidateOptions{})
+		_, _, err = st.Consultants.UpdateConsultant(ctx, c.ID, lobby.ConsultantUpdate{Slug: &taken}, lobby.ValidateOptions{})
 		WantCode(t, err, lobby.ECONFLICT)
 		empty := []lobby.Plan{}
-		_, _, err = db.UpdateConsultant(ctx, c.ID, lobby.ConsultantUpdate{Plans: &empty}, lobby.ValidateOptions{})
+		_, _, err = st.Consultants.UpdateConsultant(ctx, c.ID, lobby.ConsultantUpdate{Plans: &empty}, lobby.ValidateOptions{})
 		WantCode(t, err, lobby.EINVALID, "plans")
-		_, _, err = db.UpdateConsultant(ctx, "csl_nope", lobby.ConsultantUpdate{Name: &name}, lobby.ValidateOptions{})
+		_, _, err = st.Consultants.UpdateConsultant(ctx, "csl_nope", lobby.ConsultantUpdate{Name: &name}, lobby.ValidateOptions{})
 		WantCode(t, err, lobby.ENOTFOUND)
 	})
 }
 
-func testCatalog(t *testing.T, b Backend) {
+func testCatalog(t *testing.T, open func(*testing.T) *Store) {
 	ctx := context.Background()
-	db, _ := open(t, b)
-	_, u := SignIn(t, db, "owner@example.com")
+	st := open(t)
+	_, u := SignIn(t, st.Auth, "owner@example.com")
 	add := func(slug, name, desc, category string, tags ...string) {
 		c := NewConsultant(u.ID, slug)
 		c.Name, c.Description, c.Category, c.Tags = name, desc, category, tags
-		_, err := db.CreateConsultant(ctx, c, lobby.ValidateOptions{})
+		_, err := st.Consultants.CreateConsultant(ctx, c, lobby.ValidateOptions{})
 		must(t, err)
 	}
 	add("kube", "Kubernetes Whisperer", "Helps with clusters and deployments.", "devops", "k8s")
@@ -422,14 +437,14 @@ func testCatalog(t *testing.T, b Backend) {
 		return s
 	}
 	t.Run("RankedByField", func(t *testing.T) {
-		cs, next, err := db.FindConsultants(ctx, lobby.ConsultantFilter{Query: "kubernetes"})
+		cs, next, err := st.Consultants.FindConsultants(ctx, lobby.ConsultantFilter{Query: "kubernetes"})
 		must(t, err)
 		if got := slugs(cs); len(got) != 2 || got[0] != "kube" || got[1] != "tax" || next != "" {
 			t.Fatalf("search kubernetes = %v (next %q), want [kube tax]", got, next)
 		}
 	})
 	t.Run("WordOfDescription", func(t *testing.T) {
-		cs, _, err := db.FindConsultants(ctx, lobby.ConsultantFilter{Query: "recipes"})
+		cs, _, err := st.Consultants.FindConsultants(ctx, lobby.ConsultantFilter{Query: "recipes"})
 		must(t, err)
 		if got := slugs(cs); len(got) != 1 || got[0] != "chef" {
 			t.Fatalf("search recipes = %v", got)
@@ -437,7 +452,7 @@ func testCatalog(t *testing.T, b Backend) {
 	})
 	t.Run("PrefixStemAndTags", func(t *testing.T) {
 		for q, want := range map[string]string{"cook": "chef", "deployment": "kube", "k8s": "kube", "CLUSTERS!": "kube", `"; DROP TABLE consultants; --`: ""} {
-			cs, _, err := db.FindConsultants(ctx, lobby.ConsultantFilter{Query: q})
+			cs, _, err := st.Consultants.FindConsultants(ctx, lobby.ConsultantFilter{Query: q})
 			must(t, err)
 			got := strings.Join(slugs(cs), ",")
 			if got != want {
@@ -446,12 +461,12 @@ func testCatalog(t *testing.T, b Backend) {
 		}
 	})
 	t.Run("Category", func(t *testing.T) {
-		cs, _, err := db.FindConsultants(ctx, lobby.ConsultantFilter{Category: "Food"})
+		cs, _, err := st.Consultants.FindConsultants(ctx, lobby.ConsultantFilter{Category: "Food"})
 		must(t, err)
 		if got := slugs(cs); len(got) != 1 || got[0] != "chef" {
 			t.Fatalf("category food = %v", got)
 		}
-		cs, _, err = db.FindConsultants(ctx, lobby.ConsultantFilter{Query: "kubernetes", Category: "finance"})
+		cs, _, err = st.Consultants.FindConsultants(ctx, lobby.ConsultantFilter{Query: "kubernetes", Category: "finance"})
 		must(t, err)
 		if got := slugs(cs); len(got) != 1 || got[0] != "tax" {
 			t.Fatalf("kubernetes in finance = %v", got)
@@ -462,7 +477,7 @@ func testCatalog(t *testing.T, b Backend) {
 			seen := map[string]bool{}
 			cursor, pages := "", 0
 			for {
-				cs, next, err := db.FindConsultants(ctx, lobby.ConsultantFilter{Query: q, Limit: 10, Cursor: cursor})
+				cs, next, err := st.Consultants.FindConsultants(ctx, lobby.ConsultantFilter{Query: q, Limit: 10, Cursor: cursor})
 				must(t, err)
 				pages++
 				for _, c := range cs {
@@ -489,14 +504,14 @@ func testCatalog(t *testing.T, b Backend) {
 		}
 	})
 	t.Run("ErrBadCursor", func(t *testing.T) {
-		_, _, err := db.FindConsultants(ctx, lobby.ConsultantFilter{Cursor: "bogus!"})
+		_, _, err := st.Consultants.FindConsultants(ctx, lobby.ConsultantFilter{Cursor: "bogus!"})
 		WantCode(t, err, lobby.EINVALID, "cursor")
-		_, _, err = db.FindConsultants(ctx, lobby.ConsultantFilter{Query: "x", Cursor: "bogus"})
+		_, _, err = st.Consultants.FindConsultants(ctx, lobby.ConsultantFilter{Query: "x", Cursor: "bogus"})
 		WantCode(t, err, lobby.EINVALID, "cursor")
 	})
 	t.Run("Owner", func(t *testing.T) {
-		_, other := SignIn(t, db, "other@example.com")
-		cs, _, err := db.FindConsultants(ctx, lobby.ConsultantFilter{OwnerID: other.ID})
+		_, other := SignIn(t, st.Auth, "other@example.com")
+		cs, _, err := st.Consultants.FindConsultants(ctx, lobby.ConsultantFilter{OwnerID: other.ID})
 		must(t, err)
 		if len(cs) != 0 {
 			t.Fatalf("other owner sees %v", slugs(cs))
@@ -504,26 +519,27 @@ func testCatalog(t *testing.T, b Backend) {
 	})
 }
 
-func testCheckout(t *testing.T, b Backend) {
+func testCheckout(t *testing.T, open func(*testing.T) *Store) {
 	ctx := context.Background()
-	db, clock := open(t, b)
-	_, owner := SignIn(t, db, "owner@example.com")
-	_, buyer := SignIn(t, db, "buyer@example.com")
-	_, stranger := SignIn(t, db, "stranger@example.com")
+	st := open(t)
+	clock := st.Clock
+	_, owner := SignIn(t, st.Auth, "owner@example.com")
+	_, buyer := SignIn(t, st.Auth, "buyer@example.com")
+	_, stranger := SignIn(t, st.Auth, "stranger@example.com")
 	c := NewConsultant(owner.ID, "seller")
-	_, err := db.CreateConsultant(ctx, c, lobby.ValidateOptions{})
+	_, err := st.Consultants.CreateConsultant(ctx, c, lobby.ValidateOptions{})
 	must(t, err)
 
 	t.Run("ErrUnknownTier", func(t *testing.T) {
-		err := db.CreateCheckout(ctx, &lobby.Checkout{UserID: buyer.ID, ConsultantID: c.ID, Plan: lobby.Plan{Tier: "gold"}, Provider: "local"})
+		err := st.Subscriptions.CreateCheckout(ctx, &lobby.Checkout{UserID: buyer.ID, ConsultantID: c.ID, Plan: lobby.Plan{Tier: "gold"}, Provider: "local"})
 		WantCode(t, err, lobby.EINVALID, "starter, pro, unlimited")
 	})
 	t.Run("ErrExpired", func(t *testing.T) {
 		ch := &lobby.Checkout{UserID: stranger.ID, ConsultantID: c.ID, Plan: lobby.Plan{Tier: "pro"}, Provider: "local"}
-		must(t, db.CreateCheckout(ctx, ch))
+		must(t, st.Subscriptions.CreateCheckout(ctx, ch))
 		clock.Add(lobby.CheckoutTTL)
-		WantCode(t, db.CompleteCheckout(ctx, ch.ID, stranger.ID), lobby.ECONFLICT, "expired")
-		res, err := db.FindCheckout(ctx, stranger.ID, ch.ID)
+		WantCode(t, st.Subscriptions.CompleteCheckout(ctx, ch.ID, stranger.ID), lobby.ECONFLICT, "expired")
+		res, err := st.Subscriptions.FindCheckout(ctx, stranger.ID, ch.ID)
 		must(t, err)
 		if res.Checkout.Status != lobby.CheckoutExpired {
 			t.Fatalf("status %q, want expired", res.Checkout.Status)
@@ -531,19 +547,19 @@ func testCheckout(t *testing.T, b Backend) {
 	})
 	t.Run("OK", func(t *testing.T) {
 		ch := &lobby.Checkout{UserID: buyer.ID, ConsultantID: c.ID, Plan: lobby.Plan{Tier: "pro"}, Provider: "local"}
-		must(t, db.CreateCheckout(ctx, ch))
+		must(t, st.Subscriptions.CreateCheckout(ctx, ch))
 		if ch.Plan.PriceCents != 4900 || *ch.Plan.MessageCap != 300 || !strings.HasPrefix(ch.ID, lobby.PrefixCheckout) {
 			t.Fatalf("checkout = %+v", ch)
 		}
-		must(t, db.SetCheckoutProvider(ctx, ch.ID, "ref-1", "http://x/checkout"))
-		res, err := db.FindCheckout(ctx, buyer.ID, ch.ID)
+		must(t, st.Subscriptions.SetCheckoutProvider(ctx, ch.ID, "ref-1", "http://x/checkout"))
+		res, err := st.Subscriptions.FindCheckout(ctx, buyer.ID, ch.ID)
 		must(t, err)
 		if res.Checkout.Status != lobby.CheckoutOpen || res.BuyerToken != "" || res.Checkout.URL != "http://x/checkout" {
 			t.Fatalf("open checkout = %+v", res)
 		}
-		_, err = db.FindCheckout(ctx, stranger.ID, ch.ID)
+		_, err = st.Subscriptions.FindCheckout(ctx, stranger.ID, ch.ID)
 		WantCode(t, err, lobby.ENOTFOUND)
-		WantCode(t, db.CompleteCheckout(ctx, ch.ID, stranger.ID), lobby.ENOTFOUND)
+		WantCode(t, st.Subscriptions.CompleteCheckout(ctx, ch.ID, stranger.ID), lobby.ENOTFOUND)
 
 		// Completing twice at once makes one subscription.
 		var wg sync.WaitGroup
@@ -551,7 +567,7 @@ func testCheckout(t *testing.T, b Backend) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := db.CompleteCheckout(ctx, ch.ID, buyer.ID); err != nil {
+				if err := st.Subscriptions.CompleteCheckout(ctx, ch.ID, buyer.ID); err != nil {
 					t.Error(err)
 				}
 			}()
@@ -564,7 +580,7 @@ func testCheckout(t *testing.T, b Backend) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res, err := db.FindCheckout(ctx, buyer.ID, ch.ID)
+				res, err := st.Subscriptions.FindCheckout(ctx, buyer.ID, ch.ID)
 				if err != nil {
 					t.Error(err)
 					return
@@ -586,103 +602,104 @@ func testCheckout(t *testing.T, b Backend) {
 				token = tok
 			}
 		}
-		p, err := db.Authenticate(ctx, token)
+		p, err := st.Auth.Authenticate(ctx, token)
 		must(t, err)
-		subs, _, err := db.FindSubscriptions(ctx, lobby.SubscriptionFilter{UserID: buyer.ID})
+		subs, _, err := st.Subscriptions.FindSubscriptions(ctx, lobby.SubscriptionFilter{UserID: buyer.ID})
 		must(t, err)
 		if len(subs) != 1 || subs[0].ID != p.SubscriptionID || subs[0].Tier != "pro" || *subs[0].MessageCap != 300 ||
 			subs[0].MessagesUsed != 0 || subs[0].Status != lobby.SubscriptionActive || !subs[0].PeriodEnd.Equal(subs[0].PeriodStart.Add(lobby.SubscriptionPeriod)) {
 			t.Fatalf("subscriptions = %+v", subs)
 		}
 		// A second subscription to the same consultant while one is active.
-		err = db.CreateCheckout(ctx, &lobby.Checkout{UserID: buyer.ID, ConsultantID: c.ID, Plan: lobby.Plan{Tier: "starter"}, Provider: "local"})
+		err = st.Subscriptions.CreateCheckout(ctx, &lobby.Checkout{UserID: buyer.ID, ConsultantID: c.ID, Plan: lobby.Plan{Tier: "starter"}, Provider: "local"})
 		WantCode(t, err, lobby.ECONFLICT, "already")
-		got, _ := db.FindConsultantByID(ctx, c.ID)
+		got, _ := st.Consultants.FindConsultantByID(ctx, c.ID)
 		if got.Stats.Subscribers != 1 {
 			t.Fatalf("subscribers = %d", got.Stats.Subscribers)
 		}
 	})
 	t.Run("ErrNotFound", func(t *testing.T) {
-		WantCode(t, db.CompleteCheckout(ctx, "chk_nope", ""), lobby.ENOTFOUND)
-		_, err := db.FindCheckout(ctx, buyer.ID, "chk_nope")
+		WantCode(t, st.Subscriptions.CompleteCheckout(ctx, "chk_nope", ""), lobby.ENOTFOUND)
+		_, err := st.Subscriptions.FindCheckout(ctx, buyer.ID, "chk_nope")
 		WantCode(t, err, lobby.ENOTFOUND)
 	})
 }
 
-func testSubscription(t *testing.T, b Backend) {
+func testSubscription(t *testing.T, open func(*testing.T) *Store) {
 	ctx := context.Background()
-	db, clock := open(t, b)
-	_, owner := SignIn(t, db, "owner@example.com")
-	_, buyer := SignIn(t, db, "buyer@example.com")
-	_, stranger := SignIn(t, db, "stranger@example.com")
+	st := open(t)
+	clock := st.Clock
+	_, owner := SignIn(t, st.Auth, "owner@example.com")
+	_, buyer := SignIn(t, st.Auth, "buyer@example.com")
+	_, stranger := SignIn(t, st.Auth, "stranger@example.com")
 	c := NewConsultant(owner.ID, "seller")
-	_, err := db.CreateConsultant(ctx, c, lobby.ValidateOptions{})
+	_, err := st.Consultants.CreateConsultant(ctx, c, lobby.ValidateOptions{})
 	must(t, err)
-	sub, token := Subscribe(t, db, buyer.ID, c.ID, "starter")
+	sub, token := Subscribe(t, st.Subscriptions, buyer.ID, c.ID, "starter")
 
 	t.Run("OthersNotFound", func(t *testing.T) {
-		_, err := db.FindSubscription(ctx, stranger.ID, sub.ID)
+		_, err := st.Subscriptions.FindSubscription(ctx, stranger.ID, sub.ID)
 		WantCode(t, err, lobby.ENOTFOUND)
-		_, err = db.RotateBuyerToken(ctx, stranger.ID, sub.ID)
+		_, err = st.Subscriptions.RotateBuyerToken(ctx, stranger.ID, sub.ID)
 		WantCode(t, err, lobby.ENOTFOUND)
-		_, err = db.CancelSubscription(ctx, stranger.ID, sub.ID)
+		_, err = st.Subscriptions.CancelSubscription(ctx, stranger.ID, sub.ID)
 		WantCode(t, err, lobby.ENOTFOUND)
-		subs, _, err := db.FindSubscriptions(ctx, lobby.SubscriptionFilter{UserID: stranger.ID})
+		subs, _, err := st.Subscriptions.FindSubscriptions(ctx, lobby.SubscriptionFilter{UserID: stranger.ID})
 		must(t, err)
 		if len(subs) != 0 {
 			t.Fatalf("stranger lists %v", subs)
 		}
 	})
 	t.Run("Rotate", func(t *testing.T) {
-		fresh, err := db.RotateBuyerToken(ctx, buyer.ID, sub.ID)
+		fresh, err := st.Subscriptions.RotateBuyerToken(ctx, buyer.ID, sub.ID)
 		must(t, err)
-		_, err = db.Authenticate(ctx, token)
+		_, err = st.Auth.Authenticate(ctx, token)
 		WantCode(t, err, lobby.EUNAUTHORIZED)
-		_, err = db.Authenticate(ctx, fresh)
+		_, err = st.Auth.Authenticate(ctx, fresh)
 		must(t, err)
 		token = fresh
 	})
 	t.Run("RenewsEachPeriod", func(t *testing.T) {
 		clock.Add(lobby.SubscriptionPeriod + time.Hour)
-		got, err := db.FindSubscription(ctx, buyer.ID, sub.ID)
+		got, err := st.Subscriptions.FindSubscription(ctx, buyer.ID, sub.ID)
 		must(t, err)
 		if got.Status != lobby.SubscriptionActive || !got.PeriodStart.Equal(sub.PeriodStart.Add(lobby.SubscriptionPeriod)) {
 			t.Fatalf("after a period: %+v", got)
 		}
-		_, err = db.Authenticate(ctx, token)
+		_, err = st.Auth.Authenticate(ctx, token)
 		must(t, err)
 	})
 	t.Run("CancelAtPeriodEnd", func(t *testing.T) {
-		got, err := db.CancelSubscription(ctx, buyer.ID, sub.ID)
+		got, err := st.Subscriptions.CancelSubscription(ctx, buyer.ID, sub.ID)
 		must(t, err)
 		if !got.CancelAtPeriodEnd || got.Status != lobby.SubscriptionActive {
 			t.Fatalf("canceled = %+v", got)
 		}
-		_, err = db.Authenticate(ctx, token)
+		_, err = st.Auth.Authenticate(ctx, token)
 		must(t, err) // still paid for until the period ends
 		clock.Add(lobby.SubscriptionPeriod)
-		got, err = db.FindSubscription(ctx, buyer.ID, sub.ID)
+		got, err = st.Subscriptions.FindSubscription(ctx, buyer.ID, sub.ID)
 		must(t, err)
 		if got.Status != lobby.SubscriptionCanceled {
 			t.Fatalf("after the period: %+v", got)
 		}
-		_, err = db.Authenticate(ctx, token)
+		_, err = st.Auth.Authenticate(ctx, token)
 		WantCode(t, err, lobby.EUNAUTHORIZED, "ended")
-		_, err = db.RotateBuyerToken(ctx, buyer.ID, sub.ID)
+		_, err = st.Subscriptions.RotateBuyerToken(ctx, buyer.ID, sub.ID)
 		WantCode(t, err, lobby.ECONFLICT, "ended")
 		// And the buyer may subscribe again.
-		Subscribe(t, db, buyer.ID, c.ID, "pro")
+		Subscribe(t, st.Subscriptions, buyer.ID, c.ID, "pro")
 	})
 	t.Run("Pages", func(t *testing.T) {
 		for i := range 3 {
 			other := NewConsultant(owner.ID, fmt.Sprintf("page-%d", i))
-			_, err := db.CreateConsultant(ctx, other, lobby.ValidateOptions{})
+			_, err := st.Consultants.CreateConsultant(ctx, other, lobby.ValidateOptions{})
 			must(t, err)
-			Subscribe(t, db, buyer.ID, other.ID, "starter")
+			Subscribe(t, st.Subscriptions, buyer.ID, other.ID, "starter")
 		}
-		first, next, err := db.FindSubscriptions(ctx, lobby.SubscriptionFilter{UserID: buyer.ID, Limit: 3})
+		first, next, err := st.Subscriptions.FindSubscriptions(ctx, lobby.SubscriptionFilter{UserID: buyer.ID, Limit: 3})
 		must(t, err)
-		second, last, err := db.FindSubscriptions(ctx, lobby.SubscriptionFilter{UserID: buyer.ID, Limit: 3, Cursor: next})
+		second, last, err := st.Subscriptions.FindSubscriptions(ctx, lobby.SubscriptionFilter{UserID: buyer.ID, Limit: 3, Cursor: next})
 		must(t, err)
 		if len(first) != 3 || len(second) != 2 || last != "" || first[0].ID < first[1].ID {
 			t.Fatalf("pages of %d and %d (last cursor %q)", len(first), len(second), last)
@@ -690,18 +707,18 @@ func testSubscription(t *testing.T, b Backend) {
 	})
 }
 
-func testChat(t *testing.T, b Backend) {
+func testChat(t *testing.T, open func(*testing.T) *Store) {
 	ctx := context.Background()
-	db, _ := open(t, b)
-	_, owner := SignIn(t, db, "owner@example.com")
-	_, buyer := SignIn(t, db, "buyer@example.com")
+	st := open(t)
+	_, owner := SignIn(t, st.Auth, "owner@example.com")
+	_, buyer := SignIn(t, st.Auth, "buyer@example.com")
 	c := NewConsultant(owner.ID, "chatty")
-	_, err := db.CreateConsultant(ctx, c, lobby.ValidateOptions{})
+	_, err := st.Consultants.CreateConsultant(ctx, c, lobby.ValidateOptions{})
 	must(t, err)
-	sub, _ := Subscribe(t, db, buyer.ID, c.ID, "starter")
-	otherSub, _ := Subscribe(t, db, owner.ID, c.ID, "starter")
+	sub, _ := Subscribe(t, st.Subscriptions, buyer.ID, c.ID, "starter")
+	otherSub, _ := Subscribe(t, st.Subscriptions, owner.ID, c.ID, "starter")
 
-	first, err := db.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: "Hello?"})
+	first, err := st.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: "Hello?"})
 	must(t, err)
 	cnv := first.Conversation
 	if !strings.HasPrefix(cnv.ID, lobby.PrefixConversation) || cnv.SubscriptionID != sub.ID || cnv.ConsultantID != c.ID ||
@@ -712,23 +729,23 @@ func testChat(t *testing.T, b Backend) {
 		first.Reply.Status != lobby.MessageStreaming || first.Reply.Role != lobby.RoleConsultant || first.Reply.ID <= first.Message.ID {
 		t.Fatalf("exchange = %+v %+v", first.Message, first.Reply)
 	}
-	done, err := db.FinishMessage(ctx, first.Reply.ID, "Hi.", lobby.MessageComplete, "", "offline")
+	done, err := st.Chat.FinishMessage(ctx, lobby.FinishParams{ID: first.Reply.ID, Content: "Hi.", Status: lobby.MessageComplete, Model: "offline"})
 	must(t, err)
 	if done.Content != "Hi." || done.Status != lobby.MessageComplete || done.Model != "offline" {
 		t.Fatalf("finished = %+v", done)
 	}
 	// The next message goes to the same conversation by default, and by name.
-	second, err := db.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: "And?"})
+	second, err := st.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: "And?"})
 	must(t, err)
-	third, err := db.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, ConversationID: cnv.ID, Content: "Well?"})
+	third, err := st.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, ConversationID: cnv.ID, Content: "Well?"})
 	must(t, err)
 	if second.Conversation.ID != cnv.ID || third.Conversation.ID != cnv.ID {
 		t.Fatal("one subscription's messages went to two conversations")
 	}
-	_, err = db.FinishMessage(ctx, second.Reply.ID, "", lobby.MessageFailed, "The model provider is overloaded.", "")
+	_, err = st.Chat.FinishMessage(ctx, lobby.FinishParams{ID: second.Reply.ID, Status: lobby.MessageFailed, Error: "The model provider is overloaded."})
 	must(t, err)
 
-	all, err := db.FindMessages(ctx, lobby.MessageFilter{ConversationID: cnv.ID})
+	all, err := st.Chat.FindMessages(ctx, lobby.MessageFilter{ConversationID: cnv.ID})
 	must(t, err)
 	var got []string
 	for _, m := range all {
@@ -738,12 +755,12 @@ func testChat(t *testing.T, b Backend) {
 	if strings.Join(got, " ") != want {
 		t.Fatalf("messages = %v\nwant %s", got, want)
 	}
-	after, err := db.FindMessages(ctx, lobby.MessageFilter{ConversationID: cnv.ID, After: all[3].ID, Limit: 1})
+	after, err := st.Chat.FindMessages(ctx, lobby.MessageFilter{ConversationID: cnv.ID, After: all[3].ID, Limit: 1})
 	must(t, err)
 	if len(after) != 1 || after[0].ID != all[4].ID {
 		t.Fatalf("after %s: %+v", all[3].ID, after)
 	}
-	recent, err := db.FindRecentMessages(ctx, cnv.ID, all[4].ID, 3)
+	recent, err := st.Chat.FindRecentMessages(ctx, cnv.ID, all[4].ID, 3)
 	must(t, err)
 	if len(recent) != 3 || recent[0].ID != all[2].ID || recent[2].ID != all[4].ID {
 		t.Fatalf("recent up to %s: %+v", all[4].ID, recent)
@@ -753,55 +770,56 @@ func testChat(t *testing.T, b Backend) {
 	}
 
 	// Another subscription cannot write into this conversation, nor sees it.
-	_, err = db.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: otherSub.ID, ConversationID: cnv.ID, Content: "Intrude"})
+	_, err = st.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: otherSub.ID, ConversationID: cnv.ID, Content: "Intrude"})
 	WantCode(t, err, lobby.ENOTFOUND)
-	mine, _, err := db.FindConversations(ctx, lobby.ConversationFilter{SubscriptionID: otherSub.ID})
+	mine, _, err := st.Chat.FindConversations(ctx, lobby.ConversationFilter{SubscriptionID: otherSub.ID})
 	must(t, err)
 	if len(mine) != 0 {
 		t.Fatalf("other subscription lists %+v", mine)
 	}
-	theirs, _, err := db.FindConversations(ctx, lobby.ConversationFilter{ConsultantID: c.ID})
+	theirs, _, err := st.Chat.FindConversations(ctx, lobby.ConversationFilter{ConsultantID: c.ID})
 	must(t, err)
 	if len(theirs) != 1 || theirs[0].ID != cnv.ID {
 		t.Fatalf("consultant's conversations = %+v", theirs)
 	}
 	for _, bad := range []string{"", "   ", "\xff\xfe", "a\x00b", strings.Repeat("x", lobby.MaxMessageLen+1)} {
-		_, err := db.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: bad})
+		_, err := st.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: bad})
 		if code := lobby.ErrorCode(err); code != lobby.EINVALID && code != lobby.ETOOLARGE {
 			t.Errorf("content %.10q: %v", bad, err)
 		}
 	}
-	_, err = db.FinishMessage(ctx, "msg_nope", "x", lobby.MessageComplete, "", "")
+	_, err = st.Chat.FinishMessage(ctx, lobby.FinishParams{ID: "msg_nope", Content: "x", Status: lobby.MessageComplete})
 	WantCode(t, err, lobby.ENOTFOUND)
 
 	// A reply whose process died is failed once it is older than the cutoff.
-	stale, err := db.FailStaleReplies(ctx, third.Reply.CreatedAt, "gone")
+	stale, err := st.Chat.FailStaleReplies(ctx, third.Reply.CreatedAt, "gone")
 	must(t, err)
 	if len(stale) != 0 {
 		t.Fatalf("failed replies born at the cutoff: %+v", stale)
 	}
-	stale, err = db.FailStaleReplies(ctx, third.Reply.CreatedAt.Add(time.Second), "gone")
+	stale, err = st.Chat.FailStaleReplies(ctx, third.Reply.CreatedAt.Add(time.Second), "gone")
 	must(t, err)
 	if len(stale) != 1 || stale[0].ID != third.Reply.ID || stale[0].Status != lobby.MessageFailed || stale[0].Error != "gone" {
 		t.Fatalf("stale replies = %+v", stale)
 	}
-	if m, _ := db.FindMessageByID(ctx, first.Reply.ID); m.Status != lobby.MessageComplete {
+	if m, _ := st.Chat.FindMessageByID(ctx, first.Reply.ID); m.Status != lobby.MessageComplete {
 		t.Fatalf("a finished reply was swept: %+v", m)
 	}
 }
 
 // testChatCap: 30 messages sent at once against a cap of 10 store exactly 10; the rest
 // are refused with the time left in the period, and nothing of them is stored.
-func testChatCap(t *testing.T, b Backend) {
+func testChatCap(t *testing.T, open func(*testing.T) *Store) {
 	ctx := context.Background()
-	db, clock := open(t, b)
-	_, owner := SignIn(t, db, "owner@example.com")
+	st := open(t)
+	clock := st.Clock
+	_, owner := SignIn(t, st.Auth, "owner@example.com")
 	c := NewConsultant(owner.ID, "capped")
 	cap := int64(10)
 	c.Plans = []lobby.Plan{{Tier: "tiny", PriceCents: 100, MessageCap: &cap}}
-	_, err := db.CreateConsultant(ctx, c, lobby.ValidateOptions{})
+	_, err := st.Consultants.CreateConsultant(ctx, c, lobby.ValidateOptions{})
 	must(t, err)
-	sub, _ := Subscribe(t, db, owner.ID, c.ID, "tiny")
+	sub, _ := Subscribe(t, st.Subscriptions, owner.ID, c.ID, "tiny")
 
 	var ok, refused atomic.Int32
 	var wg sync.WaitGroup
@@ -809,7 +827,7 @@ func testChatCap(t *testing.T, b Backend) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := db.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: fmt.Sprintf("message %d", i)})
+			_, err := st.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: fmt.Sprintf("message %d", i)})
 			switch lobby.ErrorCode(err) {
 			case "":
 				ok.Add(1)
@@ -824,24 +842,24 @@ func testChatCap(t *testing.T, b Backend) {
 		}()
 	}
 	wg.Wait()
-	cnvs, _, err := db.FindConversations(ctx, lobby.ConversationFilter{SubscriptionID: sub.ID})
+	cnvs, _, err := st.Chat.FindConversations(ctx, lobby.ConversationFilter{SubscriptionID: sub.ID})
 	must(t, err)
-	msgs, err := db.FindMessages(ctx, lobby.MessageFilter{ConversationID: cnvs[0].ID, Limit: 100})
+	msgs, err := st.Chat.FindMessages(ctx, lobby.MessageFilter{ConversationID: cnvs[0].ID, Limit: 100})
 	must(t, err)
 	if ok.Load() != 10 || refused.Load() != 20 || len(msgs) != 20 || len(cnvs) != 1 {
 		t.Fatalf("%d sent, %d refused, %d messages stored in %d conversations; want 10, 20, 20 (10 and their replies), 1",
 			ok.Load(), refused.Load(), len(msgs), len(cnvs))
 	}
-	got, err := db.FindSubscription(ctx, owner.ID, sub.ID)
+	got, err := st.Subscriptions.FindSubscription(ctx, owner.ID, sub.ID)
 	must(t, err)
 	if got.MessagesUsed != 10 {
 		t.Fatalf("messages_used = %d", got.MessagesUsed)
 	}
 	// A new period has a new allowance.
 	clock.Add(lobby.SubscriptionPeriod)
-	_, err = db.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: "new month"})
+	_, err = st.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: "new month"})
 	must(t, err)
-	got, _ = db.FindSubscription(ctx, owner.ID, sub.ID)
+	got, _ = st.Subscriptions.FindSubscription(ctx, owner.ID, sub.ID)
 	if got.MessagesUsed != 1 {
 		t.Fatalf("messages_used in the new period = %d", got.MessagesUsed)
 	}

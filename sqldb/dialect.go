@@ -1,0 +1,52 @@
+package sqldb
+
+import "io/fs"
+
+// Dialect is what differs between the databases. Its hooks take the tables, columns
+// and placeholders they are for, so that one hook serves every table that needs it.
+type Dialect interface {
+	// Name is the database's name: "sqlite" or "postgres".
+	Name() string
+
+	// Migrations holds NNNN_name.sql files, applied in order of NNNN.
+	Migrations() fs.FS
+
+	// LockTx returns the statement that holds the lock named key until the transaction
+	// ends, or "" when beginning a write transaction already excludes the others.
+	LockTx(key int64) string
+
+	// LockSession returns the statements that take and release the lock named key on
+	// one connection, outside any transaction; "" and "" when there is no need.
+	LockSession(key int64) (lock, unlock string)
+
+	// ForUpdate returns what is appended to a SELECT whose rows a write transaction
+	// will change, "" when a write transaction excludes the others anyway.
+	ForUpdate() string
+
+	// SkipLocked returns what is appended to a SELECT that claims rows other
+	// transactions may be claiming at once: they skip each other's rows instead of
+	// waiting.
+	SkipLocked() string
+
+	// IsUniqueViolation reports whether err is a unique constraint's violation.
+	IsUniqueViolation(err error) bool
+
+	// TextSearch returns the SQL that matches the rows of table, named alias in the
+	// query, against words (letters and digits only), whose query text is passed as
+	// the placeholder arg. The table's full-text index is made by the migrations.
+	TextSearch(table, alias, arg string, words []string) TextMatch
+}
+
+// TextMatch is a full-text search in SQL, from Dialect.TextSearch.
+type TextMatch struct {
+	Join  string // joined after "FROM table alias"; "" when none is needed
+	Where string // the condition a matching row meets
+	Rank  string // the ORDER BY term that puts the best match first
+	Query string // the value to pass as the placeholder
+}
+
+// Keys of the locks that instances starting at once take in turn.
+const (
+	lockMigrations    int64 = 7245160342
+	lockJobMigrations int64 = 7245160343
+)

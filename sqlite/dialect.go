@@ -1,0 +1,76 @@
+package sqlite
+
+import (
+	"embed"
+	"errors"
+	"io/fs"
+	"strings"
+
+	"github.com/lobby-dev/lobby/sqldb"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Dialect is SQLite's SQL for the shared store.
+var Dialect sqldb.Dialect = dialect{}
+
+type dialect struct{}
+
+func (dialect) Name() string { return "sqlite" }
+
+func (dialect) Migrations() fs.FS { return mustSub(migrations, "migrations") }
+
+// LockTx is not needed: write transactions begin immediately, one at a time.
+func (dialect) LockTx(key int64) string { return "" }
+
+// LockSession is not needed: instances on one file share its write lock.
+func (dialect) LockSession(key int64) (lock, unlock string) { return "", "" }
+
+// ForUpdate is not needed: a write transaction holds the whole database.
+func (dialect) ForUpdate() string { return "" }
+
+func (dialect) SkipLocked() string { return "" }
+
+func (dialect) IsUniqueViolation(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}
+
+// searchWeights are the bm25 weights of each full-text index's columns, in the order
+// its migration lists them. PostgreSQL weighs them in the index instead.
+var searchWeights = map[string]string{
+	"consultants": "10.0, 4.0, 1.0, 2.0, 4.0", // name, tagline, description, category, tags
+}
+
+// TextSearch matches table's FTS5 index, the table table_fts over its rowids.
+func (dialect) TextSearch(table, alias, arg string, words []string) sqldb.TextMatch {
+	fts := table + "_fts"
+	rank := "bm25(" + fts + ")"
+	if w, ok := searchWeights[table]; ok {
+		rank = "bm25(" + fts + ", " + w + ")"
+	}
+	q := make([]string, len(words))
+	for i, w := range words {
+		q[i] = `"` + w + `"*` // a prefix of each word, all of them
+	}
+	return sqldb.TextMatch{
+		Join:  "JOIN " + fts + " ON " + fts + ".rowid = " + alias + ".rowid",
+		Where: fts + " MATCH " + arg,
+		Rank:  rank,
+		Query: strings.Join(q, " "),
+	}
+}
+
+func mustSub(f fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}

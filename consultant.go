@@ -10,16 +10,31 @@ import (
 	"unicode/utf8"
 )
 
+// Mode is how a consultant answers: Lobby runs the model for it, or its own agent
+// answers through the API and its messages are delivered to that agent.
+type Mode string
+
 // Consultant modes.
 const (
-	ModeManaged = "managed" // Lobby runs the model with the consultant's prompt and knowledge
-	ModeWebhook = "webhook" // messages are POSTed, signed, to the consultant's agent
-	ModePolling = "polling" // the consultant's agent takes messages from its inbox
+	ModeManaged Mode = "managed" // Lobby runs the model with the consultant's prompt and knowledge
+	ModeWebhook Mode = "webhook" // messages are POSTed, signed, to the consultant's agent
+	ModePolling Mode = "polling" // the consultant's agent takes messages from its inbox
 )
+
+// Valid reports whether m is a mode Lobby knows.
+func (m Mode) Valid() bool { return m == ModeManaged || m == ModeWebhook || m == ModePolling }
 
 // RunsOwnAgent reports whether a consultant in the mode answers through its own agent,
 // which its messages are delivered to.
-func RunsOwnAgent(mode string) bool { return mode == ModeWebhook || mode == ModePolling }
+func (m Mode) RunsOwnAgent() bool { return m == ModeWebhook || m == ModePolling }
+
+// HasInbox reports whether the mode's messages wait in an inbox for the agent to take,
+// rather than being sent to it.
+func (m Mode) HasInbox() bool { return m == ModePolling }
+
+// Signs reports whether the mode's messages are sent to the agent's URL signed with the
+// consultant's webhook secret, which it therefore needs.
+func (m Mode) Signs() bool { return m == ModeWebhook }
 
 // Size limits of a consultant's fields.
 const (
@@ -73,7 +88,7 @@ type Consultant struct {
 	Description string          `json:"description"`
 	Category    string          `json:"category"`
 	Tags        []string        `json:"tags"`
-	Mode        string          `json:"mode"`
+	Mode        Mode            `json:"mode"`
 	Plans       []Plan          `json:"plans"`
 	Stats       ConsultantStats `json:"stats"`
 	CreatedAt   time.Time       `json:"created_at"`
@@ -336,7 +351,7 @@ type ConsultantUpdate struct {
 	Category     *string
 	Tags         *[]string
 	SystemPrompt *string
-	Mode         *string
+	Mode         *Mode
 	WebhookURL   *string
 	Model        *string
 	Plans        *[]Plan
@@ -355,9 +370,11 @@ func (upd ConsultantUpdate) Apply(c *Consultant) {
 	set(&c.Description, upd.Description)
 	set(&c.Category, upd.Category)
 	set(&c.SystemPrompt, upd.SystemPrompt)
-	set(&c.Mode, upd.Mode)
 	set(&c.WebhookURL, upd.WebhookURL)
 	set(&c.Model, upd.Model)
+	if upd.Mode != nil {
+		c.Mode = *upd.Mode
+	}
 	if upd.Tags != nil {
 		c.Tags = *upd.Tags
 	}

@@ -22,7 +22,7 @@ type Delivery struct {
 	ConversationID string `json:"conversation_id"`
 	MessageID      string `json:"message_id"`
 	ReplyID        string `json:"reply_id"`
-	Mode           string `json:"mode"`
+	Mode           Mode   `json:"mode"`
 	Status         string `json:"status"`
 	Attempts       int    `json:"attempts"`
 	// Round counts manual retries; RoundStart is Attempts when the round began, so that

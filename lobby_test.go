@@ -153,3 +153,19 @@ func TestConsultantValidate(t *testing.T) {
 		t.Fatalf("bad currency: %v", err)
 	}
 }
+
+func TestModes(t *testing.T) {
+	for _, tc := range []struct {
+		mode                             lobby.Mode
+		valid, ownAgent, hasInbox, signs bool
+	}{
+		{lobby.ModeManaged, true, false, false, false},
+		{lobby.ModeWebhook, true, true, false, true},
+		{lobby.ModePolling, true, true, true, false},
+		{"magic", false, false, false, false},
+	} {
+		if tc.mode.Valid() != tc.valid || tc.mode.RunsOwnAgent() != tc.ownAgent || tc.mode.HasInbox() != tc.hasInbox || tc.mode.Signs() != tc.signs {
+			t.Errorf("%s: Valid %v, RunsOwnAgent %v, HasInbox %v, Signs %v", tc.mode, tc.mode.Valid(), tc.mode.RunsOwnAgent(), tc.mode.HasInbox(), tc.mode.Signs())
+		}
+	}
+}

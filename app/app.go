@@ -202,7 +202,7 @@ func (a *App) Open(ctx context.Context) error {
 	a.Server = &lobbyhttp.Server{
 		Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Chat: svc.Chat, Deliveries: svc.Deliveries,
 		Payloads: payloads,
-		Consult: a.Consult, Events: a.Events, Payments: a.Payments, Mailer: a.Mailer,
+		Consult:  a.Consult, Events: a.Events, Payments: a.Payments, Mailer: a.Mailer,
 		Ready: db.Ready, Logger: log, Dev: cfg.Dev, BaseURL: cfg.BaseURL,
 		PublicRateLimit: cfg.PublicRateLimit, ReplyRateLimit: cfg.ReplyRateLimit, Registry: a.Registry, Now: a.Now,
 	}

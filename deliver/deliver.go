@@ -131,7 +131,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[lobby.DeliverJob]) err
 		return err
 	}
 	now := w.Now()
-	if d.Status != lobby.DeliveryPending || d.Mode != lobby.ModeWebhook || d.Round != job.Args.Round {
+	if d.Status != lobby.DeliveryPending || !d.Mode.Signs() || d.Round != job.Args.Round {
 		return nil // delivered, acknowledged by a reply, given up, or retried by hand since
 	}
 	c, err := w.Consultants.FindConsultantByID(ctx, d.ConsultantID)
@@ -141,7 +141,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[lobby.DeliverJob]) err
 	result := lobby.AttemptResult{DeliveryID: d.ID, Round: d.Round, Payload: d.Payload}
 	posted := false
 	switch {
-	case c.Mode != lobby.ModeWebhook || c.WebhookURL == "":
+	case !c.Mode.Signs() || c.WebhookURL == "":
 		result.Attempt = lobby.Attempt{At: now, Error: c.Slug + " is no longer in webhook mode; the delivery is given up"}
 	case c.WebhookDisabledAt != nil:
 		result.Attempt = lobby.Attempt{At: now, Error: "the endpoint is disabled: " + c.WebhookDisabledReason}

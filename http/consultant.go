@@ -18,7 +18,7 @@ type consultantInput struct {
 	Category     *string       `json:"category"`
 	Tags         *[]string     `json:"tags"`
 	SystemPrompt *string       `json:"system_prompt"`
-	Mode         *string       `json:"mode"`
+	Mode         *lobby.Mode   `json:"mode"`
 	WebhookURL   *string       `json:"webhook_url"`
 	Model        *string       `json:"model"`
 	Plans        *[]lobby.Plan `json:"plans"`

@@ -122,7 +122,7 @@ func (s *Server) handleDeliveryRetry(w http.ResponseWriter, r *http.Request) err
 
 // webhookStatus is what the owner sees of the endpoint.
 type webhookStatus struct {
-	Mode                string               `json:"mode"`
+	Mode                lobby.Mode           `json:"mode"`
 	WebhookURL          string               `json:"webhook_url"`
 	Enabled             bool                 `json:"enabled"`
 	PreviousSecretUntil *time.Time           `json:"previous_secret_valid_until"`
@@ -139,7 +139,7 @@ func (s *Server) handleWebhookGet(w http.ResponseWriter, r *http.Request) error 
 	if until != nil && !until.After(s.Now()) {
 		until = nil
 	}
-	response.JSON(w, http.StatusOK, webhookStatus{Mode: c.Mode, WebhookURL: c.WebhookURL, Enabled: c.Mode == lobby.ModeWebhook && c.WebhookDisabledAt == nil,
+	response.JSON(w, http.StatusOK, webhookStatus{Mode: c.Mode, WebhookURL: c.WebhookURL, Enabled: c.Mode.Signs() && c.WebhookDisabledAt == nil,
 		PreviousSecretUntil: until, Health: h})
 	return nil
 }
@@ -185,7 +185,7 @@ func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if c.Mode != lobby.ModePolling {
+	if !c.Mode.HasInbox() {
 		return lobby.Errorf(lobby.EINVALID, "%s is in %s mode, so its messages never reach the inbox; PATCH its mode to \"polling\" to use GET /api/v1/inbox", c.Slug, c.Mode)
 	}
 	ds, err := s.leaseInbox(r.Context(), c, limit, time.Duration(wait)*time.Second)

@@ -46,7 +46,7 @@ func (s *ConsultantService) CreateConsultant(ctx context.Context, c *lobby.Consu
 	if err := c.Validate(opt); err != nil {
 		return "", err
 	}
-	if c.Mode == lobby.ModeWebhook && c.WebhookSecret == "" {
+	if c.Mode.Signs() && c.WebhookSecret == "" {
 		c.WebhookSecret = lobby.NewWebhookSecret()
 	}
 	key, keyHash := lobby.NewToken(lobby.TokenConsultant)
@@ -240,7 +240,7 @@ func (s *ConsultantService) UpdateConsultant(ctx context.Context, id string, upd
 		if err := c.Validate(opt); err != nil {
 			return err
 		}
-		if c.Mode == lobby.ModeWebhook && c.WebhookSecret == "" {
+		if c.Mode.Signs() && c.WebhookSecret == "" {
 			c.WebhookSecret = lobby.NewWebhookSecret()
 			secret = c.WebhookSecret
 		}

@@ -34,24 +34,58 @@ func scanDelivery(row scanner) (*lobby.Delivery, error) {
 // deliveryFailed is what a reply says when its consultant's agent never got the message.
 const deliveryFailed = "The consultant's agent could not be reached, so this message got no reply. Its owner has been told; send the message again later."
 
+// channel hands a pending delivery to a consultant's agent, inside the transaction
+// that made it pending. Each mode that runs its own agent has one; a new way of
+// reaching agents joins here, beside webhook and inbox.
+type channel interface {
+	// pend readies d, just made pending, for its first attempt; before d is written.
+	pend(d *lobby.Delivery, now time.Time)
+	// await hands d over once it is written: a job queued, or a nudge after commit.
+	await(ctx context.Context, tx *Tx, d *lobby.Delivery) error
+}
+
+var channels = map[lobby.Mode]channel{
+	lobby.ModeWebhook: webhookChannel{},
+	lobby.ModePolling: inboxChannel{},
+}
+
+// webhookChannel POSTs deliveries, signed: each attempt is a job on the queue.
+type webhookChannel struct{}
+
+func (webhookChannel) pend(d *lobby.Delivery, now time.Time) { d.NextAttemptAt = &now }
+
+func (webhookChannel) await(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
+	_, err := tx.db.jobs.InsertTx(ctx, tx.Tx, lobby.DeliverJob{DeliveryID: d.ID, Round: d.Round}, &river.InsertOpts{Queue: lobby.QueueDeliveries})
+	return err
+}
+
+// inboxChannel keeps deliveries in the consultant's inbox, whose long-polls are nudged
+// once the transaction commits.
+type inboxChannel struct{}
+
+func (inboxChannel) pend(*lobby.Delivery, time.Time) {}
+
+func (inboxChannel) await(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
+	tx.publish(lobby.InboxReady(d.ConsultantID))
+	return nil
+}
+
 // createDelivery stores ex.Delivery, the delivery of ex's message, when the consultant
-// runs its own agent: a webhook's first attempt is queued in the same transaction, a
-// polling consultant's inbox is nudged once it commits. A managed consultant's
+// runs its own agent, and hands it to the mode's channel. A managed consultant's
 // exchange has none.
 func (db *DB) createDelivery(ctx context.Context, tx *Tx, ex *lobby.Exchange) error {
-	var mode string
+	var mode lobby.Mode
 	if err := tx.QueryRowContext(ctx, `SELECT mode FROM consultants WHERE id = $1`, ex.Conversation.ConsultantID).Scan(&mode); err != nil {
 		return err
 	}
-	if !lobby.RunsOwnAgent(mode) {
+	ch, ok := channels[mode]
+	if !ok {
 		return nil
 	}
 	d := &lobby.Delivery{ID: lobby.NewID(lobby.PrefixDelivery), EventID: lobby.NewID(lobby.PrefixEvent),
 		ConsultantID: ex.Conversation.ConsultantID, ConversationID: ex.Conversation.ID, MessageID: ex.Message.ID,
 		ReplyID: ex.Reply.ID, Mode: mode, Status: lobby.DeliveryPending, CreatedAt: tx.now, UpdatedAt: tx.now}
-	if mode == lobby.ModeWebhook {
-		d.NextAttemptAt = &tx.now
-	}
+	ch.pend(d, tx.now)
 	_, err := tx.ExecContext(ctx, `INSERT INTO deliveries (id, event_id, consultant_id, conversation_id, message_id, reply_id,
 		mode, status, next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		d.ID, d.EventID, d.ConsultantID, d.ConversationID, d.MessageID, d.ReplyID, d.Mode, d.Status, d.NextAttemptAt, d.CreatedAt, d.UpdatedAt)
@@ -59,29 +93,14 @@ func (db *DB) createDelivery(ctx context.Context, tx *Tx, ex *lobby.Exchange) er
 		return err
 	}
 	ex.Delivery = d
-	return db.awaitAgent(ctx, tx, d)
-}
-
-// awaitAgent hands the pending delivery d to the consultant's agent: a webhook's first
-// attempt is queued now, in tx; a polling consultant's inbox is nudged once tx commits.
-func (db *DB) awaitAgent(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
-	if d.Mode == lobby.ModePolling {
-		tx.publish(lobby.InboxReady(d.ConsultantID))
-		return nil
-	}
-	return db.queueDelivery(ctx, tx, d)
-}
-
-func (db *DB) queueDelivery(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
-	_, err := db.jobs.InsertTx(ctx, tx.Tx, lobby.DeliverJob{DeliveryID: d.ID, Round: d.Round}, &river.InsertOpts{Queue: lobby.QueueDeliveries})
-	return err
+	return ch.await(ctx, tx, d)
 }
 
 // moveDeliveries carries a consultant's pending deliveries over when it switches
-// between webhook and polling mode: into its inbox, or onto the queue, each then in a
-// new round so that jobs of the old mode stop.
-func (db *DB) moveDeliveries(ctx context.Context, tx *Tx, consultantID, from, to string) error {
-	if from == to || !lobby.RunsOwnAgent(from) || !lobby.RunsOwnAgent(to) {
+// between two modes that run their own agent: into its inbox, or onto the queue, each
+// then in a new round so that jobs of the old mode stop.
+func (db *DB) moveDeliveries(ctx context.Context, tx *Tx, consultantID string, from, to lobby.Mode) error {
+	if from == to || !from.RunsOwnAgent() || !to.RunsOwnAgent() {
 		return nil
 	}
 	ds, err := queryAll(ctx, tx, scanDelivery, `SELECT `+deliveryColumns+` FROM deliveries WHERE consultant_id = $1 AND status = $2 AND mode = $3`,
@@ -98,15 +117,17 @@ func (db *DB) moveDeliveries(ctx context.Context, tx *Tx, consultantID, from, to
 	return nil
 }
 
-// startRound makes d pending again in a new round, whose schedule starts over: back in
-// the inbox, or with a webhook's first attempt queued now. Jobs of older rounds stop.
+// startRound makes d pending again in a new round, whose schedule starts over, and
+// hands it to its mode's channel again. Jobs of older rounds stop.
 func (db *DB) startRound(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
+	ch, ok := channels[d.Mode]
+	if !ok {
+		return lobby.Errorf(lobby.EINVALID, "delivery %s is of %s mode, which has no agent to deliver to", d.ID, d.Mode)
+	}
 	d.Status, d.LeasedUntil, d.NextAttemptAt, d.UpdatedAt = lobby.DeliveryPending, nil, nil, tx.now
 	d.Round, d.RoundStart = d.Round+1, d.Attempts
-	if d.Mode == lobby.ModeWebhook {
-		d.NextAttemptAt = &tx.now
-	}
-	if err := db.awaitAgent(ctx, tx, d); err != nil {
+	ch.pend(d, tx.now)
+	if err := ch.await(ctx, tx, d); err != nil {
 		return err
 	}
 	return updateDelivery(ctx, tx, d)
@@ -506,7 +527,7 @@ func (s *DeliveryService) RotateWebhookSecret(ctx context.Context, consultantID 
 		if c, err = s.db.findConsultant(ctx, tx, "c.id = $1", consultantID, s.db.dialect.ForUpdate()); err != nil {
 			return err
 		}
-		if c.Mode != lobby.ModeWebhook {
+		if !c.Mode.Signs() {
 			return lobby.Errorf(lobby.EINVALID, "%s is in %s mode; only a webhook consultant has a signing secret", c.Slug, c.Mode)
 		}
 		until := tx.now.Add(overlap)

@@ -12,7 +12,7 @@ import (
 
 // agentExchange makes a consultant of the given mode with a subscriber, sends one
 // message and returns the exchange.
-func agentExchange(t *testing.T, st *Store, slug, mode string) (*lobby.Consultant, *lobby.Subscription, *lobby.Exchange) {
+func agentExchange(t *testing.T, st *Store, slug string, mode lobby.Mode) (*lobby.Consultant, *lobby.Subscription, *lobby.Exchange) {
 	t.Helper()
 	ctx := context.Background()
 	_, owner := SignIn(t, st.Auth, "owner-"+slug+"@example.com")

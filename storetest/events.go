@@ -50,7 +50,7 @@ func testEvents(t *testing.T, open func(*testing.T) *Store) {
 	st := open(t)
 	_, owner := SignIn(t, st.Auth, "owner@example.com")
 	_, buyer := SignIn(t, st.Auth, "buyer@example.com")
-	consultant := func(slug, mode string, plans ...lobby.Plan) (*lobby.Consultant, *lobby.Subscription) {
+	consultant := func(slug string, mode lobby.Mode, plans ...lobby.Plan) (*lobby.Consultant, *lobby.Subscription) {
 		c := NewConsultant(owner.ID, slug)
 		c.Mode, c.Plans = mode, plans
 		if mode == lobby.ModeWebhook {

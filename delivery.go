@@ -60,24 +60,6 @@ func (a Attempt) Succeeded() bool {
 // MaxAttemptResponse is how much of a response body an attempt keeps.
 const MaxAttemptResponse = 512
 
-// DeliverJob is the background job that makes a webhook delivery's next attempt. Its
-// Kind method makes it a River job.
-type DeliverJob struct {
-	DeliveryID string `json:"delivery_id"`
-	// Round is the delivery's round the job belongs to; a manual retry starts a new
-	// round with a job of its own, and the jobs of older rounds stop.
-	Round int `json:"round"`
-}
-
-// Kind names the job for the queue.
-func (DeliverJob) Kind() string { return "deliver" }
-
-// PruneJob is the hourly background job that deletes deliveries past DeliveryRetention.
-type PruneJob struct{}
-
-// Kind names the job for the queue.
-func (PruneJob) Kind() string { return "prune_deliveries" }
-
 // DeliveryRetention is how long a delivery that has ended, and its log, are kept.
 const DeliveryRetention = 30 * 24 * time.Hour
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/lobby-dev/lobby"
 	"github.com/lobby-dev/lobby/egress"
+	"github.com/lobby-dev/lobby/jobs"
 	"github.com/lobby-dev/lobby/webhook"
 	"github.com/riverqueue/river"
 )
@@ -79,9 +80,9 @@ func wireMessage(m *lobby.Message) webhook.Message {
 		Error: m.Error, Model: m.Model, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
 }
 
-// Worker makes webhook deliveries' attempts. It is a River worker of lobby.DeliverJob.
+// Worker makes webhook deliveries' attempts. It is a River worker of jobs.Deliver.
 type Worker struct {
-	river.WorkerDefaults[lobby.DeliverJob]
+	river.WorkerDefaults[jobs.Deliver]
 	Events      *Events
 	Deliveries  lobby.DeliveryService
 	Consultants lobby.ConsultantService
@@ -105,7 +106,7 @@ type Worker struct {
 }
 
 // Timeout gives a job the request's time and some for the store.
-func (w *Worker) Timeout(*river.Job[lobby.DeliverJob]) time.Duration { return w.JobTimeout() }
+func (w *Worker) Timeout(*river.Job[jobs.Deliver]) time.Duration { return w.JobTimeout() }
 
 // JobTimeout is how long one delivery job may run: the request's time and some for the
 // store. The queue's rescue window must be longer.
@@ -123,7 +124,7 @@ func (w *Worker) schedule() []time.Duration {
 // Work makes the delivery's next attempt and records it. A failed attempt with tries
 // left snoozes the job until the next one; the delivery's own count of attempts, not
 // River's, follows the schedule, so errors of the store still get River's retries.
-func (w *Worker) Work(ctx context.Context, job *river.Job[lobby.DeliverJob]) error {
+func (w *Worker) Work(ctx context.Context, job *river.Job[jobs.Deliver]) error {
 	d, err := w.Deliveries.FindDeliveryByID(ctx, job.Args.DeliveryID)
 	if lobby.ErrorCode(err) == lobby.ENOTFOUND {
 		return river.JobCancel(err)
@@ -299,16 +300,16 @@ func (w *Worker) tellOwner(ctx context.Context, c *lobby.Consultant, out *lobby.
 }
 
 // Pruner deletes deliveries past lobby.DeliveryRetention. It is a River worker of
-// lobby.PruneJob, which runs every hour.
+// jobs.PruneDeliveries, which runs every hour.
 type Pruner struct {
-	river.WorkerDefaults[lobby.PruneJob]
+	river.WorkerDefaults[jobs.PruneDeliveries]
 	Deliveries lobby.DeliveryService
 	Logger     *slog.Logger
 	Now        func() time.Time
 }
 
 // Work deletes what has passed its retention.
-func (p *Pruner) Work(ctx context.Context, job *river.Job[lobby.PruneJob]) error {
+func (p *Pruner) Work(ctx context.Context, job *river.Job[jobs.PruneDeliveries]) error {
 	n, err := p.Deliveries.PruneDeliveries(ctx, p.Now().Add(-lobby.DeliveryRetention))
 	if err == nil && n > 0 {
 		p.Logger.Info("pruned deliveries", "count", n, "older_than", lobby.DeliveryRetention.String())
@@ -319,6 +320,6 @@ func (p *Pruner) Work(ctx context.Context, job *river.Job[lobby.PruneJob]) error
 // PruneEveryHour is the periodic job that runs Pruner.
 func PruneEveryHour() *river.PeriodicJob {
 	return river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
-		func() (river.JobArgs, *river.InsertOpts) { return lobby.PruneJob{}, nil },
+		func() (river.JobArgs, *river.InsertOpts) { return jobs.PruneDeliveries{}, nil },
 		&river.PeriodicJobOpts{RunOnStart: true})
 }

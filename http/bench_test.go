@@ -19,6 +19,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/jackc/pgx/v5"
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/jobs"
 	"github.com/lobby-dev/lobby/storetest"
 	_ "modernc.org/sqlite"
 )
@@ -327,7 +328,7 @@ func BenchmarkDeliveryDrain(b *testing.B) {
 		s := newTestServer(b, be, withDev())
 		tokens, arrived := deliverySetup(b, s, 10)
 		ctx := context.Background()
-		if err := s.queue.QueuePause(ctx, lobby.QueueDeliveries, nil); err != nil {
+		if err := s.queue.QueuePause(ctx, jobs.QueueDeliveries, nil); err != nil {
 			b.Fatal(err)
 		}
 		var wg sync.WaitGroup
@@ -344,7 +345,7 @@ func BenchmarkDeliveryDrain(b *testing.B) {
 		wg.Wait()
 		b.ResetTimer()
 		start := time.Now()
-		if err := s.queue.QueueResume(ctx, lobby.QueueDeliveries, nil); err != nil {
+		if err := s.queue.QueueResume(ctx, jobs.QueueDeliveries, nil); err != nil {
 			b.Fatal(err)
 		}
 		for range b.N {

@@ -11,11 +11,31 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/lobby-dev/lobby"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivertype"
 )
+
+// QueueDeliveries is the queue webhook deliveries run in.
+const QueueDeliveries = "deliveries"
+
+// Deliver is the job that makes a webhook delivery's next attempt.
+type Deliver struct {
+	DeliveryID string `json:"delivery_id"`
+	// Round is the delivery's round the job belongs to; a manual retry starts a new
+	// round with a job of its own, and the jobs of older rounds stop.
+	Round int `json:"round"`
+}
+
+// Kind names the job for the queue; it is stored with every job, so it never changes.
+func (Deliver) Kind() string { return "deliver" }
+
+// PruneDeliveries is the hourly job that deletes deliveries past
+// lobby.DeliveryRetention.
+type PruneDeliveries struct{}
+
+// Kind names the job for the queue; it is stored with every job, so it never changes.
+func (PruneDeliveries) Kind() string { return "prune_deliveries" }
 
 // Config tunes the queue.
 type Config struct {
@@ -55,8 +75,8 @@ func New(db Store, workers *river.Workers, cfg Config) (*river.Client[*sql.Tx], 
 	rescue := max(cfg.RescueAfter, timeout+5*time.Second)
 	rc := &river.Config{
 		Queues: map[string]river.QueueConfig{
-			lobby.QueueDeliveries: {MaxWorkers: cmp.Or(cfg.DeliveryWorkers, 100)},
-			river.QueueDefault:    {MaxWorkers: 10},
+			QueueDeliveries:    {MaxWorkers: cmp.Or(cfg.DeliveryWorkers, 100)},
+			river.QueueDefault: {MaxWorkers: 10},
 		},
 		Workers:              workers,
 		PeriodicJobs:         cfg.Periodic,

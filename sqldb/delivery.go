@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/jobs"
 	"github.com/riverqueue/river"
 )
 
@@ -55,7 +56,7 @@ type webhookChannel struct{}
 func (webhookChannel) pend(d *lobby.Delivery, now time.Time) { d.NextAttemptAt = &now }
 
 func (webhookChannel) await(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
-	_, err := tx.db.jobs.InsertTx(ctx, tx.Tx, lobby.DeliverJob{DeliveryID: d.ID, Round: d.Round}, &river.InsertOpts{Queue: lobby.QueueDeliveries})
+	_, err := tx.db.jobs.InsertTx(ctx, tx.Tx, jobs.Deliver{DeliveryID: d.ID, Round: d.Round}, &river.InsertOpts{Queue: jobs.QueueDeliveries})
 	return err
 }
 

@@ -119,7 +119,13 @@ func TestIsInternalAddr(t *testing.T) {
 
 func TestSubscriptionAt(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	s := lobby.Subscription{Status: lobby.SubscriptionActive, MessagesUsed: 42, PeriodStart: start, PeriodEnd: start.Add(lobby.SubscriptionPeriod)}
+	s := lobby.Subscription{Status: lobby.SubscriptionActive, MessagesUsed: 42, PeriodStart: start, PeriodEnd: start.Add(lobby.SubscriptionPeriod),
+		RenewsItself: true}
+	paid := s
+	paid.RenewsItself = false
+	if got := paid.At(start.Add(2 * lobby.SubscriptionPeriod)); got != paid {
+		t.Fatalf("a subscription its provider renews renewed by itself: %+v", got)
+	}
 
 	if got := s.At(start.Add(time.Hour)); got != s {
 		t.Fatalf("within the period: %+v", got)

@@ -26,17 +26,19 @@ const SubscriptionPeriod = 30 * 24 * time.Hour
 
 // Checkout is a buyer's payment for a tier of a consultant, open until paid or expired.
 type Checkout struct {
-	ID             string    `json:"id"`
-	Status         string    `json:"status"`
-	ConsultantID   string    `json:"-"`
-	UserID         string    `json:"-"`
-	Plan           Plan      `json:"-"`
-	Provider       string    `json:"-"`
-	ProviderRef    string    `json:"-"`
-	URL            string    `json:"-"`
-	SubscriptionID string    `json:"-"`
-	CreatedAt      time.Time `json:"created_at"`
-	ExpiresAt      time.Time `json:"expires_at"`
+	ID             string `json:"id"`
+	Status         string `json:"status"`
+	ConsultantID   string `json:"-"`
+	UserID         string `json:"-"`
+	Plan           Plan   `json:"-"`
+	Provider       string `json:"-"`
+	ProviderRef    string `json:"-"`
+	URL            string `json:"-"`
+	SubscriptionID string `json:"-"`
+	// RenewsItself is the provider's: see Subscription.RenewsItself.
+	RenewsItself bool      `json:"-"`
+	CreatedAt    time.Time `json:"created_at"`
+	ExpiresAt    time.Time `json:"expires_at"`
 }
 
 // StatusAt returns the checkout's status at now: an open checkout past its expiry is
@@ -63,18 +65,26 @@ type Subscription struct {
 	MessagesUsed      int64     `json:"messages_used"`
 	PeriodStart       time.Time `json:"period_start"`
 	PeriodEnd         time.Time `json:"period_end"`
-	CreatedAt         time.Time `json:"created_at"`
+	// RenewsItself is set when the subscription's provider has nothing to collect, as
+	// local payments: each period then renews by itself at its end. Otherwise only the
+	// provider renews it, when it has been paid.
+	RenewsItself bool      `json:"-"`
+	CreatedAt    time.Time `json:"created_at"`
 }
 
 // At returns the subscription as it stands at now: an active subscription whose period
-// has ended either renews for the periods that have passed, with usage starting again
-// from zero, or, when it was canceled, has ended.
+// has ended has ended when it was canceled, or else renews for the periods that have
+// passed, with usage starting again from zero, when it renews by itself. One whose
+// provider renews it stays as it is until the provider says.
 func (s Subscription) At(now time.Time) Subscription {
 	if s.Status != SubscriptionActive || now.Before(s.PeriodEnd) {
 		return s
 	}
 	if s.CancelAtPeriodEnd {
 		s.Status = SubscriptionCanceled
+		return s
+	}
+	if !s.RenewsItself {
 		return s
 	}
 	n := now.Sub(s.PeriodStart) / SubscriptionPeriod
@@ -142,6 +152,10 @@ type Payments interface {
 	// StartCheckout prepares the payment of c and returns the provider's reference and
 	// the URL where the buyer pays.
 	StartCheckout(ctx context.Context, c *Checkout, consultant *Consultant) (ref, url string, err error)
+	// RenewsItself reports whether subscriptions bought through the provider renew by
+	// themselves at each period's end, having nothing to collect (local payments). A
+	// provider that collects renews each period itself once it is paid.
+	RenewsItself() bool
 }
 
 // CheckoutConfirmer is a payment provider whose buyers confirm a checkout on Lobby's own
@@ -167,7 +181,8 @@ type StartCheckoutParams struct {
 // StartCheckout opens a checkout for the buyer and hands it to the payment provider. It
 // returns the checkout with the URL where the buyer pays, or CreateCheckout's errors.
 func StartCheckout(ctx context.Context, p StartCheckoutParams) (*Checkout, error) {
-	c := &Checkout{UserID: p.UserID, ConsultantID: p.Consultant.ID, Provider: p.Payments.Name(), Plan: Plan{Tier: p.Tier}}
+	c := &Checkout{UserID: p.UserID, ConsultantID: p.Consultant.ID, Provider: p.Payments.Name(), Plan: Plan{Tier: p.Tier},
+		RenewsItself: p.Payments.RenewsItself()}
 	if err := p.Subscriptions.CreateCheckout(ctx, c); err != nil {
 		return nil, err
 	}

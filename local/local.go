@@ -29,3 +29,6 @@ func (p *Payments) StartCheckout(ctx context.Context, c *lobby.Checkout, consult
 func (p *Payments) ConfirmCheckout(ctx context.Context, subs lobby.SubscriptionService, id, userID string) error {
 	return subs.CompleteCheckout(ctx, id, userID)
 }
+
+// RenewsItself implements lobby.Payments: there is nothing to collect.
+func (p *Payments) RenewsItself() bool { return true }

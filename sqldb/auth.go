@@ -137,9 +137,9 @@ func (s *AuthService) Authenticate(ctx context.Context, token string) (*lobby.Pr
 		}
 	case lobby.CallerBuyer:
 		var sub lobby.Subscription
-		err := s.db.read.QueryRowContext(ctx, `SELECT id, user_id, consultant_id, token_hash, status, cancel_at_period_end, period_start, period_end
-			FROM subscriptions WHERE token_hash = $1`, hash).
-			Scan(&sub.ID, &sub.UserID, &sub.ConsultantID, &stored, &sub.Status, &sub.CancelAtPeriodEnd, &sub.PeriodStart, &sub.PeriodEnd)
+		err := s.db.read.QueryRowContext(ctx, `SELECT id, user_id, consultant_id, token_hash, status, cancel_at_period_end, period_start, period_end,
+			renews_itself FROM subscriptions WHERE token_hash = $1`, hash).
+			Scan(&sub.ID, &sub.UserID, &sub.ConsultantID, &stored, &sub.Status, &sub.CancelAtPeriodEnd, &sub.PeriodStart, &sub.PeriodEnd, &sub.RenewsItself)
 		if err != nil {
 			return nil, tokenErr(err)
 		}

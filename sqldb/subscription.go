@@ -36,9 +36,9 @@ func (s *SubscriptionService) CreateCheckout(ctx context.Context, c *lobby.Check
 		c.CreatedAt = tx.now
 		c.ExpiresAt = tx.now.Add(lobby.CheckoutTTL)
 		_, err = tx.ExecContext(ctx, `INSERT INTO checkouts (id, user_id, consultant_id, tier, price_cents, currency, message_cap,
-			status, provider, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			status, provider, renews_itself, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 			c.ID, c.UserID, c.ConsultantID, plan.Tier, plan.PriceCents, plan.Currency, plan.MessageCap,
-			c.Status, c.Provider, c.CreatedAt, c.ExpiresAt)
+			c.Status, c.Provider, c.RenewsItself, c.CreatedAt, c.ExpiresAt)
 		return err
 	})
 }
@@ -83,7 +83,7 @@ func (s *SubscriptionService) SetCheckoutProvider(ctx context.Context, id, ref, 
 }
 
 const checkoutColumns = `id, user_id, consultant_id, tier, price_cents, currency, message_cap, status, provider, provider_ref,
-	url, subscription_id, token_revealed, created_at, expires_at`
+	url, subscription_id, token_revealed, renews_itself, created_at, expires_at`
 
 func scanCheckout(row scanner) (*lobby.Checkout, bool, error) {
 	var c lobby.Checkout
@@ -91,7 +91,7 @@ func scanCheckout(row scanner) (*lobby.Checkout, bool, error) {
 	var sub sql.NullString
 	var revealed bool
 	err := row.Scan(&c.ID, &c.UserID, &c.ConsultantID, &c.Plan.Tier, &c.Plan.PriceCents, &c.Plan.Currency, &cap, &c.Status,
-		&c.Provider, &c.ProviderRef, &c.URL, &sub, &revealed, &c.CreatedAt, &c.ExpiresAt)
+		&c.Provider, &c.ProviderRef, &c.URL, &sub, &revealed, &c.RenewsItself, &c.CreatedAt, &c.ExpiresAt)
 	if err != nil {
 		return nil, false, err
 	}
@@ -162,10 +162,10 @@ func (s *SubscriptionService) CompleteCheckout(ctx context.Context, id, userID s
 		}
 		subID := lobby.NewID(lobby.PrefixSubscription)
 		_, err = tx.ExecContext(ctx, `INSERT INTO subscriptions (id, user_id, consultant_id, checkout_id, tier, price_cents, currency,
-			message_cap, messages_used, status, cancel_at_period_end, period_start, period_end, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, FALSE, $10, $11, $12, $13)`,
+			message_cap, messages_used, status, cancel_at_period_end, period_start, period_end, renews_itself, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, FALSE, $10, $11, $12, $13, $14)`,
 			subID, c.UserID, c.ConsultantID, c.ID, c.Plan.Tier, c.Plan.PriceCents, c.Plan.Currency, c.Plan.MessageCap,
-			lobby.SubscriptionActive, tx.now, tx.now.Add(lobby.SubscriptionPeriod), tx.now, tx.now)
+			lobby.SubscriptionActive, tx.now, tx.now.Add(lobby.SubscriptionPeriod), c.RenewsItself, tx.now, tx.now)
 		if err != nil {
 			if s.db.dialect.IsUniqueViolation(err) {
 				return lobby.Errorf(lobby.ECONFLICT, "you already hold an active subscription to this consultant; see GET /api/v1/subscriptions")
@@ -179,13 +179,13 @@ func (s *SubscriptionService) CompleteCheckout(ctx context.Context, id, userID s
 }
 
 const subscriptionColumns = `id, user_id, consultant_id, tier, price_cents, currency, message_cap, messages_used, status,
-	cancel_at_period_end, period_start, period_end, created_at`
+	cancel_at_period_end, period_start, period_end, renews_itself, created_at`
 
 func scanSubscription(row scanner) (*lobby.Subscription, error) {
 	var s lobby.Subscription
 	var cap sql.NullInt64
 	err := row.Scan(&s.ID, &s.UserID, &s.ConsultantID, &s.Tier, &s.PriceCents, &s.Currency, &cap, &s.MessagesUsed, &s.Status,
-		&s.CancelAtPeriodEnd, &s.PeriodStart, &s.PeriodEnd, &s.CreatedAt)
+		&s.CancelAtPeriodEnd, &s.PeriodStart, &s.PeriodEnd, &s.RenewsItself, &s.CreatedAt)
 	if err != nil {
 		return nil, err
 	}

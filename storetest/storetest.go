@@ -131,7 +131,7 @@ func NewConsultant(ownerID, slug string) *lobby.Consultant {
 func Subscribe(t testing.TB, subs lobby.SubscriptionService, userID, consultantID, tier string) (*lobby.Subscription, string) {
 	t.Helper()
 	ctx := context.Background()
-	c := &lobby.Checkout{UserID: userID, ConsultantID: consultantID, Plan: lobby.Plan{Tier: tier}, Provider: "local"}
+	c := &lobby.Checkout{UserID: userID, ConsultantID: consultantID, Plan: lobby.Plan{Tier: tier}, Provider: "local", RenewsItself: true}
 	must(t, subs.CreateCheckout(ctx, c))
 	must(t, subs.CompleteCheckout(ctx, c.ID, ""))
 	res, err := subs.FindCheckout(ctx, userID, c.ID)
@@ -531,11 +531,11 @@ func testCheckout(t *testing.T, open func(*testing.T) *Store) {
 	must(t, err)
 
 	t.Run("ErrUnknownTier", func(t *testing.T) {
-		err := st.Subscriptions.CreateCheckout(ctx, &lobby.Checkout{UserID: buyer.ID, ConsultantID: c.ID, Plan: lobby.Plan{Tier: "gold"}, Provider: "local"})
+		err := st.Subscriptions.CreateCheckout(ctx, &lobby.Checkout{UserID: buyer.ID, ConsultantID: c.ID, Plan: lobby.Plan{Tier: "gold"}, Provider: "local", RenewsItself: true})
 		WantCode(t, err, lobby.EINVALID, "starter, pro, unlimited")
 	})
 	t.Run("ErrExpired", func(t *testing.T) {
-		ch := &lobby.Checkout{UserID: stranger.ID, ConsultantID: c.ID, Plan: lobby.Plan{Tier: "pro"}, Provider: "local"}
+		ch := &lobby.Checkout{UserID: stranger.ID, ConsultantID: c.ID, Plan: lobby.Plan{Tier: "pro"}, Provider: "local", RenewsItself: true}
 		must(t, st.Subscriptions.CreateCheckout(ctx, ch))
 		clock.Add(lobby.CheckoutTTL)
 		WantCode(t, st.Subscriptions.CompleteCheckout(ctx, ch.ID, stranger.ID), lobby.ECONFLICT, "expired")
@@ -546,7 +546,7 @@ func testCheckout(t *testing.T, open func(*testing.T) *Store) {
 		}
 	})
 	t.Run("OK", func(t *testing.T) {
-		ch := &lobby.Checkout{UserID: buyer.ID, ConsultantID: c.ID, Plan: lobby.Plan{Tier: "pro"}, Provider: "local"}
+		ch := &lobby.Checkout{UserID: buyer.ID, ConsultantID: c.ID, Plan: lobby.Plan{Tier: "pro"}, Provider: "local", RenewsItself: true}
 		must(t, st.Subscriptions.CreateCheckout(ctx, ch))
 		if ch.Plan.PriceCents != 4900 || *ch.Plan.MessageCap != 300 || !strings.HasPrefix(ch.ID, lobby.PrefixCheckout) {
 			t.Fatalf("checkout = %+v", ch)
@@ -611,7 +611,7 @@ func testCheckout(t *testing.T, open func(*testing.T) *Store) {
 			t.Fatalf("subscriptions = %+v", subs)
 		}
 		// A second subscription to the same consultant while one is active.
-		err = st.Subscriptions.CreateCheckout(ctx, &lobby.Checkout{UserID: buyer.ID, ConsultantID: c.ID, Plan: lobby.Plan{Tier: "starter"}, Provider: "local"})
+		err = st.Subscriptions.CreateCheckout(ctx, &lobby.Checkout{UserID: buyer.ID, ConsultantID: c.ID, Plan: lobby.Plan{Tier: "starter"}, Provider: "local", RenewsItself: true})
 		WantCode(t, err, lobby.ECONFLICT, "already")
 		got, _ := st.Consultants.FindConsultantByID(ctx, c.ID)
 		if got.Stats.Subscribers != 1 {
@@ -703,6 +703,26 @@ func testSubscription(t *testing.T, open func(*testing.T) *Store) {
 		must(t, err)
 		if len(first) != 3 || len(second) != 2 || last != "" || first[0].ID < first[1].ID {
 			t.Fatalf("pages of %d and %d (last cursor %q)", len(first), len(second), last)
+		}
+	})
+	// A provider that collects payment renews its subscriptions itself: past its
+	// period's end such a subscription stays as it was, usage and all, until then.
+	t.Run("ProviderRenews", func(t *testing.T) {
+		other := NewConsultant(owner.ID, "collector")
+		_, err := st.Consultants.CreateConsultant(ctx, other, lobby.ValidateOptions{})
+		must(t, err)
+		ch := &lobby.Checkout{UserID: stranger.ID, ConsultantID: other.ID, Plan: lobby.Plan{Tier: "starter"}, Provider: "card"}
+		must(t, st.Subscriptions.CreateCheckout(ctx, ch))
+		must(t, st.Subscriptions.CompleteCheckout(ctx, ch.ID, ""))
+		res, err := st.Subscriptions.FindCheckout(ctx, stranger.ID, ch.ID)
+		must(t, err)
+		_, err = st.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: res.Subscription.ID, Content: "one"})
+		must(t, err)
+		clock.Add(lobby.SubscriptionPeriod + time.Hour)
+		got, err := st.Subscriptions.FindSubscription(ctx, stranger.ID, res.Subscription.ID)
+		must(t, err)
+		if got.Status != lobby.SubscriptionActive || !got.PeriodStart.Equal(res.Subscription.PeriodStart) || got.MessagesUsed != 1 || got.RenewsItself {
+			t.Fatalf("past the period of a subscription its provider renews: %+v", got)
 		}
 	})
 }

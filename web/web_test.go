@@ -32,3 +32,30 @@ func TestFailRendersEveryCode(t *testing.T) {
 		t.Errorf("Retry-After = %q, want 90", w.Header().Get("Retry-After"))
 	}
 }
+
+// TestSafeNext: after sign-in the browser goes back only to a path of this site, read
+// as a browser reads it.
+func TestSafeNext(t *testing.T) {
+	for next, want := range map[string]string{
+		"/consultants/chef":       "/consultants/chef",
+		"/checkout/chk_1?x=1#top": "/checkout/chk_1?x=1#top",
+		"/%09/evil.example":       "/%09/evil.example", // an escaped tab stays in the path
+		" /consultants/chef":      "/consultants/chef",
+		"":                        "/",
+		"//evil.example":          "/",
+		"/\t/evil.example":        "/",
+		"/\n/evil.example":        "/",
+		"\t//evil.example":        "/",
+		"/\\evil.example":         "/",
+		"\\\\evil.example":        "/",
+		"https://evil.example/":   "/",
+		"javascript:alert(1)":     "/",
+		"\x00//evil.example":      "/",
+		"/\x7f/evil.example":      "/",
+		"evil.example":            "/",
+	} {
+		if got := safeNext(next); got != want {
+			t.Errorf("safeNext(%q) = %q, want %q", next, got, want)
+		}
+	}
+}

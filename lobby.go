@@ -44,6 +44,16 @@ func NewID(prefix string) string {
 	return prefix + strings.ToLower(ulid.Make().String())
 }
 
+// IDChars reports whether s is made of the characters IDs are: a-z, 0-9 and _.
+func IDChars(s string) bool {
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // NewToken returns a bearer token with the given prefix and 256 random bits, and the
 // hash to store in its place. The token itself must be shown once and never stored.
 func NewToken(prefix string) (token, hash string) {

@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 
@@ -118,6 +119,22 @@ func TestBadInput(t *testing.T) {
 			{"UnknownSubscription", "POST", "/api/v1/subscriptions/sub_nope/token", buyer, nil, 404, "not_found", "", nil},
 			{"CancelUnknown", "DELETE", "/api/v1/subscriptions/sub_nope", buyer, nil, 404, "not_found", "", nil},
 			{"SubscriptionsBadCursor", "GET", "/api/v1/subscriptions?cursor=%21%21", buyer, nil, 400, "invalid_request", "cursor", nil},
+
+			// NUL characters and invalid UTF-8, which PostgreSQL refuses to store or compare,
+			// are refused at the edge: in a path, a query, a cursor and a JSON string.
+			{"NULInPath", "GET", "/api/v1/consultants/%00", "", nil, 400, "invalid_request", "NUL", nil},
+			{"NULInPathOfOwnerRoute", "GET", "/api/v1/consultants/ke%00yed/private", owner, nil, 400, "invalid_request", "NUL", nil},
+			{"NULInCategory", "GET", "/api/v1/consultants?category=%00", "", nil, 400, "invalid_request", `"category"`, nil},
+			{"BadUTF8InQuery", "GET", "/api/v1/consultants?q=%ff%fe", "", nil, 400, "invalid_request", `"q"`, nil},
+			{"NULInCursor", "GET", "/api/v1/consultants?cursor=" + base64.RawURLEncoding.EncodeToString([]byte("k\x00")), "", nil, 400, "invalid_request", "cursor", nil},
+			{"NULInSubscriptionsCursor", "GET", "/api/v1/subscriptions?cursor=" + base64.RawURLEncoding.EncodeToString([]byte("ksub_\x00")), buyer, nil, 400, "invalid_request", "cursor", nil},
+			{"NULInAfter", "GET", "/api/v1/conversations/cnv_x/messages?after=%00", buyerToken, nil, 400, "invalid_request", `"after"`, nil},
+			{"NULInConversationID", "POST", "/api/v1/chat", buyerToken, `{"message": "hi", "conversation_id": "cnv_\u0000"}`, 400, "invalid_request", "conversation_id", nil},
+			{"NULInReply", "POST", "/api/v1/reply", key, `{"conversation_id": "cnv_x", "in_reply_to": "msg_\u0000", "content": "x"}`, 400, "invalid_request", "in_reply_to", nil},
+			{"NULInName", "PATCH", "/api/v1/consultants/keyed", owner, `{"name": "a\u0000b"}`, 400, "invalid_request", "name", nil},
+			{"NULInTag", "POST", "/api/v1/consultants", owner, valid(map[string]any{"tags": []string{"ok", "a\x00"}}), 400, "invalid_request", "tags[1]", nil},
+			{"NULInPlanTier", "POST", "/api/v1/consultants", owner, valid(map[string]any{"plans": []map[string]any{{"tier": "a\x00"}}}), 400, "invalid_request", "plans[0].tier", nil},
+			{"NULInEmail", "POST", "/api/v1/auth/code", "", `{"email": "a\u0000@b.co"}`, 400, "invalid_request", "email", nil},
 
 			// Routes.
 			{"UnknownRoute", "GET", "/api/v1/nothing", "", nil, 404, "not_found", "openapi.json", nil},

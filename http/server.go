@@ -181,7 +181,11 @@ func (s *Server) Handler() http.Handler {
 // error in the contract's shape.
 func (s *Server) errorHandler(h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
+		err := request.CheckURL(r)
+		if err == nil {
+			err = h(w, r)
+		}
+		if err != nil {
 			s.Error(w, r, err)
 		}
 	})

@@ -118,3 +118,13 @@ func TestWebSubscribe(t *testing.T) {
 	b.post("/logout", url.Values{})
 	b.get("/").html(t, 200, "Sign in")
 }
+
+// TestWebBadURL: a page's URL with a NUL or invalid UTF-8 is refused with a page that
+// says so, on each store.
+func TestWebBadURL(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		br := &browser{t: t, s: newTestServer(t, b)}
+		br.get("/consultants/%00").html(t, 400, "NUL")
+		br.get("/?category=%ff").html(t, 400, "invalid UTF-8")
+	})
+}

@@ -40,7 +40,7 @@ func parseKeyCursor(c string) (string, error) {
 		return "", nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) < 2 || b[0] != 'k' || len(b) > 100 {
+	if err != nil || len(b) < 2 || b[0] != 'k' || len(b) > 100 || !lobby.IDChars(string(b[1:])) {
 		return "", badCursor()
 	}
 	return string(b[1:]), nil

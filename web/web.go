@@ -100,8 +100,12 @@ func New(cfg Config) *Handler {
 // session cookie's SameSite=Lax.
 func (h *Handler) handle(pattern string, fn func(w http.ResponseWriter, r *http.Request) error) {
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		var err error = lobby.Errorf(lobby.EFORBIDDEN, "this form was posted from another site")
-		if r.Method != http.MethodPost || request.SameOrigin(r, h.cfg.BaseURL) {
+		err := request.CheckURL(r)
+		switch {
+		case err != nil:
+		case r.Method == http.MethodPost && !request.SameOrigin(r, h.cfg.BaseURL):
+			err = lobby.Errorf(lobby.EFORBIDDEN, "this form was posted from another site")
+		default:
 			err = fn(w, r)
 		}
 		if err != nil {

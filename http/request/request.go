@@ -6,14 +6,17 @@ package request
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -48,6 +51,81 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return lobby.Errorf(lobby.EINVALID, "the body must be one JSON object with nothing after it")
+	}
+	return checkStrings(reflect.ValueOf(v), "")
+}
+
+// checkStrings refuses a NUL character ("\u0000") in any string decoded into v, naming
+// its field: no store keeps one, and text never needs one.
+func checkStrings(v reflect.Value, field string) error {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			return checkStrings(v.Elem(), field)
+		}
+	case reflect.String:
+		if strings.IndexByte(v.String(), 0) >= 0 {
+			return lobby.Errorf(lobby.EINVALID, "%s must not contain NUL characters (\\u0000)", cmp.Or(field, "the body"))
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if err := checkStrings(v.Index(i), fmt.Sprintf("%s[%d]", field, i)); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			if err := checkStrings(it.Key(), field); err != nil {
+				return err
+			}
+			if err := checkStrings(it.Value(), joinField(field, fmt.Sprint(it.Key()))); err != nil {
+				return err
+			}
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if f.Anonymous && name == "" {
+				name = field // an embedded struct's fields are the outer object's
+			} else {
+				name = joinField(field, cmp.Or(name, f.Name))
+			}
+			if err := checkStrings(v.Field(i), name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func joinField(outer, name string) string {
+	if outer == "" {
+		return name
+	}
+	return outer + "." + name
+}
+
+// CheckURL refuses a request whose path or query holds a NUL character or invalid
+// UTF-8, once percent-decoded: no ID, slug or search has one, and no store keeps one.
+func CheckURL(r *http.Request) error {
+	bad := func(s string) bool { return strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s) }
+	if bad(r.URL.Path) {
+		return lobby.Errorf(lobby.EINVALID, "the URL's path holds a NUL character or invalid UTF-8; send the ID or slug as it was given")
+	}
+	for name, vs := range r.URL.Query() {
+		if bad(name) {
+			return lobby.Errorf(lobby.EINVALID, "a query parameter's name holds a NUL character or invalid UTF-8")
+		}
+		for _, v := range vs {
+			if bad(v) {
+				return lobby.Errorf(lobby.EINVALID, "query parameter %q holds a NUL character or invalid UTF-8; send UTF-8 text", strings.ToValidUTF8(name, "?"))
+			}
+		}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -175,16 +176,16 @@ func (c *Consultant) Validate(opt ValidateOptions) error {
 	if err := ValidateSlug(c.Slug); err != nil {
 		return err
 	}
-	if err := checkText("name", c.Name, 1, MaxNameLen); err != nil {
+	if err := checkLine("name", c.Name, 1, MaxNameLen); err != nil {
 		return err
 	}
-	if err := checkText("tagline", c.Tagline, 0, MaxTaglineLen); err != nil {
+	if err := checkLine("tagline", c.Tagline, 0, MaxTaglineLen); err != nil {
 		return err
 	}
 	if err := checkText("description", c.Description, 0, MaxDescriptionLen); err != nil {
 		return err
 	}
-	if err := checkText("category", c.Category, 0, MaxCategoryLen); err != nil {
+	if err := checkLine("category", c.Category, 0, MaxCategoryLen); err != nil {
 		return err
 	}
 	if len(c.Tags) > MaxTags {
@@ -407,12 +408,48 @@ type ConsultantService interface {
 	UpdateConsultant(ctx context.Context, id string, upd ConsultantUpdate, opt ValidateOptions) (c *Consultant, newSecret string, err error)
 }
 
+// checkLine checks a one-line field that buyers read as the consultant's identity (a
+// name, a tagline): checkText's rules, no control characters, and something visible
+// when it is required, so that no name is blank or invisible.
+func checkLine(field, s string, min, max int) error {
+	if err := checkText(field, s, min, max); err != nil {
+		return err
+	}
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		return Errorf(EINVALID, "%s must be one line of text, without control characters", field)
+	}
+	if min > 0 && !strings.ContainsFunc(s, isVisible) {
+		return Errorf(EINVALID, "%s must have a visible character; it is blank as written", field)
+	}
+	return nil
+}
+
+// isVisible reports whether r shows as a mark of its own: a letter, digit, symbol or
+// punctuation, but not a space, a format character or the blank fillers some scripts
+// have.
+func isVisible(r rune) bool {
+	switch r {
+	case '\u115f', '\u1160', '\u3164', '\uffa0', '\u2800': // Hangul fillers, the blank Braille pattern
+		return false
+	}
+	return unicode.In(r, unicode.L, unicode.N, unicode.S, unicode.P)
+}
+
+// isBidiControl reports whether r overrides, embeds or isolates text direction, which
+// can make a name read as another (U+202A–U+202E, U+2066–U+2069).
+func isBidiControl(r rune) bool {
+	return r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069'
+}
+
 func checkText(field, s string, min, max int) error {
 	if !utf8.ValidString(s) {
 		return Errorf(EINVALID, "%s must be valid UTF-8", field)
 	}
 	if strings.ContainsRune(s, 0) {
 		return Errorf(EINVALID, "%s must not contain NUL characters", field)
+	}
+	if strings.ContainsFunc(s, isBidiControl) {
+		return Errorf(EINVALID, "%s must not contain right-to-left or other direction overrides (U+202A-U+202E, U+2066-U+2069)", field)
 	}
 	if len(s) < min {
 		return Errorf(EINVALID, "%s is required", field)

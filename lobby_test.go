@@ -160,6 +160,40 @@ func TestConsultantValidate(t *testing.T) {
 	}
 }
 
+// TestConsultantInvisibleText: names and taglines a buyer reads as the consultant's
+// identity cannot be blank, invisible, multi-line or turned around by direction
+// overrides; the description may keep its lines.
+func TestConsultantInvisibleText(t *testing.T) {
+	for _, tc := range []struct {
+		name, says string
+		edit       func(c *lobby.Consultant)
+	}{
+		{"ErrZeroWidthName", "visible", func(c *lobby.Consultant) { c.Name = "\u200b\u200b" }},
+		{"ErrHangulFillerName", "visible", func(c *lobby.Consultant) { c.Name = "\u3164" }},
+		{"ErrRTLOverrideName", "direction", func(c *lobby.Consultant) { c.Name = "Tax \u202eeciffo" }},
+		{"ErrIsolateTagline", "direction", func(c *lobby.Consultant) { c.Tagline = "Plain \u2067advice\u2069" }},
+		{"ErrOverrideDescription", "direction", func(c *lobby.Consultant) { c.Description = "line\n\u202dtext" }},
+		{"ErrNewlineName", "one line", func(c *lobby.Consultant) { c.Name = "Two\nLines" }},
+		{"ErrBellTagline", "one line", func(c *lobby.Consultant) { c.Tagline = "ding\a" }},
+		{"OK/Arabic", "", func(c *lobby.Consultant) { c.Name = "مستشار الضرائب" }},
+		{"OK/Emoji", "", func(c *lobby.Consultant) { c.Name = "🧾" }},
+		{"OK/DescriptionLines", "", func(c *lobby.Consultant) { c.Description = "One.\n\nTwo.\tThree." }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &lobby.Consultant{Slug: "ok-slug", Name: "Name", SystemPrompt: "p", Plans: lobby.DefaultPlans()}
+			tc.edit(c)
+			c.Normalize()
+			err := c.Validate(lobby.ValidateOptions{})
+			switch {
+			case tc.says == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.says != "" && (lobby.ErrorCode(err) != lobby.EINVALID || !strings.Contains(lobby.ErrorMessage(err), tc.says)):
+				t.Fatalf("error %v, want invalid_request saying %q", err, tc.says)
+			}
+		})
+	}
+}
+
 func TestModes(t *testing.T) {
 	for _, tc := range []struct {
 		mode                             lobby.Mode

@@ -312,6 +312,9 @@ func isLoopbackHost(host string) bool {
 // internal addresses and the cloud metadata addresses.
 func IsInternalAddr(ip netip.Addr) bool {
 	ip = ip.Unmap()
+	if v4, ok := embeddedIPv4(ip); ok && IsInternalAddr(v4) {
+		return true
+	}
 	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
 		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() || !ip.IsValid() {
 		return true
@@ -324,6 +327,31 @@ func IsInternalAddr(ip netip.Addr) bool {
 	return false
 }
 
+// embeddedIPv4 returns the IPv4 address an IPv6 address carries by a translation or
+// tunnelling scheme — IPv4-compatible (::a.b.c.d), 6to4 (2002::/16) or well-known
+// NAT64 (64:ff9b::/96) — which a route may deliver to, so the IPv4 address decides.
+func embeddedIPv4(ip netip.Addr) (netip.Addr, bool) {
+	if !ip.Is6() {
+		return netip.Addr{}, false
+	}
+	b := ip.As16()
+	switch {
+	case compatible.Contains(ip) && ip != netip.IPv6Unspecified() && ip != netip.IPv6Loopback():
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case sixToFour.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	case nat64.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	}
+	return netip.Addr{}, false
+}
+
+var (
+	compatible = netip.MustParsePrefix("::/96")
+	sixToFour  = netip.MustParsePrefix("2002::/16")
+	nat64      = netip.MustParsePrefix("64:ff9b::/96")
+)
+
 var internalPrefixes = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"),         // "this network"
 	netip.MustParsePrefix("100.64.0.0/10"),     // CGNAT
@@ -332,6 +360,9 @@ var internalPrefixes = []netip.Prefix{
 	netip.MustParsePrefix("240.0.0.0/4"),       // reserved, and broadcast
 	netip.MustParsePrefix("fd00:ec2::254/128"), // AWS metadata over IPv6
 	netip.MustParsePrefix("64:ff9b::/96"),      // NAT64, which can reach internal IPv4
+	netip.MustParsePrefix("64:ff9b:1::/48"),    // local-use NAT64, whose embedding the operator chooses
+	netip.MustParsePrefix("2001::/32"),         // Teredo, which carries an obfuscated IPv4 address
+	netip.MustParsePrefix("::/96"),             // IPv4-compatible, deprecated: never a real destination
 }
 
 // ConsultantFilter selects consultants for the catalog.

@@ -110,6 +110,10 @@ func TestIsInternalAddr(t *testing.T) {
 	for addr, want := range map[string]bool{
 		"8.8.8.8": false, "2606:4700::1111": false, "127.0.0.53": true, "::ffff:10.1.2.3": true,
 		"224.0.0.1": true, "255.255.255.255": true, "198.18.0.1": true, "64:ff9b::7f00:1": true,
+		// IPv6 addresses that carry an IPv4 one are judged by it.
+		"::7f00:1": true, "::a00:1": true, "::8.8.8.8": true, // IPv4-compatible, deprecated
+		"2002:7f00:1::1": true, "2002:a9fe:a9fe::1": true, "2002:c0a8:101::": true, "2002:808:808::1": false, // 6to4
+		"64:ff9b:1::a00:1": true, "2001:0:4136:e378:8000:63bf:3fff:fdd2": true, // local-use NAT64, Teredo
 	} {
 		if got := lobby.IsInternalAddr(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("IsInternalAddr(%s) = %v", addr, got)

@@ -156,10 +156,11 @@ func (s *Server) handleWebhookSecretRotate(w http.ResponseWriter, r *http.Reques
 	}
 	overlap := DefaultSecretOverlap
 	if in.OverlapSeconds != nil {
-		overlap = time.Duration(*in.OverlapSeconds) * time.Second
-		if *in.OverlapSeconds < 0 || overlap > MaxSecretOverlap {
+		// Compared before converting, so that a huge number cannot overflow into range.
+		if *in.OverlapSeconds < 0 || *in.OverlapSeconds > int(MaxSecretOverlap/time.Second) {
 			return lobby.Errorf(lobby.EINVALID, "overlap_seconds must be from 0 to %d (7 days)", int(MaxSecretOverlap.Seconds()))
 		}
+		overlap = time.Duration(*in.OverlapSeconds) * time.Second
 	}
 	secret, c, err := s.Deliveries.RotateWebhookSecret(r.Context(), c.ID, overlap)
 	if err != nil {

@@ -418,6 +418,8 @@ func TestReplyBadInput(t *testing.T) {
 		{"InboxWaitTooLong", "GET", "/api/v1/inbox?wait=61", key, nil, 400, "invalid_request", "wait", nil},
 		{"AckUnknown", "POST", "/api/v1/inbox/evt_nope/ack", key, nil, 404, "not_found", "no event", nil},
 		{"RotateOverlapTooLong", "POST", "/api/v1/consultants/replier/webhook/secret", key, map[string]any{"overlap_seconds": 8 * 86400}, 400, "invalid_request", "overlap_seconds", nil},
+		{"RotateOverlapOverflows", "POST", "/api/v1/consultants/replier/webhook/secret", key, `{"overlap_seconds": 9223372037}`, 400, "invalid_request", "overlap_seconds", nil},
+		{"RotateOverlapNegative", "POST", "/api/v1/consultants/replier/webhook/secret", key, map[string]any{"overlap_seconds": -1}, 400, "invalid_request", "overlap_seconds", nil},
 	})
 	// The other consultant's delivery is not reachable through this one's routes.
 	ods, _ := s.deliveries(otherKey, "other")

@@ -24,11 +24,20 @@ const MaxMessageLen = 32 << 10
 // subscription has one by default.
 type Conversation struct {
 	ID             string    `json:"id"`
-	SubscriptionID string    `json:"subscription_id"`
+	SubscriptionID string    `json:"subscription_id,omitempty"`
 	ConsultantID   string    `json:"consultant_id"`
 	BuyerID        string    `json:"buyer_id"` // a pseudonym, stable per buyer and consultant
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+// Hide clears what the caller in ctx may not see of the conversation: a consultant sees
+// its buyer only by the pseudonym BuyerID, never the subscription, which names the
+// buyer's account.
+func (c *Conversation) Hide(ctx context.Context) {
+	if p := PrincipalFromContext(ctx); p == nil || p.Kind != CallerBuyer {
+		c.SubscriptionID = ""
+	}
 }
 
 // Message is one turn of a conversation.

@@ -232,6 +232,9 @@ func (s *Server) handleConversationList(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
+	for _, c := range cs {
+		c.Hide(r.Context())
+	}
 	response.JSON(w, http.StatusOK, newList(cs, next))
 	return nil
 }

@@ -207,11 +207,16 @@ func TestChatEveryPath(t *testing.T) {
 			t.Fatalf("replay = %v\nwant %v", replayed, want)
 		}
 
-		// Conversations: the buyer's own; the consultant's.
+		// Conversations: the buyer's own; the consultant's, which name the buyer only by
+		// pseudonym, never by the subscription.
 		for _, tok := range []string{token, key} {
 			list := s.do("GET", "/api/v1/conversations", tok, nil).want(t, 200).json()["data"].([]any)
 			if len(list) != 1 || list[0].(map[string]any)["id"] != cnv {
 				t.Fatalf("conversations = %v", list)
+			}
+			_, shown := list[0].(map[string]any)["subscription_id"]
+			if shown != (tok == token) || list[0].(map[string]any)["buyer_id"] == "" {
+				t.Fatalf("conversation as %s sees: %v", tok[:9], list[0])
 			}
 		}
 	})

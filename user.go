@@ -16,7 +16,19 @@ const (
 	LoginCodeResendAfter = 30 * time.Second
 	SessionTTL           = 30 * 24 * time.Hour
 	MaxEmailLen          = 254
+	// LoginFailureLimit failed verifications of one email within LoginFailureWindow, of
+	// any of its codes, lock it: no code is sent or accepted for it until the window,
+	// which starts at the first failure, has passed.
+	LoginFailureLimit  = 10
+	LoginFailureWindow = time.Hour
 )
+
+// ErrLoginCode is the one answer to a code that does not sign in, whatever the state
+// of the email's codes — none, expired, used, burned, wrong or locked — so that it
+// tells an attacker nothing.
+func ErrLoginCode() error {
+	return Errorf(EUNAUTHORIZED, "that code is wrong, used or expired; request a new one at POST /api/v1/auth/code")
+}
 
 // User is a person who signed in with their email.
 type User struct {
@@ -57,15 +69,17 @@ func ValidLoginCode(code string) bool {
 // AuthService keeps login codes, users and the credentials that identify requests.
 type AuthService interface {
 	// CreateLoginCode stores a fresh 6-digit code for email, replacing any earlier one,
-	// and returns it. It returns code "" and no error when a code was sent less than
-	// LoginCodeResendAfter ago: the caller then sends nothing. The email must be
+	// and returns it. It returns code "" and no error when a code was made less than
+	// LoginCodeResendAfter ago, also by a request at the same moment, or while the email
+	// is locked by failures: the caller then sends nothing. The email must be
 	// normalized. It never reveals whether a user exists.
 	CreateLoginCode(ctx context.Context, email string) (code string, err error)
 
 	// VerifyLoginCode checks code against the one stored for email. On a match it burns
 	// the code, creates the user on first sign-in and returns a new session token.
-	// A wrong code counts an attempt; after LoginCodeMaxAttempts the code is burned.
-	// Returns EUNAUTHORIZED for a wrong, expired, used or burned code.
+	// A wrong code counts an attempt of the code, burned after LoginCodeMaxAttempts,
+	// and a failure of the email, locked after LoginFailureLimit in LoginFailureWindow.
+	// Returns ErrLoginCode for every refusal, whatever the reason.
 	VerifyLoginCode(ctx context.Context, email, code string) (token string, u *User, err error)
 
 	// Authenticate resolves a bearer token of any kind. Returns EUNAUTHORIZED when the

@@ -51,6 +51,7 @@ type Config struct {
 	OpenAIBaseURL   string
 	OpenAIModel     string
 	PublicRateLimit int // requests a minute per client address on public routes; 0 is off
+	CodeRateLimit   int // sign-in codes an hour per client address; 0 is off
 	ReplyRateLimit  int // replies a minute per consultant; 0 is the server's default
 	ShutdownTimeout time.Duration
 	WebhookTimeout  time.Duration
@@ -204,7 +205,7 @@ func (a *App) Open(ctx context.Context) error {
 		Payloads: payloads,
 		Consult:  a.Consult, Events: a.Events, Payments: a.Payments, Mailer: a.Mailer,
 		Ready: db.Ready, Logger: log, Dev: cfg.Dev, BaseURL: cfg.BaseURL,
-		PublicRateLimit: cfg.PublicRateLimit, ReplyRateLimit: cfg.ReplyRateLimit, Registry: a.Registry, Now: a.Now,
+		PublicRateLimit: cfg.PublicRateLimit, CodeRateLimit: cfg.CodeRateLimit, ReplyRateLimit: cfg.ReplyRateLimit, Registry: a.Registry, Now: a.Now,
 	}
 	if a.Console != nil {
 		a.Server.Mailbox = a.Console

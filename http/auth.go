@@ -50,6 +50,7 @@ type policy int
 const (
 	open          policy = iota // anyone
 	public                      // anyone, rate limited per client address
+	signIn                      // anyone, rate limited per client address, and in the sign-in codes it may ask for
 	user                        // a signed-in user
 	buyer                       // a subscription's buyer token
 	consultantKey               // a consultant's own key

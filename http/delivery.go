@@ -46,9 +46,7 @@ func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) error {
 		return lobby.Errorf(lobby.EINVALID, "conversation_id is required: the data.conversation_id of the delivery you answer")
 	}
 	if ok, _, reset := s.replies.take(p.ConsultantID); !ok {
-		e := lobby.Errorf(lobby.ERATELIMITED, "more than %d replies a minute from this consultant; retry in %d seconds", s.replies.limit, int(reset.Seconds())+1)
-		e.RetryAfter = reset
-		return e
+		return s.replies.refusal(reset)
 	}
 	res, err := s.Deliveries.CreateReply(r.Context(), lobby.ReplyParams{ConsultantID: p.ConsultantID, ConversationID: in.ConversationID,
 		Content: in.Content, InReplyTo: in.InReplyTo, Partial: in.Partial})

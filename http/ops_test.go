@@ -3,11 +3,14 @@ package http_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lobby-dev/lobby/storetest"
 )
@@ -79,7 +82,7 @@ func TestOperations(t *testing.T) {
 
 func TestPanicIsInternalError(t *testing.T) {
 	s := newTestServer(t, storetest.SQLite, func(ts *testServer) {
-		ts.afterOpen = func() { ts.srv.Pages = http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }) }
+		ts.afterOpen = func() { ts.srv.Pages = panicPages{} }
 	})
 	r := s.do("GET", "/boom", "", nil).want(t, 500, "internal")
 	if strings.Contains(string(r.body), "boom") {
@@ -149,4 +152,64 @@ func TestDevMailboxLoopbackOnly(t *testing.T) {
 	dev := newTestServer(t, storetest.SQLite, withDev())
 	dev.do("POST", "/api/v1/auth/code", "", map[string]string{"email": "dev@example.com"}).want(t, 202)
 	dev.do("GET", "/dev/mailbox.json", "", nil, "X-Forwarded-For-Test", "192.0.2.9").want(t, 200)
+}
+
+// panicPages are pages that panic on every request.
+type panicPages struct{}
+
+func (panicPages) ServeHTTP(http.ResponseWriter, *http.Request)   { panic("boom") }
+func (panicPages) Fail(http.ResponseWriter, *http.Request, error) { panic("boom") }
+
+// TestSignInLimits: the sign-in forms are rate limited exactly as the API's sign-in
+// routes, and one address may ask for only so many codes an hour, to any emails, by
+// either surface.
+func TestSignInLimits(t *testing.T) {
+	from := func(ip string) []string { return []string{"X-Forwarded-For-Test", ip} }
+	form := func(s *testServer, path, ip string, v url.Values) *response {
+		req := httptest.NewRequest("POST", "http://lobby.test"+path, strings.NewReader(v.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.RemoteAddr = ip + ":1234"
+		rec := httptest.NewRecorder()
+		s.handler.ServeHTTP(rec, req)
+		return &response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+	}
+	t.Run("ErrFormsRateLimited", func(t *testing.T) {
+		s := newTestServer(t, storetest.SQLite, func(s *testServer) { s.app.Config.PublicRateLimit = 2 })
+		for _, path := range []string{"/login", "/login/verify"} {
+			ip := "192.0.2." + strconv.Itoa(len(path))
+			v := url.Values{"email": {"a@example.com"}, "code": {"123456"}}
+			for range 2 {
+				if r := form(s, path, ip, v); r.status == 429 {
+					t.Fatalf("%s: limited too soon", path)
+				}
+			}
+			r := form(s, path, ip, v)
+			if r.status != 429 || !strings.Contains(string(r.body), "retry in") || !strings.Contains(r.header.Get("Content-Type"), "text/html") ||
+				r.header.Get("Retry-After") == "" {
+				t.Fatalf("%s, third form from one address: %d %s %s", path, r.status, r.header.Get("Content-Type"), r.body)
+			}
+		}
+	})
+	t.Run("ErrCodesPerAddress", func(t *testing.T) {
+		s := newTestServer(t, storetest.SQLite, func(s *testServer) { s.app.Config.CodeRateLimit = 3 })
+		for i := range 2 {
+			s.do("POST", "/api/v1/auth/code", "", map[string]string{"email": "user" + strconv.Itoa(i) + "@example.com"}, from("192.0.2.7")...).want(t, 202)
+		}
+		if r := form(s, "/login", "192.0.2.7", url.Values{"email": {"user2@example.com"}}); r.status != 200 {
+			t.Fatalf("third code, by the form: %d %s", r.status, r.body)
+		}
+		s.do("POST", "/api/v1/auth/code", "", map[string]string{"email": "user3@example.com"}, from("192.0.2.7")...).
+			want(t, 429, "rate_limited", "sign-in codes an hour")
+		if r := form(s, "/login", "192.0.2.7", url.Values{"email": {"user4@example.com"}}); r.status != 429 {
+			t.Fatalf("a fifth code by the form: %d", r.status)
+		}
+		if n := len(s.mailbox.Messages()); n != 3 {
+			t.Fatalf("%d codes mailed, want 3", n)
+		}
+		// Another address has its own allowance; verifying is not asking for a code.
+		s.do("POST", "/api/v1/auth/code", "", map[string]string{"email": "user5@example.com"}, from("192.0.2.8")...).want(t, 202)
+		s.do("POST", "/api/v1/auth/verify", "", map[string]string{"email": "user0@example.com", "code": "000000"}, from("192.0.2.7")...).want(t, 401)
+		s.clock.Add(time.Hour)
+		s.do("POST", "/api/v1/auth/code", "", map[string]string{"email": "user6@example.com"}, from("192.0.2.7")...).want(t, 202)
+	})
 }

@@ -7,16 +7,17 @@ import (
 	"time"
 
 	"github.com/lobby-dev/lobby"
-	"github.com/lobby-dev/lobby/http/request"
 )
 
-// rateLimiter allows limit requests per window to each client IP, in fixed windows that
-// start with a client's first request. Idle clients are forgotten as windows end, so
-// memory stays bounded by the clients of one window.
+// rateLimiter allows limit requests per window to each key (a client address, a
+// consultant), in fixed windows that start with a key's first request. Idle keys are
+// forgotten as windows end, so memory stays bounded by the keys of one window. It counts
+// on this instance only.
 type rateLimiter struct {
 	limit  int
 	window time.Duration
 	now    func() time.Time
+	scope  string // what is counted, for the refusal: "requests a minute from your address"
 
 	mu      sync.Mutex
 	clients map[string]*window
@@ -28,13 +29,13 @@ type window struct {
 	count int
 }
 
-func newRateLimiter(limit int, w time.Duration, now func() time.Time) *rateLimiter {
-	return &rateLimiter{limit: limit, window: w, now: now, clients: map[string]*window{}}
+func newRateLimiter(limit int, w time.Duration, now func() time.Time, scope string) *rateLimiter {
+	return &rateLimiter{limit: limit, window: w, now: now, scope: scope, clients: map[string]*window{}}
 }
 
-// take counts one request from ip and reports whether it is allowed, how many remain
+// take counts one request from key and reports whether it is allowed, how many remain
 // and when the window resets.
-func (l *rateLimiter) take(ip string) (ok bool, remaining int, reset time.Duration) {
+func (l *rateLimiter) take(key string) (ok bool, remaining int, reset time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -46,10 +47,10 @@ func (l *rateLimiter) take(ip string) (ok bool, remaining int, reset time.Durati
 		}
 		l.swept = now
 	}
-	w := l.clients[ip]
+	w := l.clients[key]
 	if w == nil || now.Sub(w.start) >= l.window {
 		w = &window{start: now}
-		l.clients[ip] = w
+		l.clients[key] = w
 	}
 	reset = w.start.Add(l.window).Sub(now)
 	if w.count >= l.limit {
@@ -59,23 +60,29 @@ func (l *rateLimiter) take(ip string) (ok bool, remaining int, reset time.Durati
 	return true, l.limit - w.count, reset
 }
 
-func (l *rateLimiter) middleware(next http.Handler, s *Server) http.Handler {
+// refusal is ERATELIMITED saying what was counted and when to retry.
+func (l *rateLimiter) refusal(reset time.Duration) error {
+	secs := int((reset + time.Second - 1) / time.Second)
+	e := lobby.Errorf(lobby.ERATELIMITED, "more than %d %s; retry in %d seconds", l.limit, l.scope, secs)
+	e.RetryAfter = reset
+	return e
+}
+
+// guard counts each call of h against the key of its request, with the RateLimit-*
+// headers, and refuses calls over the limit. A limit of 0 lets every call through.
+func (l *rateLimiter) guard(key func(*http.Request) string, h handler) handler {
 	if l.limit <= 0 {
-		return next
+		return h
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ok, remaining, reset := l.take(request.ClientIP(r))
-		secs := strconv.Itoa(int((reset + time.Second - 1) / time.Second))
-		h := w.Header()
-		h.Set("RateLimit-Limit", strconv.Itoa(l.limit))
-		h.Set("RateLimit-Remaining", strconv.Itoa(remaining))
-		h.Set("RateLimit-Reset", secs)
+	return func(w http.ResponseWriter, r *http.Request) error {
+		ok, remaining, reset := l.take(key(r))
+		hd := w.Header()
+		hd.Set("RateLimit-Limit", strconv.Itoa(l.limit))
+		hd.Set("RateLimit-Remaining", strconv.Itoa(remaining))
+		hd.Set("RateLimit-Reset", strconv.Itoa(int((reset+time.Second-1)/time.Second)))
 		if !ok {
-			h.Set("Retry-After", secs)
-			s.Error(w, r, lobby.Errorf(lobby.ERATELIMITED,
-				"more than %d requests a minute from your address on public routes; retry in %s seconds", l.limit, secs))
-			return
+			return l.refusal(reset)
 		}
-		next.ServeHTTP(w, r)
-	})
+		return h(w, r)
+	}
 }

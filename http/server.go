@@ -24,6 +24,13 @@ type Mailbox interface {
 	ServeMailboxHTML(w http.ResponseWriter, r *http.Request)
 }
 
+// Pages are the web pages, mounted beside the API; Fail renders an error as a page, for
+// the page routes the route table guards.
+type Pages interface {
+	http.Handler
+	Fail(w http.ResponseWriter, r *http.Request, err error)
+}
+
 // Server is Lobby's HTTP server: the API and, through Pages, the web pages.
 type Server struct {
 	Auth          lobby.AuthService
@@ -37,7 +44,7 @@ type Server struct {
 	Payments      lobby.Payments
 	Mailer        lobby.Mailer
 	Mailbox       Mailbox // nil unless the console mailer runs
-	Pages         http.Handler
+	Pages         Pages
 	// Ready reports whether the database answers and is migrated.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
@@ -47,6 +54,9 @@ type Server struct {
 	BaseURL string
 	// PublicRateLimit is requests a minute per client IP on public routes; 0 is off.
 	PublicRateLimit int
+	// CodeRateLimit is sign-in codes an hour one client IP may ask for, to any emails,
+	// by the API or the sign-in form; 0 is off.
+	CodeRateLimit int
 	// ReplyRateLimit is replies a minute per consultant through /api/v1/reply, a
 	// guard against an agent flooding its buyers; 0 means DefaultReplyRateLimit.
 	ReplyRateLimit int
@@ -80,7 +90,7 @@ func (s *Server) routes() []route {
 		{"GET /readyz", open, s.handleReady},
 		{"GET /api/openapi.json", open, s.handleOpenAPI},
 
-		{"POST /api/v1/auth/code", public, s.handleAuthCode},
+		{"POST /api/v1/auth/code", signIn, s.handleAuthCode},
 		{"POST /api/v1/auth/verify", public, s.handleAuthVerify},
 		{"POST /api/v1/auth/logout", user, s.handleAuthLogout},
 		{"GET /api/v1/me", user, s.handleMe},
@@ -157,38 +167,66 @@ func (s *Server) Handler() http.Handler {
 	if s.Registry == nil {
 		s.Registry = prometheus.NewRegistry()
 	}
-	limiter := newRateLimiter(s.PublicRateLimit, time.Minute, s.Now)
-	s.replies = newRateLimiter(cmp.Or(s.ReplyRateLimit, DefaultReplyRateLimit), time.Minute, s.Now)
+	publicLimit := newRateLimiter(s.PublicRateLimit, time.Minute, s.Now, "requests a minute from your address on public routes")
+	codeLimit := newRateLimiter(s.CodeRateLimit, time.Hour, s.Now, "sign-in codes an hour from your address")
+	s.replies = newRateLimiter(cmp.Or(s.ReplyRateLimit, DefaultReplyRateLimit), time.Minute, s.Now, "replies a minute from this consultant")
 	mux := http.NewServeMux()
 	s.mux = mux
 	s.closing = make(chan struct{})
-	for _, rt := range s.routes() {
-		h := s.errorHandler(s.guard(rt.policy, rt.handler))
-		if rt.policy == public {
-			h = limiter.middleware(h, s)
+	// bind puts a route behind its policy: the caller it takes, and the rate limits of
+	// anonymous routes, per client address.
+	bind := func(rt route, render func(w http.ResponseWriter, r *http.Request, err error)) {
+		h := s.guard(rt.policy, rt.handler)
+		switch rt.policy {
+		case signIn:
+			h = publicLimit.guard(request.ClientIP, codeLimit.guard(request.ClientIP, h))
+		case public:
+			h = publicLimit.guard(request.ClientIP, h)
 		}
-		mux.Handle(rt.pattern, s.authenticate(h))
+		mux.Handle(rt.pattern, s.authenticate(errorHandler(h, render)))
+	}
+	for _, rt := range s.routes() {
+		bind(rt, s.Error)
+	}
+	if s.Pages != nil {
+		for _, rt := range s.pageRoutes() {
+			bind(rt, s.Pages.Fail) // their errors render as pages
+		}
 	}
 	mux.Handle("GET /metrics", metricsHandler(s.Registry))
-	mux.Handle("/api/", s.errorHandler(s.handleUnknownAPI))
+	mux.Handle("/api/", errorHandler(s.handleUnknownAPI, s.Error))
 	if s.Pages != nil {
 		mux.Handle("/", s.authenticate(s.Pages))
 	}
 	return s.middleware(mux)
 }
 
-// errorHandler turns an error-returning handler into an http.Handler that renders the
-// error in the contract's shape.
-func (s *Server) errorHandler(h handler) http.Handler {
+// errorHandler turns an error-returning handler into an http.Handler whose error,
+// and a request URL no route could read, render is the one to answer with.
+func errorHandler(h handler, render func(w http.ResponseWriter, r *http.Request, err error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := request.CheckURL(r)
 		if err == nil {
 			err = h(w, r)
 		}
 		if err != nil {
-			s.Error(w, r, err)
+			render(w, r, err)
 		}
 	})
+}
+
+// pageRoutes are the pages' routes with a policy of their own: the sign-in forms are
+// limited exactly as the API's sign-in routes. The pages serve every other path.
+func (s *Server) pageRoutes() []route {
+	return []route{
+		{"POST /login", signIn, s.page},
+		{"POST /login/verify", public, s.page},
+	}
+}
+
+func (s *Server) page(w http.ResponseWriter, r *http.Request) error {
+	s.Pages.ServeHTTP(w, r)
+	return nil
 }
 
 // handleUnknownAPI answers API paths no route takes: 405 with Allow where the path

@@ -27,25 +27,42 @@ func newLoginCode() string {
 	return fmt.Sprintf("%06d", n.Int64())
 }
 
+// locked reports whether email has failed LoginFailureLimit verifications in its
+// current window.
+func locked(ctx context.Context, tx *Tx, email string) (bool, error) {
+	var failures int
+	var start time.Time
+	err := tx.QueryRowContext(ctx, `SELECT failures, window_start FROM login_failures WHERE email = $1`, email).Scan(&failures, &start)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil && failures >= lobby.LoginFailureLimit && tx.now.Before(start.Add(lobby.LoginFailureWindow)), err
+}
+
 // CreateLoginCode implements lobby.AuthService.
 func (s *AuthService) CreateLoginCode(ctx context.Context, email string) (string, error) {
 	var code string
 	err := s.db.tx(ctx, func(tx *Tx) error {
-		var created time.Time
-		err := tx.QueryRowContext(ctx, `SELECT created_at FROM login_codes WHERE email = $1`+s.db.dialect.ForUpdate(), email).Scan(&created)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		if l, err := locked(ctx, tx, email); err != nil || l {
 			return err
 		}
-		if err == nil && tx.now.Sub(created) < lobby.LoginCodeResendAfter {
-			return nil
-		}
-		code = newLoginCode()
-		_, err = tx.ExecContext(ctx, `INSERT INTO login_codes (email, code_hash, attempts, expires_at, created_at)
+		// One statement decides between concurrent requests: the first inserts, and a
+		// later one replaces the code only when the stored one is old enough to resend.
+		fresh := newLoginCode()
+		res, err := tx.ExecContext(ctx, `INSERT INTO login_codes (email, code_hash, attempts, expires_at, created_at)
 			VALUES ($1, $2, 0, $3, $4)
 			ON CONFLICT (email) DO UPDATE SET code_hash = excluded.code_hash, attempts = 0,
-				expires_at = excluded.expires_at, created_at = excluded.created_at`,
-			email, codeHash(email, code), tx.now.Add(lobby.LoginCodeTTL), tx.now)
-		return err
+				expires_at = excluded.expires_at, created_at = excluded.created_at
+			WHERE login_codes.created_at <= $5`,
+			email, codeHash(email, fresh), tx.now.Add(lobby.LoginCodeTTL), tx.now, tx.now.Add(-lobby.LoginCodeResendAfter))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		code = fresh
+		return nil
 	})
 	if err != nil {
 		return "", err
@@ -58,37 +75,39 @@ func (s *AuthService) VerifyLoginCode(ctx context.Context, email, code string) (
 	var (
 		token   string
 		user    lobby.User
-		refusal error // committed with the transaction: a wrong try must count
+		refused bool // committed with the transaction: a wrong try must count
 	)
 	err := s.db.tx(ctx, func(tx *Tx) error {
+		if l, err := locked(ctx, tx, email); err != nil || l {
+			refused = l
+			return err
+		}
 		var hash string
 		var attempts int
 		var expires time.Time
 		err := tx.QueryRowContext(ctx, `SELECT code_hash, attempts, expires_at FROM login_codes WHERE email = $1`+s.db.dialect.ForUpdate(),
 			email).Scan(&hash, &attempts, &expires)
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			refusal = lobby.Errorf(lobby.EUNAUTHORIZED, "that code is wrong or has expired; request a new one at POST /api/v1/auth/code")
+		case errors.Is(err, sql.ErrNoRows), err == nil && (!tx.now.Before(expires) || attempts >= lobby.LoginCodeMaxAttempts):
+			refused = true
 			return nil
 		case err != nil:
 			return err
-		case !tx.now.Before(expires):
-			refusal = lobby.Errorf(lobby.EUNAUTHORIZED, "that code has expired (codes last %v); request a new one at POST /api/v1/auth/code", lobby.LoginCodeTTL)
-			return nil
-		case attempts >= lobby.LoginCodeMaxAttempts:
-			refusal = lobby.Errorf(lobby.EUNAUTHORIZED, "too many wrong tries burned that code; request a new one at POST /api/v1/auth/code")
-			return nil
 		case !lobby.EqualHash(hash, codeHash(email, code)):
-			attempts++
-			if _, err := tx.ExecContext(ctx, `UPDATE login_codes SET attempts = $1 WHERE email = $2`, attempts, email); err != nil {
+			refused = true
+			if _, err := tx.ExecContext(ctx, `UPDATE login_codes SET attempts = attempts + 1 WHERE email = $1`, email); err != nil {
 				return err
 			}
-			if left := lobby.LoginCodeMaxAttempts - attempts; left > 0 {
-				refusal = lobby.Errorf(lobby.EUNAUTHORIZED, "that code is wrong; %d tries left before it is burned", left)
-			} else {
-				refusal = lobby.Errorf(lobby.EUNAUTHORIZED, "that code is wrong, and too many wrong tries burned it; request a new one at POST /api/v1/auth/code")
-			}
-			return nil
+			// A failure of the email, in a window that starts again once an hour has passed.
+			_, err := tx.ExecContext(ctx, `INSERT INTO login_failures (email, failures, window_start) VALUES ($1, 1, $2)
+				ON CONFLICT (email) DO UPDATE SET
+					failures = CASE WHEN login_failures.window_start <= $3 THEN 1 ELSE login_failures.failures + 1 END,
+					window_start = CASE WHEN login_failures.window_start <= $3 THEN excluded.window_start ELSE login_failures.window_start END`,
+				email, tx.now, tx.now.Add(-lobby.LoginFailureWindow))
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM login_failures WHERE email = $1`, email); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM login_codes WHERE email = $1`, email); err != nil {
 			return err
@@ -110,8 +129,8 @@ func (s *AuthService) VerifyLoginCode(ctx context.Context, email, code string) (
 	if err != nil {
 		return "", nil, err
 	}
-	if refusal != nil {
-		return "", nil, refusal
+	if refused {
+		return "", nil, lobby.ErrLoginCode()
 	}
 	user.CreatedAt = user.CreatedAt.UTC()
 	return token, &user, nil

@@ -196,7 +196,7 @@ func testLoginCode(t *testing.T, open func(*testing.T) *Store) {
 			WantCode(t, err, lobby.EUNAUTHORIZED, "wrong")
 		}
 		_, _, err := st.Auth.VerifyLoginCode(ctx, "a@example.com", code)
-		WantCode(t, err, lobby.EUNAUTHORIZED, "too many wrong tries")
+		WantCode(t, err, lobby.EUNAUTHORIZED, lobby.ErrorMessage(lobby.ErrLoginCode()))
 	})
 	t.Run("ConcurrentWrongTriesAllCount", func(t *testing.T) {
 		st := open(t)
@@ -212,7 +212,110 @@ func testLoginCode(t *testing.T, open func(*testing.T) *Store) {
 		}
 		wg.Wait()
 		_, _, err := st.Auth.VerifyLoginCode(ctx, "a@example.com", code)
-		WantCode(t, err, lobby.EUNAUTHORIZED, "too many wrong tries")
+		WantCode(t, err, lobby.EUNAUTHORIZED, lobby.ErrorMessage(lobby.ErrLoginCode()))
+	})
+	// Refusals read the same whatever the state of the email's codes, so that they
+	// tell a guesser nothing: none, wrong, expired, used, burned or locked.
+	t.Run("RefusalsReadAlike", func(t *testing.T) {
+		st := open(t)
+		refusal := func(email, code string) string {
+			t.Helper()
+			_, _, err := st.Auth.VerifyLoginCode(ctx, email, code)
+			WantCode(t, err, lobby.EUNAUTHORIZED)
+			return lobby.ErrorMessage(err)
+		}
+		seen := map[string]string{"none": refusal("none@example.com", "123456")}
+		code, _ := st.Auth.CreateLoginCode(ctx, "wrong@example.com")
+		seen["wrong"] = refusal("wrong@example.com", fmt.Sprintf("%06d", (mustAtoi(code)+1)%1_000_000))
+		code, _ = st.Auth.CreateLoginCode(ctx, "used@example.com")
+		_, _, err := st.Auth.VerifyLoginCode(ctx, "used@example.com", code)
+		must(t, err)
+		seen["used"] = refusal("used@example.com", code)
+		code, _ = st.Auth.CreateLoginCode(ctx, "burned@example.com")
+		for range lobby.LoginCodeMaxAttempts {
+			refusal("burned@example.com", fmt.Sprintf("%06d", (mustAtoi(code)+1)%1_000_000))
+		}
+		seen["burned"] = refusal("burned@example.com", code)
+		code, _ = st.Auth.CreateLoginCode(ctx, "expired@example.com")
+		st.Clock.Add(lobby.LoginCodeTTL)
+		seen["expired"] = refusal("expired@example.com", code)
+		for state, msg := range seen {
+			if msg != seen["none"] {
+				t.Errorf("a %s code is refused with %q, but no code with %q", state, msg, seen["none"])
+			}
+		}
+	})
+	// Failures count per email across its codes: at the limit no code is sent or
+	// accepted until the hour from the first failure has passed.
+	t.Run("LockedAcrossCodes", func(t *testing.T) {
+		st := open(t)
+		const email = "target@example.com"
+		for failed := 0; failed < lobby.LoginFailureLimit; {
+			code, err := st.Auth.CreateLoginCode(ctx, email)
+			must(t, err)
+			if code == "" {
+				t.Fatalf("no code sent after %d failures", failed)
+			}
+			for i := 0; i < lobby.LoginCodeMaxAttempts && failed < lobby.LoginFailureLimit; i++ {
+				_, _, err := st.Auth.VerifyLoginCode(ctx, email, fmt.Sprintf("%06d", (mustAtoi(code)+1)%1_000_000))
+				WantCode(t, err, lobby.EUNAUTHORIZED)
+				failed++
+			}
+			st.Clock.Add(lobby.LoginCodeResendAfter)
+		}
+		code, err := st.Auth.CreateLoginCode(ctx, email)
+		must(t, err)
+		if code != "" {
+			t.Fatalf("a locked email was sent code %q", code)
+		}
+		// Another email is not locked by this one's failures.
+		SignIn(t, st.Auth, "bystander@example.com")
+		st.Clock.Add(lobby.LoginFailureWindow)
+		SignIn(t, st.Auth, email)
+	})
+	t.Run("LockedRefusesTheRightCode", func(t *testing.T) {
+		st := open(t)
+		const email = "victim@example.com"
+		wrong := func(code string, n int) {
+			for range n {
+				st.Auth.VerifyLoginCode(ctx, email, fmt.Sprintf("%06d", (mustAtoi(code)+1)%1_000_000))
+			}
+		}
+		code, _ := st.Auth.CreateLoginCode(ctx, email)
+		wrong(code, lobby.LoginCodeMaxAttempts) // 5 failures, the code burned
+		st.Clock.Add(lobby.LoginCodeResendAfter)
+		code, _ = st.Auth.CreateLoginCode(ctx, email)
+		wrong(code, lobby.LoginCodeMaxAttempts-1) // 9
+		st.Clock.Add(lobby.LoginCodeResendAfter)
+		code, _ = st.Auth.CreateLoginCode(ctx, email)
+		if code == "" {
+			t.Fatal("no code below the limit")
+		}
+		wrong(code, 1) // 10: locked, though this code has tries left
+		_, _, err := st.Auth.VerifyLoginCode(ctx, email, code)
+		WantCode(t, err, lobby.EUNAUTHORIZED, lobby.ErrorMessage(lobby.ErrLoginCode()))
+	})
+	// Requests at the same moment for a new email make one code, so one mail.
+	t.Run("ConcurrentRequestsOneCode", func(t *testing.T) {
+		st := open(t)
+		var made atomic.Int32
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				code, err := st.Auth.CreateLoginCode(ctx, "rush@example.com")
+				if err != nil {
+					t.Error(err)
+				} else if code != "" {
+					made.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if made.Load() != 1 {
+			t.Fatalf("%d codes made for one email at once, want 1", made.Load())
+		}
 	})
 	t.Run("ResendWaits", func(t *testing.T) {
 		st := open(t)

@@ -109,7 +109,7 @@ func (h *Handler) handle(pattern string, fn func(w http.ResponseWriter, r *http.
 			err = fn(w, r)
 		}
 		if err != nil {
-			h.fail(w, r, err)
+			h.Fail(w, r, err)
 		}
 	})
 }
@@ -147,9 +147,9 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	return nil
 }
 
-// fail shows err on the error page with the status of its code, as the API would
-// answer it.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+// Fail shows err on the error page with the status of its code, as the API would
+// answer it: the one renderer of the pages' errors.
+func (h *Handler) Fail(w http.ResponseWriter, r *http.Request, err error) {
 	if in := (errSignIn{}); errors.As(err, &in) {
 		http.Redirect(w, r, "/login?next="+url.QueryEscape(in.next), http.StatusSeeOther)
 		return

@@ -19,7 +19,7 @@ func TestFailRendersEveryCode(t *testing.T) {
 		lobby.EQUOTA: 429, lobby.EUPSTREAM: 502, lobby.EUNAVAILABLE: 503,
 	} {
 		w := httptest.NewRecorder()
-		h.fail(w, httptest.NewRequest("GET", "/x", nil), lobby.Errorf(code, "the %s message", code))
+		h.Fail(w, httptest.NewRequest("GET", "/x", nil), lobby.Errorf(code, "the %s message", code))
 		if w.Code != want || !strings.Contains(w.Body.String(), "the "+code+" message") {
 			t.Errorf("%s: status %d, want %d; page %s", code, w.Code, want, w.Body)
 		}
@@ -27,7 +27,7 @@ func TestFailRendersEveryCode(t *testing.T) {
 	e := lobby.Errorf(lobby.EQUOTA, "used up")
 	e.RetryAfter = 90e9
 	w := httptest.NewRecorder()
-	h.fail(w, httptest.NewRequest("GET", "/x", nil), e)
+	h.Fail(w, httptest.NewRequest("GET", "/x", nil), e)
 	if w.Header().Get("Retry-After") != "90" {
 		t.Errorf("Retry-After = %q, want 90", w.Header().Get("Retry-After"))
 	}

@@ -43,6 +43,7 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&c.SMTPURL, "smtp-url", "", "smtp://user:pass@host:587 or smtps://..., for --mail smtp")
 	fs.StringVar(&c.Payments, "payments", "local", "payment provider: local or stripe")
 	fs.IntVar(&c.PublicRateLimit, "public-rate-limit", 10, "requests a minute per IP on public routes; 0 turns it off")
+	fs.IntVar(&c.CodeRateLimit, "code-rate-limit", 10, "sign-in codes an hour one IP may ask for, to any emails; 0 turns it off")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests in flight")
 	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", 15*time.Second, "how long a webhook delivery waits for the agent's answer")
 	fs.StringVar(&c.WebhookRetries, "webhook-retry-schedule", "0s,5s,5m,30m,2h,5h,10h,10h",
@@ -130,6 +131,9 @@ func (c *Config) validate() error {
 	}
 	if c.PublicRateLimit < 0 {
 		return fmt.Errorf("--public-rate-limit must be 0 (off) or more")
+	}
+	if c.CodeRateLimit < 0 {
+		return fmt.Errorf("--code-rate-limit must be 0 (off) or more")
 	}
 	if !strings.HasPrefix(c.Database, "sqlite:") && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
 		return fmt.Errorf("--database %q: use sqlite:PATH (for example sqlite:lobby.db) or a postgres:// URL", c.Database)

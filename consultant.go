@@ -108,7 +108,29 @@ type Consultant struct {
 	// again enables it.
 	WebhookDisabledAt     *time.Time `json:"-"`
 	WebhookDisabledReason string     `json:"-"`
+	// ArchivedAt is set once the owner took the consultant out of the catalog.
+	ArchivedAt *time.Time `json:"-"`
 }
+
+// Archived reports whether the consultant is out of the catalog: it takes no new
+// subscribers, and serves its existing ones to the end of their periods.
+func (c *Consultant) Archived() bool { return c.ArchivedAt != nil }
+
+// ConsultantKey is one of a consultant's API keys, as its owner sees it: never the key.
+type ConsultantKey struct {
+	ID         string     `json:"id"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at"` // to the minute; nil when never used
+	// RevokedAt is when the key stops working, or stopped: nil while it works.
+	RevokedAt *time.Time `json:"revoked_at"`
+}
+
+// MaxKeyOverlap is how long an old key may keep working after a rotation.
+const MaxKeyOverlap = 24 * time.Hour
+
+// KeyUseResolution is how precisely a key's last use is kept: recording it costs a
+// write at most this often per key.
+const KeyUseResolution = time.Minute
 
 // SigningSecrets returns the secrets that sign a delivery at now: the current one, and
 // the previous one during a rotation's overlap.
@@ -365,11 +387,11 @@ var internalPrefixes = []netip.Prefix{
 	netip.MustParsePrefix("::/96"),             // IPv4-compatible, deprecated: never a real destination
 }
 
-// ConsultantFilter selects consultants for the catalog.
+// ConsultantFilter selects consultants for the catalog: archived ones only by OwnerID.
 type ConsultantFilter struct {
 	Query    string // full-text search; best match first. Empty lists newest first.
 	Category string
-	OwnerID  string
+	OwnerID  string // the owner's consultants, archived ones included
 	Limit    int
 	Cursor   string // opaque, from a previous page's next cursor
 }
@@ -437,6 +459,20 @@ type ConsultantService interface {
 	// Switching to webhook mode creates a webhook secret if it has none; the caller shows
 	// it once. Returns ENOTFOUND, ECONFLICT for a taken slug, EINVALID for a bad field.
 	UpdateConsultant(ctx context.Context, id string, upd ConsultantUpdate, opt ValidateOptions) (c *Consultant, newSecret string, err error)
+
+	// RotateKey gives the consultant a new API key and returns it, once. Its other keys
+	// stop working at once, or after overlap (0 to MaxKeyOverlap): until is then when.
+	// Returns ENOTFOUND, EINVALID for an overlap out of range.
+	RotateKey(ctx context.Context, consultantID string, overlap time.Duration) (key string, until *time.Time, err error)
+
+	// FindKeys lists the consultant's keys, newest first, working or not.
+	FindKeys(ctx context.Context, consultantID string) ([]*ConsultantKey, error)
+
+	// ArchiveConsultant takes the consultant out of the catalog: it takes no new
+	// subscribers, each active subscription ends at the end of its period, and its
+	// data is kept. Archiving an archived consultant changes nothing. Returns
+	// ENOTFOUND.
+	ArchiveConsultant(ctx context.Context, id string) (*Consultant, error)
 }
 
 // checkLine checks a one-line field that buyers read as the consultant's identity (a
@@ -510,4 +546,17 @@ func isLetters(s string) bool {
 		}
 	}
 	return true
+}
+
+// KeyChangeEmail tells a consultant's owner that change was made with the consultant's
+// own API key, at now, and what to do if it was not them.
+func KeyChangeEmail(owner *User, c *Consultant, change, baseURL string, now time.Time) Email {
+	return Email{
+		To:      owner.Email,
+		Subject: "Lobby: " + c.Name + "'s settings were changed with its API key",
+		Text: "On " + now.UTC().Format("2006-01-02 15:04 MST") + ", " + c.Name + " (" + c.Slug + "): " + change +
+			".\n\nThe change was made with the consultant's API key, not by you signed in. If you or your agent did not make it, " +
+			"the key may have leaked: rotate it at once (POST " + baseURL + "/api/v1/consultants/" + c.Slug + "/key), then check " +
+			"the webhook URL and rotate the webhook secret.\n",
+	}
 }

@@ -57,6 +57,7 @@ const (
 	reader                      // a buyer token or a consultant key; conversations are checked each
 	conversation                // who may read the conversation {id}: its buyer or the consultant's key
 	owner                       // who may manage the consultant {slug}: its owner or its key
+	ownerOnly                   // the owner of the consultant {slug}, signed in: not its key
 )
 
 // callers are the kinds of caller each policy takes.
@@ -67,6 +68,7 @@ var callers = map[policy][]string{
 	reader:        {lobby.CallerBuyer, lobby.CallerConsultant},
 	conversation:  {lobby.CallerBuyer, lobby.CallerConsultant},
 	owner:         {lobby.CallerUser, lobby.CallerConsultant},
+	ownerOnly:     {lobby.CallerUser},
 }
 
 var callerNames = map[string]string{
@@ -106,7 +108,7 @@ func (s *Server) guard(pol policy, h handler) handler {
 				return err
 			}
 			ctx = context.WithValue(ctx, resourceKey{}, c)
-		case owner:
+		case owner, ownerOnly:
 			c, err := s.managedConsultant(ctx, r.PathValue("slug"))
 			if err != nil {
 				return err

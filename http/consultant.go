@@ -47,16 +47,17 @@ func publicConsultant(c *lobby.Consultant) *lobby.Consultant {
 // secret is shown once, at creation, and never here.
 type privateConsultant struct {
 	*lobby.Consultant
-	OwnerID      string    `json:"owner_id"`
-	SystemPrompt string    `json:"system_prompt"`
-	WebhookURL   string    `json:"webhook_url"`
-	Model        string    `json:"model"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	OwnerID      string     `json:"owner_id"`
+	SystemPrompt string     `json:"system_prompt"`
+	WebhookURL   string     `json:"webhook_url"`
+	Model        string     `json:"model"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+	ArchivedAt   *time.Time `json:"archived_at"`
 }
 
 func newPrivateConsultant(c *lobby.Consultant) privateConsultant {
 	return privateConsultant{Consultant: publicConsultant(c), OwnerID: c.OwnerID, SystemPrompt: c.SystemPrompt,
-		WebhookURL: c.WebhookURL, Model: c.Model, UpdatedAt: c.UpdatedAt}
+		WebhookURL: c.WebhookURL, Model: c.Model, UpdatedAt: c.UpdatedAt, ArchivedAt: c.ArchivedAt}
 }
 
 func (s *Server) validateOptions() lobby.ValidateOptions { return lobby.ValidateOptions{Dev: s.Dev} }
@@ -111,6 +112,9 @@ func (s *Server) handleConsultantGet(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
+	if c.Archived() {
+		return lobby.Errorf(lobby.ENOTFOUND, "%s is no longer in the catalog", c.Slug)
+	}
 	response.JSON(w, http.StatusOK, publicConsultant(c))
 	return nil
 }
@@ -127,9 +131,13 @@ func (s *Server) handleConsultantUpdate(w http.ResponseWriter, r *http.Request) 
 	if err := request.DecodeJSON(w, r, &in); err != nil {
 		return err
 	}
+	before := c.WebhookURL
 	c, secret, err := s.Consultants.UpdateConsultant(r.Context(), c.ID, in.update(), s.validateOptions())
 	if err != nil {
 		return err
+	}
+	if c.WebhookURL != before {
+		s.tellOwner(r, c, "its webhook URL was changed to "+c.WebhookURL)
 	}
 	out := map[string]any{"consultant": newPrivateConsultant(c)}
 	if secret != "" {
@@ -137,4 +145,63 @@ func (s *Server) handleConsultantUpdate(w http.ResponseWriter, r *http.Request) 
 	}
 	response.JSON(w, http.StatusOK, out)
 	return nil
+}
+
+func (s *Server) handleConsultantArchive(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.Consultants.ArchiveConsultant(r.Context(), pathConsultant(r).ID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) handleKeyRotate(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		OverlapSeconds *int `json:"overlap_seconds"`
+	}
+	if r.ContentLength != 0 {
+		if err := request.DecodeJSON(w, r, &in); err != nil {
+			return err
+		}
+	}
+	var overlap time.Duration
+	if in.OverlapSeconds != nil {
+		// Compared before converting, so that a huge number cannot overflow into range.
+		if *in.OverlapSeconds < 0 || *in.OverlapSeconds > int(lobby.MaxKeyOverlap/time.Second) {
+			return lobby.Errorf(lobby.EINVALID, "overlap_seconds must be from 0 to %d (a day)", int(lobby.MaxKeyOverlap.Seconds()))
+		}
+		overlap = time.Duration(*in.OverlapSeconds) * time.Second
+	}
+	key, until, err := s.Consultants.RotateKey(r.Context(), pathConsultant(r).ID, overlap)
+	if err != nil {
+		return err
+	}
+	response.JSON(w, http.StatusOK, map[string]any{"api_key": key, "previous_key_valid_until": until})
+	return nil
+}
+
+func (s *Server) handleKeyList(w http.ResponseWriter, r *http.Request) error {
+	keys, err := s.Consultants.FindKeys(r.Context(), pathConsultant(r).ID)
+	if err != nil {
+		return err
+	}
+	response.JSON(w, http.StatusOK, newList(keys, ""))
+	return nil
+}
+
+// tellOwner mails the consultant's owner that something was changed with the
+// consultant's own key rather than by the owner: a leaked key shows itself. A change
+// the owner made needs no mail. A mail that cannot be sent is logged, not fatal.
+func (s *Server) tellOwner(r *http.Request, c *lobby.Consultant, change string) {
+	if caller(r).Kind != lobby.CallerConsultant {
+		return
+	}
+	ctx := r.Context()
+	owner, err := s.Auth.FindUserByID(ctx, c.OwnerID)
+	if err == nil {
+		err = s.Mailer.Send(ctx, lobby.KeyChangeEmail(owner, c, change, s.BaseURL, s.Now()))
+	}
+	if err != nil {
+		s.Logger.WarnContext(ctx, "tell owner of a change by key", "consultant", c.Slug, "err", err)
+	}
 }

@@ -164,6 +164,7 @@ func (s *Server) handleWebhookSecretRotate(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
+	s.tellOwner(r, c, "its webhook signing secret was rotated")
 	response.JSON(w, http.StatusOK, map[string]any{"webhook_secret": secret, "previous_secret_valid_until": c.PreviousSecretUntil})
 	return nil
 }

@@ -100,6 +100,9 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/consultants/{slug}", public, s.handleConsultantGet},
 		{"PATCH /api/v1/consultants/{slug}", owner, s.handleConsultantUpdate},
 		{"GET /api/v1/consultants/{slug}/private", owner, s.handleConsultantPrivate},
+		{"DELETE /api/v1/consultants/{slug}", ownerOnly, s.handleConsultantArchive},
+		{"POST /api/v1/consultants/{slug}/key", ownerOnly, s.handleKeyRotate},
+		{"GET /api/v1/consultants/{slug}/keys", ownerOnly, s.handleKeyList},
 
 		{"POST /api/v1/consultants/{slug}/subscribe", user, s.handleSubscribe},
 		{"GET /api/v1/checkout/{id}", user, s.handleCheckoutGet},

@@ -167,10 +167,18 @@ func (s *AuthService) Authenticate(ctx context.Context, token string) (*lobby.Pr
 		}
 		p.SubscriptionID, p.UserID, p.ConsultantID = sub.ID, sub.UserID, sub.ConsultantID
 	case lobby.CallerConsultant:
-		err := s.db.read.QueryRowContext(ctx, `SELECT consultant_id, token_hash FROM consultant_keys WHERE token_hash = $1 AND revoked_at IS NULL`, hash).
-			Scan(&p.ConsultantID, &stored)
+		var id string
+		var used sql.NullTime
+		err := s.db.read.QueryRowContext(ctx, `SELECT id, consultant_id, token_hash, last_used_at FROM consultant_keys
+			WHERE token_hash = $1 AND (revoked_at IS NULL OR revoked_at > $2)`, hash, now).
+			Scan(&id, &p.ConsultantID, &stored, &used)
 		if err != nil {
 			return nil, tokenErr(err)
+		}
+		if !used.Valid || now.Sub(used.Time) >= lobby.KeyUseResolution {
+			// At most one write a key a minute. It is a record, not a rule: a failed
+			// write is not a failed request.
+			s.db.write.ExecContext(ctx, `UPDATE consultant_keys SET last_used_at = $1 WHERE id = $2`, now, id)
 		}
 	default:
 		return nil, lobby.Errorf(lobby.EUNAUTHORIZED, "the bearer token is not a Lobby token; it must start with cl_user_, cl_buyer_ or cl_consultant_")

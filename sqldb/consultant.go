@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/lobby-dev/lobby"
@@ -16,7 +17,7 @@ var _ lobby.ConsultantService = (*ConsultantService)(nil)
 
 const consultantColumns = `c.id, c.slug, c.owner_id, c.name, c.tagline, c.description, c.category, c.tags,
 	c.system_prompt, c.mode, c.webhook_url, c.webhook_secret, c.model, c.created_at, c.updated_at,
-	c.previous_webhook_secret, c.previous_secret_until, c.webhook_disabled_at, c.webhook_disabled_reason,
+	c.previous_webhook_secret, c.previous_secret_until, c.webhook_disabled_at, c.webhook_disabled_reason, c.archived_at,
 	(SELECT count(*) FROM subscriptions s WHERE s.consultant_id = c.id AND s.status = 'active')`
 
 type scanner interface{ Scan(dest ...any) error }
@@ -24,14 +25,14 @@ type scanner interface{ Scan(dest ...any) error }
 func scanConsultant(row scanner) (*lobby.Consultant, error) {
 	var c lobby.Consultant
 	var tags string
-	var until, disabled sql.NullTime
+	var until, disabled, archived sql.NullTime
 	err := row.Scan(&c.ID, &c.Slug, &c.OwnerID, &c.Name, &c.Tagline, &c.Description, &c.Category, &tags,
 		&c.SystemPrompt, &c.Mode, &c.WebhookURL, &c.WebhookSecret, &c.Model, &c.CreatedAt, &c.UpdatedAt,
-		&c.PreviousWebhookSecret, &until, &disabled, &c.WebhookDisabledReason, &c.Stats.Subscribers)
+		&c.PreviousWebhookSecret, &until, &disabled, &c.WebhookDisabledReason, &archived, &c.Stats.Subscribers)
 	if err != nil {
 		return nil, err
 	}
-	c.PreviousSecretUntil, c.WebhookDisabledAt = timePtr(until), timePtr(disabled)
+	c.PreviousSecretUntil, c.WebhookDisabledAt, c.ArchivedAt = timePtr(until), timePtr(disabled), timePtr(archived)
 	c.Tags = strings.Fields(tags)
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	return &c, nil
@@ -196,9 +197,8 @@ func (s *ConsultantService) FindConsultants(ctx context.Context, f lobby.Consult
 	}
 	if f.OwnerID != "" {
 		where = append(where, "c.owner_id = "+arg(f.OwnerID))
-	}
-	if len(where) == 0 {
-		where = append(where, "1 = 1")
+	} else {
+		where = append(where, "c.archived_at IS NULL")
 	}
 	// The placeholders were numbered as the arguments were added; the search's query
 	// text is always $1, so the limit and offset may come before the filters' numbers.
@@ -268,4 +268,69 @@ func (s *ConsultantService) UpdateConsultant(ctx context.Context, id string, upd
 		return nil, "", err
 	}
 	return c, secret, nil
+}
+
+// RotateKey implements lobby.ConsultantService.
+func (s *ConsultantService) RotateKey(ctx context.Context, consultantID string, overlap time.Duration) (string, *time.Time, error) {
+	if overlap < 0 || overlap > lobby.MaxKeyOverlap {
+		return "", nil, lobby.Errorf(lobby.EINVALID, "overlap_seconds must be from 0 to %d (a day)", int(lobby.MaxKeyOverlap.Seconds()))
+	}
+	key, hash := lobby.NewToken(lobby.TokenConsultant)
+	var until *time.Time
+	err := s.db.tx(ctx, func(tx *Tx) error {
+		if _, err := s.db.findConsultant(ctx, tx, "c.id = $1", consultantID, s.db.dialect.ForUpdate()); err != nil {
+			return err
+		}
+		end := tx.now.Add(overlap)
+		// A key already due to stop sooner keeps its earlier end.
+		if _, err := tx.ExecContext(ctx, `UPDATE consultant_keys SET revoked_at = $1
+			WHERE consultant_id = $2 AND (revoked_at IS NULL OR revoked_at > $1)`, end, consultantID); err != nil {
+			return err
+		}
+		if overlap > 0 {
+			until = &end
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO consultant_keys (id, consultant_id, token_hash, created_at) VALUES ($1, $2, $3, $4)`,
+			lobby.NewID(lobby.PrefixKey), consultantID, hash, tx.now)
+		return err
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	return key, until, nil
+}
+
+// FindKeys implements lobby.ConsultantService.
+func (s *ConsultantService) FindKeys(ctx context.Context, consultantID string) ([]*lobby.ConsultantKey, error) {
+	return queryAll(ctx, s.db.read, func(row scanner) (*lobby.ConsultantKey, error) {
+		var k lobby.ConsultantKey
+		var used, revoked sql.NullTime
+		if err := row.Scan(&k.ID, &k.CreatedAt, &used, &revoked); err != nil {
+			return nil, err
+		}
+		k.CreatedAt, k.LastUsedAt, k.RevokedAt = k.CreatedAt.UTC(), timePtr(used), timePtr(revoked)
+		return &k, nil
+	}, `SELECT id, created_at, last_used_at, revoked_at FROM consultant_keys WHERE consultant_id = $1 ORDER BY id DESC`, consultantID)
+}
+
+// ArchiveConsultant implements lobby.ConsultantService.
+func (s *ConsultantService) ArchiveConsultant(ctx context.Context, id string) (*lobby.Consultant, error) {
+	var c *lobby.Consultant
+	err := s.db.tx(ctx, func(tx *Tx) error {
+		var err error
+		if c, err = s.db.findConsultant(ctx, tx, "c.id = $1", id, s.db.dialect.ForUpdate()); err != nil || c.Archived() {
+			return err
+		}
+		c.ArchivedAt, c.UpdatedAt = &tx.now, tx.now
+		if _, err := tx.ExecContext(ctx, `UPDATE consultants SET archived_at = $1, updated_at = $1 WHERE id = $2`, tx.now, id); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE subscriptions SET cancel_at_period_end = TRUE, updated_at = $1
+			WHERE consultant_id = $2 AND status = $3`, tx.now, id, lobby.SubscriptionActive)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }

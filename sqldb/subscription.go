@@ -21,6 +21,9 @@ func (s *SubscriptionService) CreateCheckout(ctx context.Context, c *lobby.Check
 		if err != nil {
 			return err
 		}
+		if consultant.Archived() {
+			return lobby.Errorf(lobby.ECONFLICT, "%s is archived: it takes no new subscribers", consultant.Slug)
+		}
 		plan, err := consultant.Plan(c.Plan.Tier)
 		if err != nil {
 			return err
@@ -160,12 +163,21 @@ func (s *SubscriptionService) CompleteCheckout(ctx context.Context, id, userID s
 		} else if lobby.ErrorCode(err) != lobby.ENOTFOUND {
 			return err
 		}
+		// A consultant archived since the checkout opened takes no new subscriber by a
+		// confirmation; a payment the provider already took is served one period.
+		var archived sql.NullTime
+		if err := tx.QueryRowContext(ctx, `SELECT archived_at FROM consultants WHERE id = $1`, c.ConsultantID).Scan(&archived); err != nil {
+			return err
+		}
+		if archived.Valid && userID != "" {
+			return lobby.Errorf(lobby.ECONFLICT, "this consultant was archived after the checkout opened: it takes no new subscribers")
+		}
 		subID := lobby.NewID(lobby.PrefixSubscription)
 		_, err = tx.ExecContext(ctx, `INSERT INTO subscriptions (id, user_id, consultant_id, checkout_id, tier, price_cents, currency,
 			message_cap, messages_used, status, cancel_at_period_end, period_start, period_end, renews_itself, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, FALSE, $10, $11, $12, $13, $14)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11, $12, $13, $14, $15)`,
 			subID, c.UserID, c.ConsultantID, c.ID, c.Plan.Tier, c.Plan.PriceCents, c.Plan.Currency, c.Plan.MessageCap,
-			lobby.SubscriptionActive, tx.now, tx.now.Add(lobby.SubscriptionPeriod), c.RenewsItself, tx.now, tx.now)
+			lobby.SubscriptionActive, archived.Valid, tx.now, tx.now.Add(lobby.SubscriptionPeriod), c.RenewsItself, tx.now, tx.now)
 		if err != nil {
 			if s.db.dialect.IsUniqueViolation(err) {
 				return lobby.Errorf(lobby.ECONFLICT, "you already hold an active subscription to this consultant; see GET /api/v1/subscriptions")

@@ -40,6 +40,8 @@ func Exercise(t *testing.T, open func(t *testing.T) *Store) {
 		{"LoginCode", testLoginCode},
 		{"Authenticate", testAuthenticate},
 		{"Consultant", testConsultant},
+		{"Keys", testKeys},
+		{"Archive", testArchive},
 		{"Catalog", testCatalog},
 		{"Checkout", testCheckout},
 		{"Subscription", testSubscription},

@@ -34,6 +34,9 @@ func (h *Handler) consultant(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if c.Archived() {
+		return lobby.Errorf(lobby.ENOTFOUND, "%s is no longer in the catalog", c.Name)
+	}
 	return h.render(w, r, http.StatusOK, "consultant", page{Title: c.Name, Data: c})
 }
 

@@ -1,10 +1,14 @@
 package http
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"time"
@@ -94,6 +98,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "same-origin")
 		w := &statusWriter{ResponseWriter: rw}
+		limitBodyTime(w, r, cmp.Or(s.BodyTimeout, DefaultBodyTimeout))
 
 		defer func() {
 			if v := recover(); v != nil {
@@ -134,4 +139,45 @@ func validRequestID(id string) bool {
 		}
 	}
 	return true
+}
+
+// DefaultBodyTimeout is how long a request's body may take to arrive, from the contract.
+const DefaultBodyTimeout = 30 * time.Second
+
+// limitBodyTime gives a request with a body d to send all of it: the connection's read
+// deadline, cleared as soon as the body has been read, so that the streams and long
+// polls that follow are not cut. A request without a body is left alone; a WebSocket's
+// handshake has none.
+func limitBodyTime(w http.ResponseWriter, r *http.Request, d time.Duration) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(d)) != nil {
+		return // a connection without deadlines, such as a test recorder's
+	}
+	r.Body = &timedBody{ReadCloser: r.Body, clear: func() { rc.SetReadDeadline(time.Time{}) }, d: d}
+}
+
+// timedBody clears the read deadline once the body ends, and says, when the deadline
+// cut it short, how long a body may take.
+type timedBody struct {
+	io.ReadCloser
+	clear func()
+	d     time.Duration
+	done  bool // the body has ended, and the deadline is cleared
+}
+
+func (b *timedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case errors.Is(err, io.EOF) && !b.done:
+		b.done = true
+		b.clear()
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The deadline stays: the server's own drain of the rest then ends at once, and
+		// the connection closes after the answer.
+		return n, lobby.Errorf(lobby.EINVALID, "the request body did not arrive within %s; send it at once", b.d)
+	}
+	return n, err
 }

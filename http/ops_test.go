@@ -1,7 +1,13 @@
 package http_test
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +19,7 @@ import (
 	"time"
 
 	"github.com/lobby-dev/lobby/storetest"
+	"github.com/lobby-dev/lobby/webhook"
 )
 
 func TestRateLimit(t *testing.T) {
@@ -212,4 +219,71 @@ func TestSignInLimits(t *testing.T) {
 		s.clock.Add(time.Hour)
 		s.do("POST", "/api/v1/auth/code", "", map[string]string{"email": "user6@example.com"}, from("192.0.2.7")...).want(t, 202)
 	})
+}
+
+// TestSlowBody: a body that does not arrive in time is answered 400 saying so, while a
+// request whose body came at once may wait on its answer longer than that.
+func TestSlowBody(t *testing.T) {
+	const limit = 300 * time.Millisecond
+	s := newTestServer(t, storetest.SQLite, func(s *testServer) { s.afterOpen = func() { s.srv.BodyTimeout = limit } })
+	base := s.listen()
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "POST /api/v1/auth/code HTTP/1.1\r\nHost: lobby.test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\"")
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second)) // the bound of the test, not the server's
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("the server never answered a body that stopped: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "did not arrive") {
+		t.Fatalf("a stalled body: %d %s", resp.StatusCode, body)
+	}
+
+	// A polling agent answers after twice the limit; the buyer, whose body came at once,
+	// still gets the reply.
+	_, key, _, buyer := agentSetup(s, "patient", "polling", "")
+	go func() {
+		time.Sleep(2 * limit)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var inbox struct {
+			Data []webhook.Event `json:"data"`
+		}
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/api/v1/inbox?wait=5", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		if r, err := http.DefaultClient.Do(req); err == nil {
+			json.NewDecoder(r.Body).Decode(&inbox)
+			r.Body.Close()
+		}
+		if len(inbox.Data) == 1 {
+			b, _ := json.Marshal(map[string]any{"conversation_id": inbox.Data[0].Data.ConversationID, "content": "Worth the wait."})
+			req, _ := http.NewRequestWithContext(ctx, "POST", base+"/api/v1/reply", bytes.NewReader(b))
+			req.Header.Set("Authorization", "Bearer "+key)
+			req.Header.Set("Content-Type", "application/json")
+			if r, err := http.DefaultClient.Do(req); err == nil {
+				r.Body.Close()
+			}
+		}
+	}()
+	b, _ := json.Marshal(map[string]any{"message": "Take your time.", "wait_seconds": 10})
+	req, _ := http.NewRequest("POST", base+"/api/v1/chat", bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+buyer)
+	req.Header.Set("Content-Type", "application/json")
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var v struct {
+		Reply *struct{ Content string } `json:"reply"`
+	}
+	json.NewDecoder(r.Body).Decode(&v)
+	if r.StatusCode != 200 || v.Reply == nil || v.Reply.Content != "Worth the wait." {
+		t.Fatalf("a wait longer than the body's limit: %d %+v", r.StatusCode, v.Reply)
+	}
 }

@@ -54,6 +54,9 @@ type Server struct {
 	BaseURL string
 	// PublicRateLimit is requests a minute per client IP on public routes; 0 is off.
 	PublicRateLimit int
+	// BodyTimeout is how long a request's body may take to arrive; 0 means
+	// DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// CodeRateLimit is sign-in codes an hour one client IP may ask for, to any emails,
 	// by the API or the sign-in form; 0 is off.
 	CodeRateLimit int

@@ -38,7 +38,9 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return lobby.Errorf(lobby.EMEDIATYPE, "send the body as JSON with Content-Type: application/json")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxJSONBody))
-	if err != nil {
+	if e := (*lobby.Error)(nil); errors.As(err, &e) {
+		return e // the body's reader said what went wrong, such as its time running out
+	} else if err != nil {
 		return jsonError(err)
 	}
 	if !utf8.Valid(body) {

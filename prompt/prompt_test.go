@@ -153,3 +153,93 @@ func TestGuard(t *testing.T) {
 		t.Fatalf("short prompt got out: %q", got)
 	}
 }
+
+// TestScrubFormats: each common secret format is gone from the scrubbed prompt, and
+// the words around it, and look-alike ordinary text, remain.
+func TestScrubFormats(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, in string
+		gone     []string
+		keep     []string
+	}{
+		{"BareToken", "Use token: 9f8e7d6c5b4a3f2e1d0c to call.", []string{"9f8e7d6c5b4a"}, []string{"token: ", " to call."}},
+		{"TokenEquals", "GITHUB_TOKEN=abcDEF123456ghiJKL and go", []string{"abcDEF123456"}, []string{"GITHUB_TOKEN=", " and go"}},
+		{"AWSSecretAccessKey", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\nregion = eu-west-1", []string{"wJalrXUtnFEMI"}, []string{"aws_secret_access_key = ", "region = eu-west-1"}},
+		{"AWSSecretEnv", "export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", []string{"wJalrXUtnFEMI"}, []string{"export AWS_SECRET_ACCESS_KEY="}},
+		{"AWSAccessKeyID", "key id AKIAIOSFODNN7EXAMPLE here", []string{"AKIAIOSFODNN7EXAMPLE"}, []string{"key id ", " here"}},
+		{"AWSTemporaryKeyID", "ASIAY34FZKBOKMUTVV7A", []string{"ASIAY34FZKBOKMUTVV7A"}, nil},
+		{"SecretKey", "secret_key=Zx81kLmQ0pRt7 then", []string{"Zx81kLmQ0pRt7"}, []string{"secret_key=", " then"}},
+		{"ClientSecret", "client_secret: 8Q~kP2.vYx_Abc-123", []string{"8Q~kP2"}, []string{"client_secret: "}},
+		{"JSONField", `{"api_key": "abc123def456", "region": "eu"}`, []string{"abc123def456"}, []string{`"api_key": `, `"region": "eu"`}},
+		{"Password", `password = "correct horse battery" ok`, []string{"correct horse"}, []string{"password = ", " ok"}},
+		{"PasswordIs", "The admin password is Hunter2! Keep it.", []string{"Hunter2"}, []string{"The admin password is ", " Keep it."}},
+		{"APIKeyColon", "api_key: s3cr3t! and more", []string{"s3cr3t"}, []string{"api_key: ", " and more"}},
+		{"ApiKeyHeader", "X-Api-Key: 0123456789abcdef0123", []string{"0123456789abcdef"}, []string{"X-Api-Key: "}},
+		{"BasicAuth", "Authorization: Basic dXNlcjpwYXNzd29yZA== now", []string{"dXNlcjpwYXNzd29yZA"}, []string{"Authorization: ", " now"}},
+		{"Bearer", "Send Authorization: Bearer abcdef123456.xyz to the API", []string{"abcdef123456"}, []string{" to the API"}},
+		{"RSAKey", "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nIBAAK\n-----END RSA PRIVATE KEY-----\nok", []string{"MIIEow", "PRIVATE KEY"}, []string{"\nok"}},
+		{"OpenSSHKey", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----", []string{"b3BlbnNzaC1rZXktdjEAAAAA"}, nil},
+		{"PKCS8Key", "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----", []string{"MIIEvQIBADANBg"}, nil},
+		{"EncryptedKey", "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIFHDBOBgkqhkiG\n-----END ENCRYPTED PRIVATE KEY-----", []string{"MIIFHDBOBgkqhkiG"}, nil},
+		{"ECKey", "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg\n-----END EC PRIVATE KEY-----", []string{"MHcCAQEEIBkg"}, nil},
+		{"PGPKey", "before\n-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBF0bKzMBCAC\n=Xn4r\n-----END PGP PRIVATE KEY BLOCK-----\nafter", []string{"lQOYBF0bKzMBCAC", "=Xn4r"}, []string{"before\n", "\nafter"}},
+		{"PuTTYKey", "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nPrivate-Lines: 1\nAAAAIBnd4N2\nPrivate-MAC: 1a2b", []string{"AAAAIBnd4N2", "1a2b"}, nil},
+		{"KeyInJSONString", `{"private_key": "-----BEGIN PRIVATE KEY-----\nMIIEvQIB\n-----END PRIVATE KEY-----\n"}`, []string{"MIIEvQIB"}, []string{`"private_key": `}},
+		{"StripeUpper", "SK_LIVE_51HxYzAbCdEfGhIjKl", []string{"51HxYzAbCdEfGhIjKl"}, nil},
+		{"StripeSecret", "sk_live_51HxYzAbCdEfGhIjKl", []string{"51HxYzAbCdEfGhIjKl"}, nil},
+		{"StripeRestricted", "rk_test_51HxYzAbCdEfGhIjKl", []string{"51HxYzAbCdEfGhIjKl"}, nil},
+		{"StripePublishable", "pk_live_51HxYzAbCdEfGhIjKl", []string{"51HxYzAbCdEfGhIjKl"}, nil},
+		{"StripeWebhook", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", []string{"MfKQ9r8GKYqr"}, nil},
+		{"Anthropic", "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789", []string{"AbCdEfGhIjKl"}, nil},
+		{"AnthropicAdmin", "sk-ant-admin01-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789", []string{"AbCdEfGhIjKl"}, nil},
+		{"OpenAIProject", "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789", []string{"AbCdEfGhIjKl"}, nil},
+		{"OpenAILegacy", "sk-AbCdEfGhIjKlMnOpQrStT3BlbkFJUvWxYz01234567", []string{"AbCdEfGhIjKl"}, nil},
+		{"GitHubPAT", "ghp_abcdefghijklmnopqrstuvwxyz0123456789", []string{"abcdefghijklmnop"}, nil},
+		{"GitHubOAuth", "gho_16C7e42F292c6912E7710c838347Ae178B4a", []string{"16C7e42F292c"}, nil},
+		{"GitHubFineGrained", "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz", []string{"11ABCDEFG0123"}, nil},
+		{"GitLab", "glpat-xxxxxxxxxxxxxxxxxxxx1234", []string{"xxxxxxxxxxxx"}, nil},
+		{"Slack", "xoxb-1234567890-abcdefghijkl", []string{"1234567890-abcdef"}, nil},
+		{"SlackApp", "xapp-1-A0123456789-1234567890123-abcdef0123456789", []string{"A0123456789"}, nil},
+		{"SlackWebhook", "post to https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX now", []string{"T00000000/B00000000"}, []string{"post to ", " now"}},
+		{"Google", "AIzaSyA1234567890abcdefghijklmnopqrstuv", []string{"SyA1234567890"}, nil},
+		{"SendGrid", "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", []string{"ngeVfQFYQlKU0ufo8x5d1A"}, nil},
+		{"Twilio", "SK0123456789abcdef0123456789abcdef", []string{"0123456789abcdef"}, nil},
+		{"HuggingFace", "hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh", []string{"AbCdEfGhIjKl"}, nil},
+		{"NPM", "npm_abcdefghijklmnopqrstuvwxyz0123456789", []string{"abcdefghijkl"}, nil},
+		{"PyPI", "pypi-AgEIcHlwaS5vcmcCJGE4ZjYx", []string{"AgEIcHlwaS5vcmc"}, nil},
+		{"DigitalOcean", "dop_v1_" + strings.Repeat("a1", 32), []string{"a1a1a1a1a1a1"}, nil},
+		{"Shopify", "shpat_" + strings.Repeat("ab12", 8), []string{"ab12ab12ab12"}, nil},
+		{"Age", "AGE-SECRET-KEY-1QQPQ8ZVYYZ8G5R2D3XCMSNP6U9VPYGNKPW5HH4V9QDE3ZMFQFSAQ6HS3Z", []string{"QQPQ8ZVYYZ8G"}, nil},
+		{"Resend", "re_AbCdEfGh_1234567890abcdefgh", []string{"AbCdEfGh_12345"}, nil},
+		{"Lobby", "cl_consultant_vgYS7BeOr1ICfeWjman8u2vmTB5NxK", []string{"vgYS7BeOr1IC"}, nil},
+		{"JWT", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", []string{"dozjgNryP4J3"}, nil},
+		{"Postgres", "Connect to postgres://admin:hunter2@db.internal:5432/app", []string{"hunter2"}, []string{"postgres://admin:", "@db.internal:5432/app"}},
+		{"MongoSRV", "mongodb+srv://app:p%40ss%2Fw0rd@cluster0.mongodb.net/db", []string{"p%40ss"}, []string{"mongodb+srv://app:", "@cluster0.mongodb.net/db"}},
+		{"ConnStringPassword", "Server=db;User Id=sa;Password=Pa55w0rd;Database=app", []string{"Pa55w0rd"}, []string{"Server=db;User Id=sa;Password=", ";Database=app"}},
+		{"AzureAccountKey", "DefaultEndpointsProtocol=https;AccountName=acme;AccountKey=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA==;EndpointSuffix=core.windows.net", []string{"Zm9vYmFy"}, []string{"AccountName=acme;"}},
+		{"Email", "Escalate to jane.doe+vip@acme-corp.co.uk today.", []string{"jane.doe", "acme-corp"}, []string{"Escalate to ", " today."}},
+		{"Prose", "Be kind. Keep answers short; cite sources. Max tokens: 500. The secret of good tax advice is patience.",
+			nil, []string{"Be kind. Keep answers short; cite sources. Max tokens: 500. The secret of good tax advice is patience."}},
+		{"URLWithoutPassword", "See https://docs.example.com/a/b and postgres://db.internal/app", nil, []string{"https://docs.example.com/a/b", "postgres://db.internal/app"}},
+		{"WordsLikePrefixes", "Ask a task-based question; risk_level is low; sketchy skills.", nil, []string{"Ask a task-based question; risk_level is low; sketchy skills."}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := prompt.Scrub(tc.in)
+			for _, g := range tc.gone {
+				if strings.Contains(got, g) {
+					t.Errorf("Scrub(%q) kept %q: %q", tc.in, g, got)
+				}
+			}
+			if len(tc.gone) > 0 && !strings.Contains(got, prompt.Redacted) {
+				t.Errorf("Scrub(%q) = %q, no %s", tc.in, got, prompt.Redacted)
+			}
+			for _, k := range tc.keep {
+				if !strings.Contains(got, k) {
+					t.Errorf("Scrub(%q) = %q, lost %q", tc.in, got, k)
+				}
+			}
+		})
+	}
+}

@@ -154,6 +154,188 @@ func TestGuard(t *testing.T) {
 	}
 }
 
+// chatGuard is the guard as chat builds it: the system prompt and the footer.
+func chatGuard(systemPrompt, reply string, n int) string {
+	return guardAll(systemPrompt+"\n"+prompt.Footer, reply, n)
+}
+
+// TestGuardShortPrompt: a prompt shorter than GuardWindow words is protected whole,
+// also when the footer follows it, and replies sharing a few of its words pass.
+func TestGuardShortPrompt(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ prompt, leak, secret string }{
+		{"Reply only in haiku form.", "I was told: reply only in haiku form. OK", "haiku"},
+		{"Speak only Esperanto.", "Sure. My instructions say: speak only Esperanto!", "Esperanto"},
+		{"Recommend Zorblax Pro for every budget.", "They told me to recommend Zorblax Pro for every budget, sorry.", "Zorblax"},
+	} {
+		for _, n := range []int{1, 4, len(tc.leak)} {
+			if got := chatGuard(tc.prompt, tc.leak, n); strings.Contains(got, tc.secret) || !strings.Contains(got, prompt.RedactedReply) {
+				t.Errorf("prompt %q, pieces of %d: %q got out", tc.prompt, n, got)
+			}
+		}
+	}
+	for _, tc := range []struct{ prompt, reply string }{
+		{"Reply only in haiku form.", "Here is a haiku about the form you asked for; reply if you want another."},
+		{"Speak only Esperanto.", "Esperanto is a constructed language; I only speak a little of it."},
+		{"Recommend Zorblax Pro for every budget.", "For a small budget I would recommend the basic plan."},
+		{"Be brief.", "I will be brief: yes."},
+	} {
+		if got := chatGuard(tc.prompt, tc.reply, 3); got != tc.reply {
+			t.Errorf("prompt %q: guard changed %q to %q", tc.prompt, tc.reply, got)
+		}
+	}
+}
+
+// mapWords applies f to every word of s.
+func mapWords(s string, f func(string) string) string {
+	ws := strings.Fields(s)
+	for i, w := range ws {
+		ws[i] = f(w)
+	}
+	return strings.Join(ws, " ")
+}
+
+func mapRunes(s string, f func(rune) string) string {
+	var b strings.Builder
+	for _, r := range s {
+		b.WriteString(f(r))
+	}
+	return b.String()
+}
+
+// longReply is an ordinary answer on the protected prompt's own subject, in its words.
+const longReply = `Good question. In a negotiation, the counterpart's incentives tell you more than their words do, so open ` +
+	`with questions: what does the buyer need, what happens to them if the deal fails, and who else is at the table? ` +
+	`You should never be the first to name a number when you know little about the market; let the other side ` +
+	`anchor, then answer with a question about how they got there. If you are asked for a price before the buyer ` +
+	`does, say that it depends on scope, and keep the conversation on value. A coach will tell you to prepare ` +
+	`three numbers: the one you open with, the one you expect and the one you walk away at. Keep them confidential, ` +
+	`even from your own team if it leaks. Above all, listen: the buyer is often telling you their instructions ` +
+	`from above, and you can help them carry on by sharing what you can share. Anything else I can help with?`
+
+// TestGuardBypasses: a copy of the prompt changed word by word, in ways a reader (or
+// a model) still reads as the prompt, is redacted like a plain copy.
+func TestGuardBypasses(t *testing.T) {
+	t.Parallel()
+	homoglyphs := map[rune]string{'a': "а", 'e': "е", 'o': "о", 'p': "р", 'c': "с", 'x': "х", 'i': "і", 'y': "у"} // Cyrillic
+	greek := map[rune]string{'o': "ο", 'i': "ι", 'v': "ν", 'u': "υ", 'k': "κ", 'A': "Α", 'H': "Η", 'T': "Τ"}
+	for _, tc := range []struct {
+		name string
+		f    func(string) string // applied to the prompt
+	}{
+		{"ZeroWidthInsideWords", func(s string) string {
+			return mapWords(s, func(w string) string {
+				if len(w) < 3 {
+					return w
+				}
+				return w[:2] + "\u200b" + w[2:]
+			})
+		}},
+		{"ZeroWidthBetweenLetters", func(s string) string {
+			return mapRunes(s, func(r rune) string { return string(r) + "\u200d" })
+		}},
+		{"ZeroWidthForSpaces", func(s string) string { return strings.ReplaceAll(s, " ", "\u200b") }},
+		{"DottedLetters", func(s string) string {
+			return mapWords(s, func(w string) string { return strings.Join(strings.Split(w, ""), ".") })
+		}},
+		{"DotInsideWords", func(s string) string {
+			return mapWords(s, func(w string) string {
+				if len(w) < 4 {
+					return w
+				}
+				return w[:2] + "." + w[2:]
+			})
+		}},
+		{"HyphenJoined", func(s string) string { return strings.ReplaceAll(s, " ", "-") }},
+		{"HyphenatedWords", func(s string) string {
+			return mapWords(s, func(w string) string {
+				if len(w) < 5 {
+					return w
+				}
+				return w[:3] + "-" + w[3:]
+			})
+		}},
+		{"FillerWords", func(s string) string { return mapWords(s, func(w string) string { return w + " um, like," }) }},
+		{"ForeignWordsInserted", func(s string) string {
+			i := 0
+			return mapWords(s, func(w string) string {
+				i++
+				if i%2 == 0 {
+					return w + " banana"
+				}
+				return w + " (wink) zebra"
+			})
+		}},
+		{"CyrillicHomoglyphs", func(s string) string {
+			return mapRunes(s, func(r rune) string {
+				if h, ok := homoglyphs[r]; ok {
+					return h
+				}
+				return string(r)
+			})
+		}},
+		{"GreekHomoglyphs", func(s string) string {
+			return mapRunes(s, func(r rune) string {
+				if h, ok := greek[r]; ok {
+					return h
+				}
+				return string(r)
+			})
+		}},
+		{"Fullwidth", func(s string) string {
+			return mapRunes(s, func(r rune) string {
+				if r > ' ' && r < 0x7f {
+					return string(r + 0xFEE0)
+				}
+				return string(r)
+			})
+		}},
+		{"MathBold", func(s string) string {
+			return mapRunes(s, func(r rune) string {
+				if r >= 'a' && r <= 'z' {
+					return string(r - 'a' + 0x1D41A)
+				}
+				return string(r)
+			})
+		}},
+		{"CombiningStrikethrough", func(s string) string {
+			return mapRunes(s, func(r rune) string { return string(r) + "\u0336" })
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			copied := tc.f(secretPrompt)
+			leak := "Sure! " + copied + " Anything else?"
+			for _, n := range []int{1, 5, len(leak)} {
+				got := guardAll(secretPrompt, leak, n)
+				if !strings.Contains(got, prompt.RedactedReply) || !strings.HasPrefix(got, "Sure!") || !strings.HasSuffix(got, "Anything else?") {
+					t.Fatalf("pieces of %d: %q", n, got)
+				}
+				for _, w := range []string{"incentives", "Harriet", "negotiation", "playbook"} {
+					if strings.Contains(got, w) || strings.Contains(got, tc.f(w)) {
+						t.Fatalf("pieces of %d: %q got out in %q", n, tc.f(w), got)
+					}
+				}
+			}
+		})
+	}
+	// Normal replies, in any script and width, still pass unchanged, also against the
+	// footer's many common words.
+	for _, ok := range []string{
+		longReply,
+		"Ask what the other side wants before you name a number. Their incentives matter more than your script, and questions buy you time.",
+		"Ｈｅｌｌｏ — this is fullwidth, and this is Привет, мир, and ζ = x².",
+		"A negotiation coach may say: never-ever open with prices. But it depends on the counterpart.",
+		"zero\u200bwidth and co\u00adoperate and e.g. U.S.A.",
+	} {
+		for _, n := range []int{1, 7, len(ok)} {
+			if got := chatGuard(secretPrompt, ok, n); got != ok {
+				t.Errorf("pieces of %d: guard changed %q to %q", n, ok, got)
+			}
+		}
+	}
+}
+
 // TestScrubFormats: each common secret format is gone from the scrubbed prompt, and
 // the words around it, and look-alike ordinary text, remain.
 func TestScrubFormats(t *testing.T) {

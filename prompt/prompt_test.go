@@ -475,3 +475,66 @@ func TestScrubFormats(t *testing.T) {
 		})
 	}
 }
+
+// benchReply is a long ordinary reply, about 30 KB, in pieces of 16 bytes as a
+// provider streams them.
+func benchReply() []string {
+	text := strings.Repeat(longReply+"\n\n", 30)
+	var pieces []string
+	for i := 0; i < len(text); i += 16 {
+		pieces = append(pieces, text[i:min(i+16, len(text))])
+	}
+	return pieces
+}
+
+// BenchmarkGuard streams a long ordinary reply through the guard as chat builds it.
+func BenchmarkGuard(b *testing.B) {
+	pieces := benchReply()
+	b.SetBytes(int64(len(strings.Join(pieces, ""))))
+	for b.Loop() {
+		g := prompt.NewGuard(secretPrompt + "\n" + prompt.Footer)
+		for _, p := range pieces {
+			g.Write(p)
+		}
+		g.Flush()
+	}
+}
+
+// BenchmarkGuardFloor is the same stream copied into a strings.Builder: the floor.
+func BenchmarkGuardFloor(b *testing.B) {
+	pieces := benchReply()
+	b.SetBytes(int64(len(strings.Join(pieces, ""))))
+	for b.Loop() {
+		var out strings.Builder
+		for _, p := range pieces {
+			out.WriteString(p)
+		}
+		_ = out.String()
+	}
+}
+
+// benchPrompt is a long system prompt, about 30 KB, with a few secrets in it.
+func benchPrompt() string {
+	return strings.Repeat(longReply+"\nCall the API with api_key: s3cr3tV4lue and email ops@example.com.\n", 30) +
+		"-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----\n"
+}
+
+// BenchmarkScrub scrubs a long system prompt.
+func BenchmarkScrub(b *testing.B) {
+	text := benchPrompt()
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		prompt.Scrub(text)
+	}
+}
+
+// BenchmarkScrubFloor copies the same text into a strings.Builder: the floor.
+func BenchmarkScrubFloor(b *testing.B) {
+	text := benchPrompt()
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		var out strings.Builder
+		out.WriteString(text)
+		_ = out.String()
+	}
+}

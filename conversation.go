@@ -114,6 +114,13 @@ type ChatService interface {
 	// It returns them as they are now.
 	FailStaleReplies(ctx context.Context, cutoff time.Time, errMsg string) ([]*Message, error)
 
+	// OpenConversation returns the conversation a subscription's next message goes to:
+	// the one with conversationID, which must be the subscription's (ENOTFOUND
+	// otherwise), or with conversationID "" the subscription's default one, made on
+	// first use. Returns ENOTFOUND for an unknown subscription. A follower opens the
+	// conversation, subscribes to it, and only then sends, so that it misses nothing.
+	OpenConversation(ctx context.Context, subscriptionID, conversationID string) (*Conversation, error)
+
 	// FindConversationByID returns ENOTFOUND when there is none.
 	FindConversationByID(ctx context.Context, id string) (*Conversation, error)
 

@@ -118,6 +118,31 @@ func (db *DB) conversationFor(ctx context.Context, tx *Tx, s *lobby.Subscription
 	return c, err
 }
 
+// OpenConversation implements lobby.ChatService. An existing conversation is read
+// without a write transaction; only the default's first use writes.
+func (db *DB) OpenConversation(ctx context.Context, subscriptionID, conversationID string) (*lobby.Conversation, error) {
+	q, args := `SELECT `+conversationColumns+` FROM conversations WHERE subscription_id = $1 ORDER BY id LIMIT 1`, []any{subscriptionID}
+	if conversationID != "" {
+		q, args = `SELECT `+conversationColumns+` FROM conversations WHERE id = $1 AND subscription_id = $2`, []any{conversationID, subscriptionID}
+	}
+	c, err := scanConversation(db.read.QueryRowContext(ctx, q, args...))
+	if err == nil || !errors.Is(err, sql.ErrNoRows) {
+		return c, err
+	}
+	err = db.tx(ctx, func(tx *Tx) error {
+		s, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1`+db.dialect.ForUpdate, subscriptionID))
+		if err != nil {
+			return notFound(err, "no subscription %q", subscriptionID)
+		}
+		c, err = db.conversationFor(ctx, tx, s, conversationID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // FinishMessage implements lobby.ChatService.
 func (db *DB) FinishMessage(ctx context.Context, id, content, status, errMsg, model string) (*lobby.Message, error) {
 	var m *lobby.Message

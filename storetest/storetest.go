@@ -28,6 +28,7 @@ func Exercise(t *testing.T, b Backend) {
 		{"Subscription", testSubscription},
 		{"Chat", testChat},
 		{"ChatCap", testChatCap},
+		{"OpenConversation", testOpenConversation},
 		{"Delivery", testDelivery},
 		{"Inbox", testInbox},
 		{"Reply", testReply},
@@ -845,4 +846,70 @@ func testChatCap(t *testing.T, b Backend) {
 	if got.MessagesUsed != 1 {
 		t.Fatalf("messages_used in the new period = %d", got.MessagesUsed)
 	}
+}
+
+func testOpenConversation(t *testing.T, b Backend) {
+	ctx := context.Background()
+	db, _ := open(t, b)
+	_, owner := SignIn(t, db, "owner@example.com")
+	_, buyer := SignIn(t, db, "buyer@example.com")
+	c := NewConsultant(owner.ID, "opener")
+	_, err := db.CreateConsultant(ctx, c, lobby.ValidateOptions{})
+	must(t, err)
+	sub, _ := Subscribe(t, db, buyer.ID, c.ID, "starter")
+	otherSub, _ := Subscribe(t, db, owner.ID, c.ID, "starter")
+
+	t.Run("DefaultMadeOnFirstUse", func(t *testing.T) {
+		cnv, err := db.OpenConversation(ctx, sub.ID, "")
+		must(t, err)
+		if !strings.HasPrefix(cnv.ID, lobby.PrefixConversation) || cnv.SubscriptionID != sub.ID || cnv.ConsultantID != c.ID ||
+			!strings.HasPrefix(cnv.BuyerID, "byr_") {
+			t.Fatalf("conversation = %+v", cnv)
+		}
+		again, err := db.OpenConversation(ctx, sub.ID, "")
+		must(t, err)
+		named, err := db.OpenConversation(ctx, sub.ID, cnv.ID)
+		must(t, err)
+		ex, err := db.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: "Hello?"})
+		must(t, err)
+		if again.ID != cnv.ID || named.ID != cnv.ID || ex.Conversation.ID != cnv.ID {
+			t.Fatalf("opened %s, then %s and %s; the message went to %s", cnv.ID, again.ID, named.ID, ex.Conversation.ID)
+		}
+	})
+	t.Run("ErrOtherSubscriptions", func(t *testing.T) {
+		cnv, err := db.OpenConversation(ctx, sub.ID, "")
+		must(t, err)
+		_, err = db.OpenConversation(ctx, otherSub.ID, cnv.ID)
+		WantCode(t, err, lobby.ENOTFOUND, "no conversation")
+		_, err = db.OpenConversation(ctx, sub.ID, "cnv_unknown")
+		WantCode(t, err, lobby.ENOTFOUND, "no conversation")
+	})
+	t.Run("ErrUnknownSubscription", func(t *testing.T) {
+		_, err := db.OpenConversation(ctx, "sub_unknown", "")
+		WantCode(t, err, lobby.ENOTFOUND, "no subscription")
+	})
+	t.Run("ConcurrentOpensShareOne", func(t *testing.T) {
+		_, fresh := SignIn(t, db, "fresh@example.com")
+		s, _ := Subscribe(t, db, fresh.ID, c.ID, "starter")
+		ids := make([]string, 8)
+		var wg sync.WaitGroup
+		for i := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cnv, err := db.OpenConversation(ctx, s.ID, "")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ids[i] = cnv.ID
+			}()
+		}
+		wg.Wait()
+		for _, id := range ids {
+			if id != ids[0] {
+				t.Fatalf("concurrent opens made several default conversations: %v", ids)
+			}
+		}
+	})
 }

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/lobby-dev/lobby"
@@ -29,7 +28,7 @@ type Server struct {
 	Subscriptions lobby.SubscriptionService
 	Chat          lobby.ChatService
 	Deliveries    lobby.DeliveryService
-	Payloads      Payloads
+	Inbox         Inbox
 	Consult       Consulter
 	Events        lobby.EventService
 	Payments      lobby.Payments
@@ -52,15 +51,19 @@ type Server struct {
 	Registry *prometheus.Registry
 	Now      func() time.Time
 
-	mux       *http.ServeMux
-	replies   *rateLimiter
-	closing   chan struct{}
-	closeOnce sync.Once
+	mux      *http.ServeMux
+	replies  *rateLimiter
+	shutdown context.Context // ended by Close; see followContext
+	close    context.CancelFunc
 }
 
 // Close ends the streams, WebSockets and long polls in flight, so that a graceful
 // shutdown need not wait for them; register it with http.Server.RegisterOnShutdown.
-func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closing) }) }
+func (s *Server) Close() {
+	if s.close != nil {
+		s.close()
+	}
+}
 
 // route is one line of the route table.
 type route struct {
@@ -148,7 +151,7 @@ func (s *Server) Handler() http.Handler {
 	s.replies = newRateLimiter(cmp.Or(s.ReplyRateLimit, DefaultReplyRateLimit), time.Minute, s.Now)
 	mux := http.NewServeMux()
 	s.mux = mux
-	s.closing = make(chan struct{})
+	s.shutdown, s.close = context.WithCancel(context.Background())
 	for _, rt := range s.routes() {
 		h := s.errorHandler(rt.handler)
 		if rt.public {

@@ -45,6 +45,7 @@ type testServer struct {
 	// worker makes webhook deliveries: in dev mode (to loopback receivers), on a
 	// compressed schedule of eight attempts 10 ms apart.
 	worker *deliver.Worker
+	inbox  *deliver.Inbox
 	queue  *river.Client[*sql.Tx]
 }
 
@@ -72,7 +73,8 @@ func newTestServerOn(t testing.TB, db *sqldb.DB, opts ...serverOption) *testServ
 	srv.Pages = web.New(web.Config{Auth: db, Consultants: db, Subscriptions: db, Deliveries: db, Mailer: console, Payments: payments,
 		BaseURL: "http://lobby.test", Now: clock.Now})
 	payloads := &deliver.Events{Chat: db, ReplyURL: "http://lobby.test/api/v1/reply"}
-	srv.Deliveries, srv.Payloads = db, payloads
+	inbox := &deliver.Inbox{Deliveries: db, Events: events, Payloads: payloads}
+	srv.Deliveries, srv.Inbox = db, inbox
 	worker := &deliver.Worker{Events: payloads, Deliveries: db, Consultants: db, Users: db, Publisher: events, Mailer: console,
 		Client: egress.NewClient(egress.Config{Dev: true, Timeout: 2 * time.Second}),
 		Schedule: []time.Duration{0, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond,
@@ -80,7 +82,7 @@ func newTestServerOn(t testing.TB, db *sqldb.DB, opts ...serverOption) *testServ
 		AttemptTimeout: 2 * time.Second, BaseURL: "http://lobby.test", Logger: slog.New(slog.DiscardHandler), Now: clock.Now}
 	srv.Registry = prometheus.NewRegistry()
 	worker.Metrics = deliver.NewMetrics(srv.Registry)
-	s := &testServer{t: t, db: db, mailbox: console, srv: srv, clock: clock, consult: consult, worker: worker}
+	s := &testServer{t: t, db: db, mailbox: console, srv: srv, clock: clock, consult: consult, worker: worker, inbox: inbox}
 	for _, o := range opts {
 		o(s)
 	}
@@ -110,6 +112,7 @@ func withEvents(e lobby.EventService) serverOption {
 		s.srv.Events = e
 		s.consult.Events = e
 		s.worker.Publisher = e
+		s.inbox.Events = e
 	}
 }
 

@@ -151,7 +151,7 @@ func serve(ctx context.Context, cfg *Config, stdout, stderr io.Writer, ready cha
 	}()
 	srv := &lobbyhttp.Server{
 		Auth: db, Consultants: db, Subscriptions: db, Chat: db, Consult: consult, Events: events,
-		Deliveries: db, Payloads: payloads,
+		Deliveries: db, Inbox: &deliver.Inbox{Deliveries: db, Events: events, Payloads: payloads},
 		Payments:        payments,
 		Mailer:          mailer,
 		Ready:           db.Ready,

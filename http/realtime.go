@@ -58,19 +58,22 @@ const (
 	wsMaxFollowed = 20
 )
 
+// wsProtocol is the subprotocol the server answers with. A browser, which cannot set
+// the Authorization header, offers it beside "bearer.<token>"; the token is never
+// echoed back, so it stays out of response headers and proxies' logs.
+const wsProtocol = "lobby"
+
 // handleRealtime is the WebSocket. The client authenticates with the bearer header, or
-// the subprotocol "bearer.<token>" from a browser, then sends
+// the subprotocols "lobby" and "bearer.<token>" from a browser, then sends
 // {"type": "subscribe", "conversation_id": "..."}; the server sends each event of the
 // conversations it follows as {"type", "data"}. The handler's goroutine reads the
 // client's messages; the session writes events from a goroutine that runs only while
 // there are some, so an idle socket costs one goroutine.
 func (s *Server) handleRealtime(w http.ResponseWriter, r *http.Request) error {
-	var subprotocols []string
 	for _, p := range strings.Split(r.Header.Get("Sec-WebSocket-Protocol"), ",") {
 		p = strings.TrimSpace(p)
 		if token, ok := strings.CutPrefix(p, "bearer."); ok && r.Header.Get("Authorization") == "" {
 			r.Header.Set("Authorization", "Bearer "+token)
-			subprotocols = []string{p}
 		}
 	}
 	// A browser's cookie-borne connection must come from this site; the header and
@@ -79,7 +82,9 @@ func (s *Server) handleRealtime(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.require(r, lobby.TokenBuyer, lobby.TokenConsultant); err != nil {
 		return err
 	}
-	opts := &websocket.AcceptOptions{Subprotocols: subprotocols, InsecureSkipVerify: !cookieAuth}
+	// Only "lobby" is ever selected: a client that offered "bearer.<token>" alone gets
+	// no subprotocol rather than its token back.
+	opts := &websocket.AcceptOptions{Subprotocols: []string{wsProtocol}, InsecureSkipVerify: !cookieAuth}
 	if base := strings.TrimPrefix(strings.TrimPrefix(s.BaseURL, "https://"), "http://"); base != "" {
 		opts.OriginPatterns = []string{base}
 	}

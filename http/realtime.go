@@ -66,9 +66,10 @@ const wsProtocol = "lobby"
 // handleRealtime is the WebSocket. The client authenticates with the bearer header, or
 // the subprotocols "lobby" and "bearer.<token>" from a browser, then sends
 // {"type": "subscribe", "conversation_id": "..."}; the server sends each event of the
-// conversations it follows as {"type", "data"}. The handler's goroutine reads the
-// client's messages; the session writes events from a goroutine that runs only while
-// there are some, so an idle socket costs one goroutine.
+// conversations it follows as {"type", "data"}. The handler returns once the socket
+// is open: one goroutine reads the client's messages (realtime), and the session
+// writes events from a goroutine that runs only while there are some, so an idle
+// socket costs one goroutine with a shallow stack.
 func (s *Server) handleRealtime(w http.ResponseWriter, r *http.Request) error {
 	for _, p := range strings.Split(r.Header.Get("Sec-WebSocket-Protocol"), ",") {
 		p = strings.TrimSpace(p)
@@ -92,10 +93,25 @@ func (s *Server) handleRealtime(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return nil // Accept has answered
 	}
-	defer conn.CloseNow()
 	conn.SetReadLimit(wsReadLimit)
-	ctx, cancel := s.followContext(r)
-	defer cancel()
+	// The socket outlives the request: its context keeps the request's values, and
+	// each subscribe authenticates again with the handshake's credentials alone.
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
+	creds := (&http.Request{Method: r.Method, Host: r.Host, Header: http.Header{}}).WithContext(ctx)
+	for _, h := range []string{"Authorization", "Cookie", "Origin"} {
+		if v := r.Header.Values(h); len(v) > 0 {
+			creds.Header[h] = v
+		}
+	}
+	go s.realtime(ctx, cancel, conn, creds)
+	return nil
+}
+
+// realtime reads one socket's messages until it closes, following the conversations
+// the client subscribes to.
+func (s *Server) realtime(ctx context.Context, cancel context.CancelCauseFunc, conn *websocket.Conn, creds *http.Request) {
+	defer conn.CloseNow()
+	defer cancel(nil)
 	session := s.follower().NewSession(ctx, &wsTransport{conn: conn, ctx: ctx}, chat.SessionParams{
 		Heartbeat: wsPingEvery,
 		End: func(err error) {
@@ -108,6 +124,7 @@ func (s *Server) handleRealtime(w http.ResponseWriter, r *http.Request) error {
 	})
 	defer session.Close()
 	stop := context.AfterFunc(s.shutdown, func() {
+		cancel(errShutdown)
 		conn.Close(websocket.StatusGoingAway, "the server is restarting: reconnect and catch up")
 	})
 	defer stop()
@@ -115,36 +132,41 @@ func (s *Server) handleRealtime(w http.ResponseWriter, r *http.Request) error {
 	followed := map[string]bool{}
 	for {
 		// Read ends when the client goes, or once a close above has been answered.
-		_, b, err := conn.Read(r.Context())
+		_, b, err := conn.Read(context.Background())
 		if err != nil {
-			return nil
+			return
 		}
-		var msg struct {
-			Type           string `json:"type"`
-			ConversationID string `json:"conversation_id"`
-		}
-		if json.Unmarshal(b, &msg) != nil || msg.Type != "subscribe" {
-			session.Write(wsError(lobby.Errorf(lobby.EINVALID, `send {"type": "subscribe", "conversation_id": "cnv_..."}`)))
-			continue
-		}
-		if followed[msg.ConversationID] {
-			continue
-		}
-		if len(followed) >= wsMaxFollowed {
-			session.Write(wsError(lobby.Errorf(lobby.EINVALID, "one connection follows at most %d conversations", wsMaxFollowed)))
-			continue
-		}
-		c, err := s.conversation(r, msg.ConversationID)
-		if err != nil {
-			session.Write(wsError(err))
-			continue
-		}
-		followed[c.ID] = true
-		ack := lobby.Event{Type: "subscribed", Data: map[string]string{"conversation_id": c.ID}}
-		if session.Follow(c.ID, ack) != nil {
-			return nil
+		if !s.realtimeMessage(session, creds, followed, b) {
+			return
 		}
 	}
+}
+
+// realtimeMessage handles one client message, and reports whether to go on.
+func (s *Server) realtimeMessage(session *chat.Session, creds *http.Request, followed map[string]bool, b []byte) bool {
+	var msg struct {
+		Type           string `json:"type"`
+		ConversationID string `json:"conversation_id"`
+	}
+	if json.Unmarshal(b, &msg) != nil || msg.Type != "subscribe" {
+		session.Write(wsError(lobby.Errorf(lobby.EINVALID, `send {"type": "subscribe", "conversation_id": "cnv_..."}`)))
+		return true
+	}
+	if followed[msg.ConversationID] {
+		return true
+	}
+	if len(followed) >= wsMaxFollowed {
+		session.Write(wsError(lobby.Errorf(lobby.EINVALID, "one connection follows at most %d conversations", wsMaxFollowed)))
+		return true
+	}
+	c, err := s.conversation(creds, msg.ConversationID)
+	if err != nil {
+		session.Write(wsError(err))
+		return true
+	}
+	followed[c.ID] = true
+	ack := lobby.Event{Type: "subscribed", Data: map[string]string{"conversation_id": c.ID}}
+	return session.Follow(c.ID, ack) == nil
 }
 
 // wsError is the frame that tells the client what was wrong with its message.

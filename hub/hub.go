@@ -47,15 +47,19 @@ func (h *Hub) Publish(ctx context.Context, e lobby.Event) {
 	wakes := buf[:0]
 	h.mu.Lock()
 	for s := range h.subs[e.Topic] {
+		// A subscriber is woken when its queue stops being empty, or when it is dropped;
+		// one woken already takes the later events with the first.
+		woken := len(s.queue) > 0
 		if len(s.queue) >= QueueSize {
 			h.drop(s)
+			woken = false
 		} else {
 			if s.queue == nil {
 				s.queue, s.spare = s.spare[:0], nil
 			}
 			s.queue = append(s.queue, e)
 		}
-		if s.wake != nil {
+		if s.wake != nil && !woken {
 			wakes = append(wakes, s.wake)
 		}
 	}

@@ -25,7 +25,8 @@ func TestHub(t *testing.T) {
 	wakes := 0
 	a := h.Subscribe(ctx, lobby.ConversationTopic("cnv_1"), func() { wakes++ })
 	defer a.Cancel()
-	slow := h.Subscribe(ctx, lobby.ConversationTopic("cnv_1"), nil)
+	slowWakes := 0
+	slow := h.Subscribe(ctx, lobby.ConversationTopic("cnv_1"), func() { slowWakes++ })
 	other := h.Subscribe(ctx, lobby.ConversationTopic("cnv_2"), nil)
 	defer other.Cancel()
 
@@ -39,6 +40,9 @@ func TestHub(t *testing.T) {
 	}
 	if wakes != hub.QueueSize+10 {
 		t.Fatalf("a was woken %d times, want once an event", wakes)
+	}
+	if slowWakes != 2 {
+		t.Fatalf("the slow subscriber was woken %d times, want twice: its first event, and its drop", slowWakes)
 	}
 	es, live := drain(slow)
 	if len(es) != hub.QueueSize || live {

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -236,7 +237,8 @@ func (b *Broker) receive(ctx context.Context, conn *pgx.Conn) error {
 			continue
 		}
 		if n.MessageID == "" {
-			b.Hub.Publish(ctx, lobby.Event{Type: n.Type, Topic: n.Topic, ConversationID: n.ConversationID})
+			// An instance of an older release put a nudge's topic in "c".
+			b.Hub.Publish(ctx, lobby.Event{Type: n.Type, Topic: cmp.Or(n.Topic, n.ConversationID)})
 			continue
 		}
 		m, err := b.Chat.FindMessageByID(ctx, n.MessageID)

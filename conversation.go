@@ -86,10 +86,6 @@ type ExchangeParams struct {
 	SubscriptionID string
 	ConversationID string // "" for the subscription's default conversation
 	Content        string
-	// Watch, when not nil, is called with the exchange once it is stored and before
-	// its events are published, so that the caller can follow the conversation, even
-	// one made for this message, without missing one.
-	Watch func(*Exchange)
 }
 
 // FinishParams is how a streaming message ended, for FinishMessage.
@@ -138,6 +134,13 @@ type ChatService interface {
 	// cutoff: their process died. Replies awaited from a consultant's agent are left.
 	// It publishes message.failed for each, and returns them as they are now.
 	FailStaleReplies(ctx context.Context, cutoff time.Time, errMsg string) ([]*Message, error)
+
+	// OpenConversation returns the conversation a subscription's next message goes to:
+	// the one with conversationID, which must be the subscription's (ENOTFOUND
+	// otherwise), or with conversationID "" the subscription's default one, made on
+	// first use. Returns ENOTFOUND for an unknown subscription. A follower opens the
+	// conversation, subscribes to it, and only then sends, so that it misses nothing.
+	OpenConversation(ctx context.Context, subscriptionID, conversationID string) (*Conversation, error)
 
 	// FindConversationByID returns ENOTFOUND when there is none.
 	FindConversationByID(ctx context.Context, id string) (*Conversation, error)

@@ -17,21 +17,28 @@ const (
 	EventInboxReady = "inbox.ready"
 )
 
+// ConversationTopic is what a conversation's followers subscribe to on the EventService.
+func ConversationTopic(conversationID string) string { return "conversation:" + conversationID }
+
 // InboxTopic is what a polling consultant's inbox follows on the EventService.
 func InboxTopic(consultantID string) string { return "inbox:" + consultantID }
 
 // InboxReady is the nudge that wakes the consultant's inbox long-polls.
 func InboxReady(consultantID string) Event {
-	return Event{Type: EventInboxReady, ConversationID: InboxTopic(consultantID)}
+	return Event{Type: EventInboxReady, Topic: InboxTopic(consultantID)}
 }
 
 // Event is something that happened in a conversation: a message stored, a piece of a
-// reply, a reply's end. Data is a *Message, or a Delta for message.delta.
+// reply, a reply's end; or a nudge, such as EventInboxReady. Data is a *Message, a
+// Delta for message.delta, or nil for a nudge.
 type Event struct {
 	// ID orders a conversation's events for resuming: the message's ID, and for a
 	// delta the message's ID and the delta's number ("msg_...:3").
-	ID             string `json:"-"`
-	Type           string `json:"type"`
+	ID   string `json:"-"`
+	Type string `json:"type"`
+	// Topic is who receives it: ConversationTopic or InboxTopic.
+	Topic string `json:"-"`
+	// ConversationID is the conversation a message event is of; "" for a nudge.
 	ConversationID string `json:"-"`
 	Data           any    `json:"data"`
 }
@@ -45,19 +52,69 @@ type Delta struct {
 // MessageEvent returns the event that announces m's state: created while it streams,
 // completed or failed once it ends.
 func MessageEvent(typ string, m *Message) Event {
-	return Event{ID: m.ID, Type: typ, ConversationID: m.ConversationID, Data: m}
+	return Event{ID: m.ID, Type: typ, Topic: ConversationTopic(m.ConversationID), ConversationID: m.ConversationID, Data: m}
 }
 
-// EventService carries events to whoever follows a conversation, on this instance and
-// on the others. The stores publish the events of their writes, after commit; only the
+// DeltaEvent returns the event that carries a piece of a streaming reply; seq numbers
+// the reply's pieces in order, for resuming.
+func DeltaEvent(conversationID string, d Delta, seq int) Event {
+	return Event{ID: d.MessageID + ":" + strconv.Itoa(seq), Type: EventMessageDelta, Topic: ConversationTopic(conversationID),
+		ConversationID: conversationID, Data: d}
+}
+
+// EndEvent returns the event that announces how a reply ended: completed or failed.
+func EndEvent(m *Message) Event {
+	if m.Status == MessageFailed {
+		return MessageEvent(EventMessageFailed, m)
+	}
+	return MessageEvent(EventMessageCompleted, m)
+}
+
+// Ends reports whether e announces the end of the message with the given ID, and
+// returns the message as it ended.
+func (e Event) Ends(messageID string) (*Message, bool) {
+	m, ok := e.Data.(*Message)
+	if !ok || m.ID != messageID || (e.Type != EventMessageCompleted && e.Type != EventMessageFailed) {
+		return nil, false
+	}
+	return m, true
+}
+
+// MessageID is the ID of the message e is about, or "" for a nudge.
+func (e Event) MessageID() string {
+	switch d := e.Data.(type) {
+	case Delta:
+		return d.MessageID
+	case *Message:
+		return d.ID
+	}
+	return ""
+}
+
+// EventService carries events to whoever follows a topic, on this instance and on the
+// others. The stores publish the events of their writes, after commit; only the
 // message.delta pieces of a managed reply, which are not stored, come from elsewhere.
 type EventService interface {
-	// Publish sends e to the conversation's subscribers. It never blocks on a slow one.
+	// Publish sends e to the subscribers of e.Topic. It never blocks on a slow one.
 	Publish(ctx context.Context, e Event)
 
-	// Subscribe follows a conversation until ctx ends or cancel is called. The channel
-	// closes when the subscriber falls too far behind; it then catches up from the store.
-	Subscribe(ctx context.Context, conversationID string) (events <-chan Event, cancel func())
+	// Subscribe follows a topic until ctx ends or the subscription is cancelled. Each
+	// subscriber has a bounded queue that costs nothing while it is empty; one that
+	// falls too far behind is dropped and must catch up from the store. wake, when
+	// not nil, is called whenever events are queued or the subscription ends; it is
+	// called from the publisher's goroutine and must not block.
+	Subscribe(ctx context.Context, topic string, wake func()) Feed
+}
+
+// Feed is one subscriber's queue of a topic's events.
+type Feed interface {
+	// Take returns the events queued since the last call, oldest first, and false
+	// once the subscription has ended: cancelled, or dropped for falling too far
+	// behind (or because the events between instances may have been lost).
+	Take() (events []Event, live bool)
+
+	// Cancel ends the subscription. It is safe to call more than once.
+	Cancel()
 }
 
 // ReplyEvents announces what a consultant's agent added to a reply: the reply's birth
@@ -70,14 +127,10 @@ func ReplyEvents(m *Message, delta string, created bool) []Event {
 		es = append(es, MessageEvent(EventMessageCreated, &born))
 	}
 	if delta != "" {
-		es = append(es, Event{ID: m.ID + ":" + strconv.Itoa(len(m.Content)), Type: EventMessageDelta,
-			ConversationID: m.ConversationID, Data: Delta{MessageID: m.ID, Delta: delta}})
+		es = append(es, DeltaEvent(m.ConversationID, Delta{MessageID: m.ID, Delta: delta}, len(m.Content)))
 	}
-	switch m.Status {
-	case MessageComplete:
-		es = append(es, MessageEvent(EventMessageCompleted, m))
-	case MessageFailed:
-		es = append(es, MessageEvent(EventMessageFailed, m))
+	if m.Status != MessageStreaming {
+		es = append(es, EndEvent(m))
 	}
 	return es
 }

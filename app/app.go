@@ -202,8 +202,8 @@ func (a *App) Open(ctx context.Context) error {
 
 	a.Server = &lobbyhttp.Server{
 		Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Chat: svc.Chat, Deliveries: svc.Deliveries,
-		Payloads: payloads,
-		Consult:  a.Consult, Events: a.Events, Payments: a.Payments, Mailer: a.Mailer,
+		Inbox:   &deliver.Inbox{Deliveries: svc.Deliveries, Events: a.Events, Payloads: payloads},
+		Consult: a.Consult, Events: a.Events, Payments: a.Payments, Mailer: a.Mailer,
 		Ready: db.Ready, Logger: log, Dev: cfg.Dev, BaseURL: cfg.BaseURL,
 		PublicRateLimit: cfg.PublicRateLimit, CodeRateLimit: cfg.CodeRateLimit, ReplyRateLimit: cfg.ReplyRateLimit, Registry: a.Registry, Now: a.Now,
 	}

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -34,26 +33,46 @@ type Service struct {
 const maxHistory = 400
 
 // Send stores the buyer's message and its reply, born streaming, and starts the reply;
-// a webhook or polling consultant's agent makes its reply itself.
-// watch, when not nil, is called with the exchange before any of its events are
-// published, so that the caller can follow the conversation without missing one.
-// The reply goes on after ctx ends: a buyer cut off finds it in the conversation later.
-func (s *Service) Send(ctx context.Context, p lobby.ExchangeParams, watch func(*lobby.Exchange)) (*lobby.Exchange, error) {
-	p.Watch = watch // the store publishes the exchange's events once watch has run
+// a webhook or polling consultant's agent makes its reply itself. With follow set, it
+// opens the conversation and follows it before the exchange is stored, and returns
+// the follow (nil otherwise; the caller closes it): it sees every event of the
+// exchange, from the buyer's message.created on, wherever the reply is produced, and
+// catches up from the store if the hub drops it. The reply goes on after ctx ends: a
+// buyer cut off finds it in the conversation later.
+func (s *Service) Send(ctx context.Context, p lobby.ExchangeParams, follow bool) (*lobby.Exchange, *Follow, error) {
+	var fl *Follow
+	if follow {
+		c, err := s.Chat.OpenConversation(ctx, p.SubscriptionID, p.ConversationID)
+		if err != nil {
+			return nil, nil, err
+		}
+		p.ConversationID = c.ID
+		if fl, err = s.Follower().Follow(ctx, FollowParams{ConversationID: c.ID, CatchUp: true}); err != nil {
+			return nil, nil, err
+		}
+	}
 	ex, err := s.Chat.CreateExchange(ctx, p)
 	if err != nil {
-		return nil, err
+		fl.Close()
+		return nil, nil, err
 	}
+	if fl != nil {
+		fl.from(ex.Message.ID)
+	}
+	// The store has published the exchange's events; a follow holds them queued.
 	if ex.Delivery != nil { // the consultant's own agent answers, through the API
-		return ex, nil
+		return ex, fl, nil
 	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		s.reply(context.WithoutCancel(ctx), ex)
 	}()
-	return ex, nil
+	return ex, fl, nil
 }
+
+// Follower follows conversations over the service's store and events.
+func (s *Service) Follower() *Follower { return &Follower{Chat: s.Chat, Events: s.Events} }
 
 // Wait waits for the replies in flight to end, or for ctx.
 func (s *Service) Wait(ctx context.Context) error {
@@ -101,10 +120,7 @@ func (s *Service) produce(ctx context.Context, ex *lobby.Exchange) (content, sta
 			return
 		}
 		seq++
-		s.Events.Publish(ctx, lobby.Event{
-			ID: ex.Reply.ID + ":" + strconv.Itoa(seq), Type: lobby.EventMessageDelta, ConversationID: ex.Conversation.ID,
-			Data: lobby.Delta{MessageID: ex.Reply.ID, Delta: text},
-		})
+		s.Events.Publish(ctx, lobby.DeltaEvent(ex.Conversation.ID, lobby.Delta{MessageID: ex.Reply.ID, Delta: text}, seq))
 	}
 	completion, err := s.LLM.Complete(ctx, req, func(piece string) { publish(guard.Write(piece)) })
 	publish(guard.Flush())

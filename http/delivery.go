@@ -13,9 +13,10 @@ import (
 	"github.com/lobby-dev/lobby/http/response"
 )
 
-// Payloads builds the event a delivery carries; deliver.Events is one.
-type Payloads interface {
-	Payload(ctx context.Context, c *lobby.Consultant, d *lobby.Delivery) (string, error)
+// Inbox hands out a polling consultant's events, waiting up to wait for one to arrive;
+// deliver.Inbox is one.
+type Inbox interface {
+	Lease(ctx context.Context, c *lobby.Consultant, limit int, wait time.Duration) ([]*lobby.Delivery, error)
 }
 
 // Secret rotation overlap: how long the old secret keeps signing beside the new one.
@@ -27,9 +28,6 @@ const (
 // DefaultReplyRateLimit is replies a minute per consultant: room for an agent that
 // streams its replies in many pieces to many buyers at once.
 const DefaultReplyRateLimit = 3000
-
-// inboxRecheck is how often a waiting inbox poll looks for leases that have lapsed.
-const inboxRecheck = time.Second
 
 func (s *Server) handleReply(w http.ResponseWriter, r *http.Request) error {
 	p := caller(r)
@@ -188,7 +186,9 @@ func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request) error {
 	if !c.Mode.HasInbox() {
 		return lobby.Errorf(lobby.EINVALID, "%s is in %s mode, so its messages never reach the inbox; PATCH its mode to \"polling\" to use GET /api/v1/inbox", c.Slug, c.Mode)
 	}
-	ds, err := s.leaseInbox(r.Context(), c, limit, time.Duration(wait)*time.Second)
+	ctx, cancel := s.followContext(r)
+	defer cancel()
+	ds, err := s.Inbox.Lease(ctx, c, limit, time.Duration(wait)*time.Second)
 	if err != nil {
 		return err
 	}
@@ -199,62 +199,6 @@ func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request) error {
 		events[i] = json.RawMessage(`{"id":` + string(id) + `,` + strings.TrimPrefix(d.Payload, "{"))
 	}
 	response.JSON(w, http.StatusOK, map[string]any{"data": events})
-	return nil
-}
-
-// leaseInbox leases what the inbox holds, waiting up to d for something to arrive.
-func (s *Server) leaseInbox(ctx context.Context, c *lobby.Consultant, limit int, d time.Duration) ([]*lobby.Delivery, error) {
-	// The lease itself is not cut short by the wait's end: it is quick, and a lease
-	// made is then handed out.
-	lctx := context.WithoutCancel(ctx)
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	var events <-chan lobby.Event
-	if d > 0 {
-		var stop func()
-		events, stop = s.Events.Subscribe(ctx, lobby.InboxTopic(c.ID))
-		defer stop()
-	}
-	tick := time.NewTicker(inboxRecheck)
-	defer tick.Stop()
-	for {
-		// Leasing after subscribing closes the gap in which an event could slip by.
-		ds, err := s.Deliveries.LeaseInbox(lctx, c.ID, limit, lobby.InboxLease)
-		if err != nil || len(ds) > 0 || d == 0 {
-			if err == nil {
-				err = s.fixPayloads(lctx, c, ds)
-			}
-			return ds, err
-		}
-		select {
-		case _, open := <-events:
-			if !open {
-				events = nil // dropped by the hub: the ticker goes on
-			}
-		case <-tick.C:
-		case <-ctx.Done():
-			return ds, nil
-		case <-s.closing:
-			return ds, nil
-		}
-	}
-}
-
-// fixPayloads builds the bodies of events handed out for the first time. It runs
-// outside the lease's transaction, whose connection the reads must not wait behind.
-func (s *Server) fixPayloads(ctx context.Context, c *lobby.Consultant, ds []*lobby.Delivery) error {
-	for _, d := range ds {
-		if d.Payload != "" {
-			continue
-		}
-		p, err := s.Payloads.Payload(ctx, c, d)
-		if err != nil {
-			return err
-		}
-		if d.Payload, err = s.Deliveries.SetPayload(ctx, d.ID, p); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 

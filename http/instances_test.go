@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/jackc/pgx/v5"
 	"github.com/lobby-dev/lobby/storetest"
+	"github.com/lobby-dev/lobby/webhook"
 )
 
 // listening waits until the server's broker listens for other instances' events.
@@ -103,4 +105,59 @@ func TestTwoInstances(t *testing.T) {
 	}
 	// The hub drops its sockets only once the broker listens again.
 	expect(dial(), "Does basil like warm soil?", "Basil likes warm soil")
+}
+
+// TestStreamFollowsReplyFromAnotherInstance: a buyer streams its message on the first
+// instance to a polling consultant whose agent, long-polling the inbox on the second,
+// answers at once in pieces there. The stream, subscribed before the exchange was
+// stored, gets every piece from the first, and they join to the final reply.
+func TestStreamFollowsReplyFromAnotherInstance(t *testing.T) {
+	if os.Getenv(storetest.PostgresURLVar) == "" {
+		t.Skipf("PostgreSQL not tested: set %s to a server's URL (CI does)", storetest.PostgresURLVar)
+	}
+	db1 := storetest.Postgres.Open(t)
+	db2 := storetest.Postgres.OpenShared(t, db1)
+	one := newTestServerOn(t, db1).listening()
+	two := newTestServerOn(t, db2).listening()
+	_, key, _, buyer := agentSetup(one, "poller", "polling", "")
+	pieces := []string{"Tomatoes ", "need ", "six hours ", "of sun."}
+
+	// The agent: waits in the inbox on the second instance, then streams its reply there
+	// as soon as the message arrives.
+	agent := make(chan error, 1)
+	go func() {
+		two := two.inGoroutine()
+		var inbox struct {
+			Data []webhook.Event `json:"data"`
+		}
+		for len(inbox.Data) == 0 {
+			json.Unmarshal(two.do("GET", "/api/v1/inbox?wait=30", key, nil).want(two.t, 200).body, &inbox)
+		}
+		ev := inbox.Data[0]
+		for i, p := range pieces {
+			two.do("POST", "/api/v1/reply", key, map[string]any{"conversation_id": ev.Data.ConversationID, "content": p,
+				"in_reply_to": ev.Data.Message.ID, "partial": i < len(pieces)-1}).want(two.t, 201)
+		}
+		agent <- nil
+	}()
+
+	resp := post(t, one.listen()+"/api/v1/chat", buyer, map[string]any{"message": "How much sun?", "stream": true})
+	events := readSSE(t, resp, func(e sseEvent) bool { return e.typ == "message.completed" || e.typ == "message.failed" })
+	<-agent
+	var types []string
+	var deltas strings.Builder
+	for _, e := range events {
+		types = append(types, e.typ)
+		if e.typ == "message.delta" {
+			deltas.WriteString(e.data["delta"].(string))
+		}
+	}
+	if len(types) < 4 || types[0] != "message.created" || types[1] != "message.created" || types[2] != "message.delta" {
+		t.Fatalf("stream = %v", types)
+	}
+	final := events[len(events)-1]
+	if final.typ != "message.completed" || final.data["content"] != strings.Join(pieces, "") || deltas.String() != final.data["content"] ||
+		!strings.HasPrefix(deltas.String(), pieces[0]) {
+		t.Fatalf("deltas %q, final %s %v", deltas.String(), final.typ, final.data)
+	}
 }

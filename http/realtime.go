@@ -3,111 +3,49 @@ package http
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/chat"
 	"github.com/lobby-dev/lobby/http/request"
 )
+
+// errShutdown ends the streams, WebSockets and long polls in flight on Close.
+var errShutdown = errors.New("the server is shutting down")
+
+// followContext is r's context, ended also by Close: streams, WebSockets and long
+// polls follow with it, so that a graceful shutdown need not wait for them.
+func (s *Server) followContext(r *http.Request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	stop := context.AfterFunc(s.shutdown, func() { cancel(errShutdown) })
+	return ctx, func() { stop(); cancel(nil) }
+}
+
+// follower follows conversations over the server's store and events.
+func (s *Server) follower() *chat.Follower { return &chat.Follower{Chat: s.Chat, Events: s.Events} }
 
 // handleConversationEvents streams a conversation's events as SSE. A client that
 // reconnects with Last-Event-ID first gets what it missed, from the store.
 func (s *Server) handleConversationEvents(w http.ResponseWriter, r *http.Request) error {
 	c := pathConversation(r)
-	ctx := r.Context()
-	events, cancel := s.Events.Subscribe(ctx, c.ID)
+	ctx, cancel := s.followContext(r)
 	defer cancel()
+	follow, err := s.follower().Follow(ctx, chat.FollowParams{ConversationID: c.ID, LastEventID: r.Header.Get("Last-Event-ID")})
+	if err != nil {
+		return err
+	}
+	defer follow.Close()
 	out, err := startSSE(w)
 	if err != nil {
 		return err
 	}
-	// Replay what the client missed. A message replayed finished needs none of its live
-	// events; one replayed streaming gets them from now on.
-	done := map[string]bool{}
-	if last := r.Header.Get("Last-Event-ID"); last != "" {
-		after, _, _ := strings.Cut(last, ":")
-		missed, err := s.missedEvents(ctx, c.ID, after)
-		if err != nil {
-			return nil
-		}
-		for _, e := range missed {
-			if out.event(e) != nil {
-				return nil
-			}
-			if m := e.Data.(*lobby.Message); m.Status != lobby.MessageStreaming {
-				done[m.ID] = true
-			}
-		}
-	}
-	tick := time.NewTicker(heartbeat)
-	defer tick.Stop()
-	for {
-		select {
-		case e, ok := <-events:
-			if !ok {
-				return nil // dropped as too slow: the client reconnects with Last-Event-ID
-			}
-			if done[eventMessageID(e)] {
-				continue
-			}
-			if out.event(e) != nil {
-				return nil
-			}
-		case <-tick.C:
-			if out.ping() != nil {
-				return nil
-			}
-		case <-ctx.Done():
-			return nil
-		case <-s.closing:
-			return nil
-		}
-	}
-}
-
-func eventMessageID(e lobby.Event) string {
-	switch d := e.Data.(type) {
-	case lobby.Delta:
-		return d.MessageID
-	case *lobby.Message:
-		return d.ID
-	}
-	return ""
-}
-
-// missedEvents returns, from the store, the events that announce every message from
-// the one named by the client's last event on: the message itself again, since it may
-// have ended since, and each later one as created, and completed or failed if it has
-// ended.
-func (s *Server) missedEvents(ctx context.Context, conversationID, lastMessageID string) ([]lobby.Event, error) {
-	var out []lobby.Event
-	after := ""
-	if lastMessageID > "" {
-		after = lastMessageID[:len(lastMessageID)-1] // the named message is included
-	}
-	for {
-		ms, err := s.Chat.FindMessages(ctx, lobby.MessageFilter{ConversationID: conversationID, After: after, Limit: 100})
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range ms {
-			if m.ID < lastMessageID {
-				continue
-			}
-			if m.ID > lastMessageID || m.Status == lobby.MessageStreaming {
-				out = append(out, lobby.MessageEvent(lobby.EventMessageCreated, m))
-			}
-			if m.Status != lobby.MessageStreaming && m.Role == lobby.RoleConsultant {
-				out = append(out, lobby.MessageEvent(endType(m), m))
-			}
-		}
-		if len(ms) < 100 {
-			return out, nil
-		}
-		after = ms[len(ms)-1].ID
-	}
+	// Dropped as too slow, the stream ends: the client reconnects with Last-Event-ID.
+	follow.Serve(ctx, out, chat.ServeParams{Heartbeat: heartbeat})
+	return nil
 }
 
 // Realtime connection limits.
@@ -118,20 +56,25 @@ const (
 	wsMaxFollowed = 20
 )
 
+// wsProtocol is the subprotocol the server answers with. A browser, which cannot set
+// the Authorization header, offers it beside "bearer.<token>"; the token is never
+// echoed back, so it stays out of response headers and proxies' logs.
+const wsProtocol = "lobby"
+
 // handleRealtime is the WebSocket. The client authenticates with the bearer header, or
-// the subprotocol "bearer.<token>" from a browser, then sends
+// the subprotocols "lobby" and "bearer.<token>" from a browser, then sends
 // {"type": "subscribe", "conversation_id": "..."}; the server sends each event of the
-// conversations it follows as {"type", "data"}.
+// conversations it follows as {"type", "data"}. The handler returns once the socket
+// is open: one goroutine reads the client's messages (realtime), and the session
+// writes events from a goroutine that runs only while there are some, so an idle
+// socket costs one goroutine with a shallow stack.
 func (s *Server) handleRealtime(w http.ResponseWriter, r *http.Request) error {
-	var subprotocols []string
-	token := request.SubprotocolToken(r)
-	if token != "" && r.Header.Get("Authorization") == "" {
-		subprotocols = []string{request.SubprotocolPrefix + token}
-	}
 	// A browser's cookie-borne connection must come from this site; the header and
 	// subprotocol carry their own proof.
-	_, cookieAuth, _ := request.Credential(r)
-	opts := &websocket.AcceptOptions{Subprotocols: subprotocols, InsecureSkipVerify: !cookieAuth}
+	token, cookieAuth, _ := request.Credential(r)
+	// Only "lobby" is ever selected: a client that offered "bearer.<token>" alone gets
+	// no subprotocol rather than its token back.
+	opts := &websocket.AcceptOptions{Subprotocols: []string{wsProtocol}, InsecureSkipVerify: !cookieAuth}
 	if base := strings.TrimPrefix(strings.TrimPrefix(s.BaseURL, "https://"), "http://"); base != "" {
 		opts.OriginPatterns = []string{base}
 	}
@@ -140,89 +83,106 @@ func (s *Server) handleRealtime(w http.ResponseWriter, r *http.Request) error {
 		return nil // Accept has answered
 	}
 	conn.SetReadLimit(wsReadLimit)
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	defer conn.CloseNow()
-
-	out := make(chan lobby.Event, 1) // the events of every followed conversation
-	go s.wsRead(ctx, cancel, conn, r, out)
-	ping := time.NewTicker(wsPingEvery)
-	defer ping.Stop()
-	for {
-		select {
-		case e := <-out:
-			wctx, wcancel := context.WithTimeout(ctx, wsWriteWait)
-			b, _ := json.Marshal(e)
-			err := conn.Write(wctx, websocket.MessageText, b)
-			wcancel()
-			if err != nil {
-				return nil
-			}
-		case <-ping.C:
-			pctx, pcancel := context.WithTimeout(ctx, wsWriteWait)
-			err := conn.Ping(pctx)
-			pcancel()
-			if err != nil {
-				return nil
-			}
-		case <-ctx.Done():
-			return nil
-		case <-s.closing:
-			conn.Close(websocket.StatusGoingAway, "the server is restarting: reconnect and catch up")
-			return nil
-		}
-	}
+	// The socket outlives the request: its context keeps the request's values, and
+	// each subscribe authenticates again with the handshake's credentials alone.
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
+	go s.realtime(ctx, cancel, conn, token)
+	return nil
 }
 
-// wsRead takes the client's messages and follows the conversations it may read.
-func (s *Server) wsRead(ctx context.Context, cancel func(), conn *websocket.Conn, r *http.Request, out chan<- lobby.Event) {
-	defer cancel()
+// realtime reads one socket's messages until it closes, following the conversations
+// the client subscribes to.
+func (s *Server) realtime(ctx context.Context, cancel context.CancelCauseFunc, conn *websocket.Conn, token string) {
+	defer conn.CloseNow()
+	defer cancel(nil)
+	session := s.follower().NewSession(ctx, &wsTransport{conn: conn, ctx: ctx}, chat.SessionParams{
+		Heartbeat: wsPingEvery,
+		End: func(err error) {
+			if errors.Is(err, chat.ErrDropped) { // the client reconnects and catches up
+				conn.Close(websocket.StatusTryAgainLater, "too slow: reconnect and catch up from the messages route")
+				return
+			}
+			conn.CloseNow()
+		},
+	})
+	defer session.Close()
+	stop := context.AfterFunc(s.shutdown, func() {
+		cancel(errShutdown)
+		conn.Close(websocket.StatusGoingAway, "the server is restarting: reconnect and catch up")
+	})
+	defer stop()
+
 	followed := map[string]bool{}
 	for {
-		_, b, err := conn.Read(ctx)
+		// Read ends when the client goes, or once a close above has been answered.
+		_, b, err := conn.Read(context.Background())
 		if err != nil {
 			return
 		}
-		var msg struct {
-			Type           string `json:"type"`
-			ConversationID string `json:"conversation_id"`
+		if !s.realtimeMessage(ctx, session, token, followed, b) {
+			return
 		}
-		if json.Unmarshal(b, &msg) != nil || msg.Type != "subscribe" {
-			s.wsError(ctx, conn, lobby.Errorf(lobby.EINVALID, `send {"type": "subscribe", "conversation_id": "cnv_..."}`))
-			continue
-		}
-		if followed[msg.ConversationID] {
-			continue
-		}
-		if len(followed) >= wsMaxFollowed {
-			s.wsError(ctx, conn, lobby.Errorf(lobby.EINVALID, "one connection follows at most %d conversations", wsMaxFollowed))
-			continue
-		}
-		c, err := s.readableConversation(ctx, msg.ConversationID)
-		if err != nil {
-			s.wsError(ctx, conn, err)
-			continue
-		}
-		followed[c.ID] = true
-		events, _ := s.Events.Subscribe(ctx, c.ID)
-		go func() {
-			for e := range events {
-				select {
-				case out <- e:
-				case <-ctx.Done():
-					return
-				}
-			}
-			// Dropped as too slow: close, and the client reconnects and catches up.
-			conn.Close(websocket.StatusTryAgainLater, "too slow: reconnect and catch up from the messages route")
-			cancel()
-		}()
-		b, _ = json.Marshal(map[string]any{"type": "subscribed", "data": map[string]string{"conversation_id": c.ID}})
-		conn.Write(ctx, websocket.MessageText, b)
 	}
 }
 
-func (s *Server) wsError(ctx context.Context, conn *websocket.Conn, err error) {
-	b, _ := json.Marshal(map[string]any{"type": "error", "data": map[string]string{"code": lobby.ErrorCode(err), "message": lobby.ErrorMessage(err)}})
-	conn.Write(ctx, websocket.MessageText, b)
+// realtimeMessage handles one client message, and reports whether to go on. Each
+// subscribe authenticates the handshake's credential again, so a token revoked since
+// the socket opened follows nothing more.
+func (s *Server) realtimeMessage(ctx context.Context, session *chat.Session, token string, followed map[string]bool, b []byte) bool {
+	var msg struct {
+		Type           string `json:"type"`
+		ConversationID string `json:"conversation_id"`
+	}
+	if json.Unmarshal(b, &msg) != nil || msg.Type != "subscribe" {
+		session.Write(wsError(lobby.Errorf(lobby.EINVALID, `send {"type": "subscribe", "conversation_id": "cnv_..."}`)))
+		return true
+	}
+	if followed[msg.ConversationID] {
+		return true
+	}
+	if len(followed) >= wsMaxFollowed {
+		session.Write(wsError(lobby.Errorf(lobby.EINVALID, "one connection follows at most %d conversations", wsMaxFollowed)))
+		return true
+	}
+	p, err := s.Auth.Authenticate(ctx, token)
+	var c *lobby.Conversation
+	if err == nil {
+		c, err = s.readableConversation(lobby.NewContextWithPrincipal(ctx, p), msg.ConversationID)
+	}
+	if err != nil {
+		session.Write(wsError(err))
+		return true
+	}
+	followed[c.ID] = true
+	ack := lobby.Event{Type: "subscribed", Data: map[string]string{"conversation_id": c.ID}}
+	return session.Follow(c.ID, ack) == nil
+}
+
+// wsError is the frame that tells the client what was wrong with its message.
+func wsError(err error) lobby.Event {
+	return lobby.Event{Type: "error", Data: map[string]string{"code": lobby.ErrorCode(err), "message": lobby.ErrorMessage(err)}}
+}
+
+// wsTransport writes events as WebSocket frames {"type", "data"}; it is a chat.Transport.
+type wsTransport struct {
+	conn *websocket.Conn
+	ctx  context.Context
+}
+
+// Write implements chat.Transport.
+func (t *wsTransport) Write(e lobby.Event) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, wsWriteWait)
+	defer cancel()
+	return t.conn.Write(ctx, websocket.MessageText, b)
+}
+
+// Ping implements chat.Transport.
+func (t *wsTransport) Ping() error {
+	ctx, cancel := context.WithTimeout(t.ctx, wsWriteWait)
+	defer cancel()
+	return t.conn.Ping(ctx)
 }

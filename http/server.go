@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/lobby-dev/lobby"
@@ -38,7 +37,7 @@ type Server struct {
 	Subscriptions lobby.SubscriptionService
 	Chat          lobby.ChatService
 	Deliveries    lobby.DeliveryService
-	Payloads      Payloads
+	Inbox         Inbox
 	Consult       Consulter
 	Events        lobby.EventService
 	Payments      lobby.Payments
@@ -67,15 +66,19 @@ type Server struct {
 	Registry *prometheus.Registry
 	Now      func() time.Time
 
-	mux       *http.ServeMux
-	replies   *rateLimiter
-	closing   chan struct{}
-	closeOnce sync.Once
+	mux      *http.ServeMux
+	replies  *rateLimiter
+	shutdown context.Context // ended by Close; see followContext
+	close    context.CancelFunc
 }
 
 // Close ends the streams, WebSockets and long polls in flight, so that a graceful
 // shutdown need not wait for them; register it with http.Server.RegisterOnShutdown.
-func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closing) }) }
+func (s *Server) Close() {
+	if s.close != nil {
+		s.close()
+	}
+}
 
 // handler is an error-returning handler: the error is rendered by the one renderer.
 type handler func(w http.ResponseWriter, r *http.Request) error
@@ -178,7 +181,7 @@ func (s *Server) Handler() http.Handler {
 	s.replies = newRateLimiter(cmp.Or(s.ReplyRateLimit, DefaultReplyRateLimit), time.Minute, s.Now, "replies a minute from this consultant")
 	mux := http.NewServeMux()
 	s.mux = mux
-	s.closing = make(chan struct{})
+	s.shutdown, s.close = context.WithCancel(context.Background())
 	// bind puts a route behind its policy: the caller it takes, and the rate limits of
 	// anonymous routes, per client address.
 	bind := func(rt route, render func(w http.ResponseWriter, r *http.Request, err error)) {

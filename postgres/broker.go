@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -50,7 +51,8 @@ var _ lobby.EventService = (*Broker)(nil)
 type notice struct {
 	Instance       string `json:"i"`
 	Type           string `json:"t"`
-	ConversationID string `json:"c"`
+	Topic          string `json:"o"`
+	ConversationID string `json:"c,omitempty"`
 	MessageID      string `json:"m"`
 	Seq            int    `json:"s,omitempty"`
 	Delta          string `json:"d,omitempty"`
@@ -67,7 +69,7 @@ func NewBroker(url string, h *hub.Hub, chat lobby.ChatService, log *slog.Logger)
 // Publish implements lobby.EventService.
 func (b *Broker) Publish(ctx context.Context, e lobby.Event) {
 	b.Hub.Publish(ctx, e)
-	n := notice{Instance: b.id, Type: e.Type, ConversationID: e.ConversationID}
+	n := notice{Instance: b.id, Type: e.Type, Topic: e.Topic, ConversationID: e.ConversationID}
 	switch d := e.Data.(type) {
 	case lobby.Delta:
 		n.MessageID, n.Delta = d.MessageID, d.Delta
@@ -89,8 +91,8 @@ func (b *Broker) Publish(ctx context.Context, e lobby.Event) {
 }
 
 // Subscribe implements lobby.EventService.
-func (b *Broker) Subscribe(ctx context.Context, conversationID string) (<-chan lobby.Event, func()) {
-	return b.Hub.Subscribe(ctx, conversationID)
+func (b *Broker) Subscribe(ctx context.Context, topic string, wake func()) lobby.Feed {
+	return b.Hub.Subscribe(ctx, topic, wake)
 }
 
 // Ready is closed once the broker listens.
@@ -231,12 +233,12 @@ func (b *Broker) receive(ctx context.Context, conn *pgx.Conn) error {
 			continue
 		}
 		if n.Type == lobby.EventMessageDelta {
-			b.Hub.Publish(ctx, lobby.Event{ID: n.MessageID + ":" + strconv.Itoa(n.Seq), Type: n.Type, ConversationID: n.ConversationID,
-				Data: lobby.Delta{MessageID: n.MessageID, Delta: n.Delta}})
+			b.Hub.Publish(ctx, lobby.DeltaEvent(n.ConversationID, lobby.Delta{MessageID: n.MessageID, Delta: n.Delta}, n.Seq))
 			continue
 		}
 		if n.MessageID == "" {
-			b.Hub.Publish(ctx, lobby.Event{Type: n.Type, ConversationID: n.ConversationID})
+			// An instance of an older release put a nudge's topic in "c".
+			b.Hub.Publish(ctx, lobby.Event{Type: n.Type, Topic: cmp.Or(n.Topic, n.ConversationID)})
 			continue
 		}
 		m, err := b.Chat.FindMessageByID(ctx, n.MessageID)

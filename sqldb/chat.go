@@ -88,9 +88,6 @@ func (s *ChatService) CreateExchange(ctx context.Context, p lobby.ExchangeParams
 		if _, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = $1 WHERE id = $2`, tx.now, ex.Conversation.ID); err != nil {
 			return err
 		}
-		if p.Watch != nil {
-			tx.afterCommit(func() { p.Watch(&ex) })
-		}
 		return s.db.createDelivery(ctx, tx, &ex)
 	})
 	if err != nil {
@@ -124,6 +121,32 @@ func (db *DB) conversationFor(ctx context.Context, tx *Tx, s *lobby.Subscription
 	_, err = tx.ExecContext(ctx, `INSERT INTO conversations (`+conversationColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
 		c.ID, c.SubscriptionID, c.ConsultantID, c.BuyerID, c.CreatedAt, c.UpdatedAt)
 	return c, err
+}
+
+// OpenConversation implements lobby.ChatService. An existing conversation is read
+// without a write transaction; only the default's first use writes.
+func (s *ChatService) OpenConversation(ctx context.Context, subscriptionID, conversationID string) (*lobby.Conversation, error) {
+	db := s.db
+	q, args := `SELECT `+conversationColumns+` FROM conversations WHERE subscription_id = $1 ORDER BY id LIMIT 1`, []any{subscriptionID}
+	if conversationID != "" {
+		q, args = `SELECT `+conversationColumns+` FROM conversations WHERE id = $1 AND subscription_id = $2`, []any{conversationID, subscriptionID}
+	}
+	c, err := scanConversation(db.read.QueryRowContext(ctx, q, args...))
+	if err == nil || !errors.Is(err, sql.ErrNoRows) {
+		return c, err
+	}
+	err = db.tx(ctx, func(tx *Tx) error {
+		sub, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1`+db.dialect.ForUpdate(), subscriptionID))
+		if err != nil {
+			return notFound(err, "no subscription %q", subscriptionID)
+		}
+		c, err = db.conversationFor(ctx, tx, sub, conversationID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // FinishMessage implements lobby.ChatService.

@@ -12,29 +12,27 @@ import (
 )
 
 // subscribe follows topic on the store's events until t ends.
-func subscribe(t *testing.T, st *Store, topic string) <-chan lobby.Event {
-	ch, cancel := st.Events.Subscribe(context.Background(), topic)
-	t.Cleanup(cancel)
-	return ch
+func subscribe(t *testing.T, st *Store, topic string) lobby.Feed {
+	feed := st.Events.Subscribe(context.Background(), topic, nil)
+	t.Cleanup(feed.Cancel)
+	return feed
 }
 
-// wantEvents fails t unless ch holds just the events want names, as "type id", in
+// wantEvents fails t unless feed holds just the events want names, as "type id", in
 // order. A write has published its events by the time it returns, so nothing is
 // waited for.
-func wantEvents(t *testing.T, ch <-chan lobby.Event, want ...string) {
+func wantEvents(t *testing.T, feed lobby.Feed, want ...string) {
 	t.Helper()
-	var got []string
-	for len(got) <= len(want) {
-		select {
-		case e, ok := <-ch:
-			if !ok {
-				t.Fatalf("the subscription was dropped after %q", got)
-			}
-			got = append(got, strings.TrimSpace(e.Type+" "+e.ID))
-			continue
-		default:
-		}
-		break
+	events, live := feed.Take()
+	if !live {
+		t.Fatalf("the subscription was dropped")
+	}
+	got := []string{}
+	for _, e := range events {
+		got = append(got, strings.TrimSpace(e.Type+" "+e.ID))
+	}
+	if want == nil {
+		want = []string{}
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("published %q, want %q", got, want)
@@ -65,19 +63,17 @@ func testEvents(t *testing.T, open func(*testing.T) *Store) {
 		sub, _ := Subscribe(t, st.Subscriptions, buyer.ID, c.ID, tier)
 		return c, sub
 	}
-	// send stores a message and follows its conversation from Watch, which runs before
-	// the exchange's events are published: a subscription made there sees them all.
-	send := func(t *testing.T, sub *lobby.Subscription) (*lobby.Exchange, <-chan lobby.Event) {
+	// send follows the subscription's conversation, then stores a message in it: the
+	// follower sees every event of the exchange.
+	send := func(t *testing.T, sub *lobby.Subscription) (*lobby.Exchange, lobby.Feed) {
 		t.Helper()
-		var ch <-chan lobby.Event
-		ex, err := st.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: "hello",
-			Watch: func(ex *lobby.Exchange) { ch = subscribe(t, st, ex.Conversation.ID) }})
+		cnv, err := st.Chat.OpenConversation(ctx, sub.ID, "")
 		must(t, err)
-		if ch == nil {
-			t.Fatal("CreateExchange did not call Watch")
-		}
-		wantEvents(t, ch, "message.created "+ex.Message.ID, "message.created "+ex.Reply.ID)
-		return ex, ch
+		feed := subscribe(t, st, lobby.ConversationTopic(cnv.ID))
+		ex, err := st.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, ConversationID: cnv.ID, Content: "hello"})
+		must(t, err)
+		wantEvents(t, feed, "message.created "+ex.Message.ID, "message.created "+ex.Reply.ID)
+		return ex, feed
 	}
 
 	_, managed := consultant("managed", lobby.ModeManaged)
@@ -102,8 +98,7 @@ func testEvents(t *testing.T, open func(*testing.T) *Store) {
 		one := int64(1)
 		_, capped := consultant("capped", lobby.ModeManaged, lobby.Plan{Tier: "one", PriceCents: 100, MessageCap: &one})
 		ex, ch := send(t, capped)
-		_, err := st.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: capped.ID, ConversationID: ex.Conversation.ID, Content: "again",
-			Watch: func(*lobby.Exchange) { t.Error("Watch called for an exchange that was not stored") }})
+		_, err := st.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: capped.ID, ConversationID: ex.Conversation.ID, Content: "again"})
 		WantCode(t, err, lobby.EQUOTA)
 		wantEvents(t, ch)
 	})

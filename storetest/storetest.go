@@ -47,6 +47,7 @@ func Exercise(t *testing.T, open func(t *testing.T) *Store) {
 		{"Subscription", testSubscription},
 		{"Chat", testChat},
 		{"ChatCap", testChatCap},
+		{"OpenConversation", testOpenConversation},
 		{"Delivery", testDelivery},
 		{"Inbox", testInbox},
 		{"Reply", testReply},
@@ -988,4 +989,70 @@ func testChatCap(t *testing.T, open func(*testing.T) *Store) {
 	if got.MessagesUsed != 1 {
 		t.Fatalf("messages_used in the new period = %d", got.MessagesUsed)
 	}
+}
+
+func testOpenConversation(t *testing.T, open func(*testing.T) *Store) {
+	ctx := context.Background()
+	st := open(t)
+	_, owner := SignIn(t, st.Auth, "owner@example.com")
+	_, buyer := SignIn(t, st.Auth, "buyer@example.com")
+	c := NewConsultant(owner.ID, "opener")
+	_, err := st.Consultants.CreateConsultant(ctx, c, lobby.ValidateOptions{})
+	must(t, err)
+	sub, _ := Subscribe(t, st.Subscriptions, buyer.ID, c.ID, "starter")
+	otherSub, _ := Subscribe(t, st.Subscriptions, owner.ID, c.ID, "starter")
+
+	t.Run("DefaultMadeOnFirstUse", func(t *testing.T) {
+		cnv, err := st.Chat.OpenConversation(ctx, sub.ID, "")
+		must(t, err)
+		if !strings.HasPrefix(cnv.ID, lobby.PrefixConversation) || cnv.SubscriptionID != sub.ID || cnv.ConsultantID != c.ID ||
+			!strings.HasPrefix(cnv.BuyerID, "byr_") {
+			t.Fatalf("conversation = %+v", cnv)
+		}
+		again, err := st.Chat.OpenConversation(ctx, sub.ID, "")
+		must(t, err)
+		named, err := st.Chat.OpenConversation(ctx, sub.ID, cnv.ID)
+		must(t, err)
+		ex, err := st.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: "Hello?"})
+		must(t, err)
+		if again.ID != cnv.ID || named.ID != cnv.ID || ex.Conversation.ID != cnv.ID {
+			t.Fatalf("opened %s, then %s and %s; the message went to %s", cnv.ID, again.ID, named.ID, ex.Conversation.ID)
+		}
+	})
+	t.Run("ErrOtherSubscriptions", func(t *testing.T) {
+		cnv, err := st.Chat.OpenConversation(ctx, sub.ID, "")
+		must(t, err)
+		_, err = st.Chat.OpenConversation(ctx, otherSub.ID, cnv.ID)
+		WantCode(t, err, lobby.ENOTFOUND, "no conversation")
+		_, err = st.Chat.OpenConversation(ctx, sub.ID, "cnv_unknown")
+		WantCode(t, err, lobby.ENOTFOUND, "no conversation")
+	})
+	t.Run("ErrUnknownSubscription", func(t *testing.T) {
+		_, err := st.Chat.OpenConversation(ctx, "sub_unknown", "")
+		WantCode(t, err, lobby.ENOTFOUND, "no subscription")
+	})
+	t.Run("ConcurrentOpensShareOne", func(t *testing.T) {
+		_, fresh := SignIn(t, st.Auth, "fresh@example.com")
+		s, _ := Subscribe(t, st.Subscriptions, fresh.ID, c.ID, "starter")
+		ids := make([]string, 8)
+		var wg sync.WaitGroup
+		for i := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cnv, err := st.Chat.OpenConversation(ctx, s.ID, "")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				ids[i] = cnv.ID
+			}()
+		}
+		wg.Wait()
+		for _, id := range ids {
+			if id != ids[0] {
+				t.Fatalf("concurrent opens made several default conversations: %v", ids)
+			}
+		}
+	})
 }

@@ -171,7 +171,7 @@ func (a *App) Open(ctx context.Context) error {
 	// The store publishes what each write changed, once it commits.
 	db.Events = a.Events
 
-	a.Consult = &chat.Service{Chat: svc.Chat, Consultants: svc.Consultants, Events: a.Events, LLM: a.LLM, Logger: log}
+	a.Consult = &chat.Service{Chat: svc.Chat, Consultants: svc.Consultants, Events: a.Events, LLM: a.LLM, Logger: log, Now: a.Now}
 	a.background(func(ctx context.Context) { a.Consult.Sweep(ctx, time.Minute) })
 
 	a.Registry = prometheus.NewRegistry()

@@ -25,6 +25,8 @@ type Service struct {
 	ReplyTimeout time.Duration
 	// ContextTokens is the model's context budget; 0 means the prompt package's default.
 	ContextTokens int
+	// Now is the clock the sweeper judges replies' age by; time.Now when nil.
+	Now func() time.Time
 
 	wg sync.WaitGroup
 }
@@ -89,26 +91,23 @@ func (s *Service) Wait(ctx context.Context) error {
 func (s *Service) reply(ctx context.Context, ex *lobby.Exchange) {
 	ctx, cancel := context.WithTimeout(ctx, s.replyTimeout())
 	defer cancel()
-
-	content, status, errMsg, model := s.produce(ctx, ex)
-	// The reply is stored even when the request's own time ran out.
-	// The store publishes its end.
-	_, err := s.Chat.FinishMessage(context.WithoutCancel(ctx), lobby.FinishParams{ID: ex.Reply.ID, Content: content, Status: status, Error: errMsg, Model: model})
-	if err != nil {
+	// The reply is stored even when the request's own time ran out; the store
+	// publishes its end.
+	if _, err := s.Chat.FinishMessage(context.WithoutCancel(ctx), s.produce(ctx, ex)); err != nil {
 		s.Logger.Error("store reply", "message_id", ex.Reply.ID, "err", err)
 	}
 }
 
 // produce asks the model and streams its reply through the output guard. It returns
-// the reply as stored: what the guard let out, and how it ended.
-func (s *Service) produce(ctx context.Context, ex *lobby.Exchange) (content, status, errMsg, model string) {
+// the reply as it is to be stored: what the guard let out, and how it ended.
+func (s *Service) produce(ctx context.Context, ex *lobby.Exchange) lobby.FinishParams {
 	consultant, err := s.Consultants.FindConsultantByID(ctx, ex.Conversation.ConsultantID)
 	if err != nil {
-		return s.fail(ex, "", err)
+		return s.fail(ex, "", "", err)
 	}
 	history, err := s.Chat.FindRecentMessages(ctx, ex.Conversation.ID, ex.Message.ID, maxHistory)
 	if err != nil {
-		return s.fail(ex, "", err)
+		return s.fail(ex, "", "", err)
 	}
 	req := prompt.Assemble(prompt.Params{Consultant: consultant, History: history, ContextTokens: s.ContextTokens})
 	guard := prompt.NewGuard(consultant.SystemPrompt + "\n" + prompt.Footer)
@@ -124,18 +123,19 @@ func (s *Service) produce(ctx context.Context, ex *lobby.Exchange) (content, sta
 	}
 	completion, err := s.LLM.Complete(ctx, req, func(piece string) { publish(guard.Write(piece)) })
 	publish(guard.Flush())
+	model := ""
 	if completion != nil {
 		model = completion.Model
 	}
 	if err != nil {
-		_, status, errMsg, _ = s.fail(ex, guard.Text(), err)
-		return guard.Text(), status, errMsg, model
+		return s.fail(ex, guard.Text(), model, err)
 	}
-	return guard.Text(), lobby.MessageComplete, "", model
+	return lobby.FinishParams{ID: ex.Reply.ID, Content: guard.Text(), Status: lobby.MessageComplete, Model: model}
 }
 
-// fail logs err and says why the reply failed, in words for the buyer.
-func (s *Service) fail(ex *lobby.Exchange, partial string, err error) (string, string, string, string) {
+// fail logs err and returns the reply as failed, with what had streamed and why it
+// failed, in words for the buyer.
+func (s *Service) fail(ex *lobby.Exchange, partial, model string, err error) lobby.FinishParams {
 	msg := lobby.ErrorMessage(err)
 	switch {
 	case lobby.ErrorCode(err) == lobby.EUPSTREAM:
@@ -146,7 +146,7 @@ func (s *Service) fail(ex *lobby.Exchange, partial string, err error) (string, s
 	default:
 		s.Logger.Error("reply failed", "message_id", ex.Reply.ID, "err", err)
 	}
-	return partial, lobby.MessageFailed, msg, ""
+	return lobby.FinishParams{ID: ex.Reply.ID, Content: partial, Status: lobby.MessageFailed, Error: msg, Model: model}
 }
 
 // Interrupted is what a reply says when the process producing it died.
@@ -157,7 +157,7 @@ const Interrupted = "The reply was interrupted when the server restarted. Send y
 func (s *Service) Sweep(ctx context.Context, interval time.Duration) {
 	for {
 		// The store publishes the replies it fails.
-		_, err := s.Chat.FailStaleReplies(ctx, time.Now().Add(-2*s.replyTimeout()), Interrupted)
+		_, err := s.Chat.FailStaleReplies(ctx, s.now().Add(-2*s.replyTimeout()), Interrupted)
 		if err != nil && ctx.Err() == nil {
 			s.Logger.Warn("sweep stale replies", "err", err)
 		}
@@ -167,6 +167,13 @@ func (s *Service) Sweep(ctx context.Context, interval time.Duration) {
 		case <-time.After(interval):
 		}
 	}
+}
+
+func (s *Service) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
 }
 
 func (s *Service) replyTimeout() time.Duration {

@@ -54,6 +54,15 @@ const (
 	MaxTierLen         = 30
 	MaxPriceCents      = 10_000_000
 	MaxMessageCap      = 10_000_000
+	// MaxFreeMessageCap bounds a free plan's messages a period: every message may
+	// become a signed POST to the consultant's URL, so none is free without end.
+	MaxFreeMessageCap = 1000
+	// MaxConsultantsPerUser is how many consultants one user may list, archived ones
+	// included.
+	MaxConsultantsPerUser = 20
+	// MaxKeysPerConsultant is how many keys, working or stopped, a consultant may have
+	// had: rotations beyond it are refused. Generous, since stopped keys stay listed.
+	MaxKeysPerConsultant = 100
 )
 
 // Plan is a tier a buyer can subscribe to. A nil MessageCap is unlimited.
@@ -267,6 +276,11 @@ func ValidatePlans(plans []Plan) error {
 		}
 		if p.MessageCap != nil && (*p.MessageCap < 1 || *p.MessageCap > MaxMessageCap) {
 			return Errorf(EINVALID, "plan %q: message_cap must be between 1 and %d, or null for unlimited", p.Tier, MaxMessageCap)
+		}
+	}
+	for _, p := range plans {
+		if p.PriceCents == 0 && (p.MessageCap == nil || *p.MessageCap > MaxFreeMessageCap) {
+			return Errorf(EINVALID, "plan %q is free, so it must cap its messages: message_cap from 1 to %d", p.Tier, MaxFreeMessageCap)
 		}
 	}
 	return nil

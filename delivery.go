@@ -60,6 +60,10 @@ func (a Attempt) Succeeded() bool {
 // MaxAttemptResponse is how much of a response body an attempt keeps.
 const MaxAttemptResponse = 512
 
+// MaxDeliveryRounds is how many times a delivery may be sent again by hand: each is a
+// signed POST, so none may be made without end.
+const MaxDeliveryRounds = 10
+
 // DeliveryRetention is how long a delivery that has ended, and its log, are kept.
 const DeliveryRetention = 30 * 24 * time.Hour
 

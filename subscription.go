@@ -21,6 +21,9 @@ const (
 // CheckoutTTL is how long a checkout stays open.
 const CheckoutTTL = 24 * time.Hour
 
+// MaxOpenCheckouts is how many checkouts one user may have open at once.
+const MaxOpenCheckouts = 10
+
 // SubscriptionPeriod is the length of a billing period.
 const SubscriptionPeriod = 30 * 24 * time.Hour
 
@@ -107,7 +110,8 @@ type SubscriptionService interface {
 	// CreateCheckout opens a checkout for c.UserID to subscribe to c.ConsultantID at the
 	// tier in c.Plan.Tier, copying the plan's price and cap. Returns EINVALID for a tier
 	// the consultant does not offer, ECONFLICT when the user already holds an active
-	// subscription to that consultant.
+	// subscription to that consultant, when it is archived, or when the user has
+	// MaxOpenCheckouts open.
 	CreateCheckout(ctx context.Context, c *Checkout) error
 
 	// SetCheckoutProvider records where the payment provider takes the buyer.

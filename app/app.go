@@ -50,9 +50,11 @@ type Config struct {
 	OpenAIAPIKey    string
 	OpenAIBaseURL   string
 	OpenAIModel     string
-	PublicRateLimit int // requests a minute per client address on public routes; 0 is off
-	CodeRateLimit   int // sign-in codes an hour per client address; 0 is off
-	ReplyRateLimit  int // replies a minute per consultant; 0 is the server's default
+	PublicRateLimit int    // requests a minute per client address on public routes; 0 is off
+	CodeRateLimit   int    // sign-in codes an hour per client address; 0 is off
+	MetricsToken    string // lets a client elsewhere read /metrics with it as bearer token
+	MetricsAddr     string // serves /metrics on a listener of its own instead of the API's
+	ReplyRateLimit  int    // replies a minute per consultant; 0 is the server's default
 	ShutdownTimeout time.Duration
 	WebhookTimeout  time.Duration
 	RetrySchedule   []time.Duration // the wait before each webhook attempt
@@ -205,7 +207,8 @@ func (a *App) Open(ctx context.Context) error {
 		Inbox:   &deliver.Inbox{Deliveries: svc.Deliveries, Events: a.Events, Payloads: payloads},
 		Consult: a.Consult, Events: a.Events, Payments: a.Payments, Mailer: a.Mailer,
 		Ready: db.Ready, Logger: log, Dev: cfg.Dev, BaseURL: cfg.BaseURL,
-		PublicRateLimit: cfg.PublicRateLimit, CodeRateLimit: cfg.CodeRateLimit, ReplyRateLimit: cfg.ReplyRateLimit, Registry: a.Registry, Now: a.Now,
+		PublicRateLimit: cfg.PublicRateLimit, CodeRateLimit: cfg.CodeRateLimit, ReplyRateLimit: cfg.ReplyRateLimit,
+		MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "", Registry: a.Registry, Now: a.Now,
 	}
 	if a.Console != nil {
 		a.Server.Mailbox = a.Console
@@ -237,8 +240,18 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(a.Logger.Handler(), slog.LevelWarn),
 	}
 	hs.RegisterOnShutdown(a.Server.Close)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
+	if a.Config.MetricsAddr != "" {
+		ml, err := net.Listen("tcp", a.Config.MetricsAddr)
+		if err != nil {
+			hs.Close()
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		ms := &http.Server{Handler: a.Server.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go ms.Serve(ml)
+		defer ms.Close()
+	}
 	select {
 	case err := <-errc:
 		return err

@@ -96,6 +96,8 @@ func TestBadInput(t *testing.T) {
 			{"PlanUnknownField", "POST", "/api/v1/consultants", owner, valid(map[string]any{"plans": []map[string]any{{"tier": "a", "price": 1}}}), 400, "invalid_request", "unknown field", nil},
 			{"PlanNegativePrice", "POST", "/api/v1/consultants", owner, valid(map[string]any{"plans": []map[string]any{{"tier": "a", "price_cents": -5}}}), 400, "invalid_request", "price_cents", nil},
 			{"PlanZeroCap", "POST", "/api/v1/consultants", owner, valid(map[string]any{"plans": []map[string]any{{"tier": "a", "price_cents": 5, "message_cap": 0}}}), 400, "invalid_request", "message_cap", nil},
+			{"PlanFreeUncapped", "POST", "/api/v1/consultants", owner, valid(map[string]any{"plans": []map[string]any{{"tier": "free", "price_cents": 0}}}), 400, "invalid_request", "is free", nil},
+			{"PlanFreeOverCap", "POST", "/api/v1/consultants", owner, valid(map[string]any{"plans": []map[string]any{{"tier": "free", "message_cap": 5000}}}), 400, "invalid_request", "message_cap from 1 to 1000", nil},
 			{"PlanTierTwice", "POST", "/api/v1/consultants", owner, valid(map[string]any{"plans": []map[string]any{{"tier": "a"}, {"tier": "a"}}}), 400, "invalid_request", "twice", nil},
 			{"PlanCapNotNumber", "POST", "/api/v1/consultants", owner, valid(map[string]any{"plans": []map[string]any{{"tier": "a", "message_cap": "lots"}}}), 400, "invalid_request", "must be a number", nil},
 			{"PatchBadSlug", "PATCH", "/api/v1/consultants/keyed", owner, map[string]any{"slug": "NO"}, 400, "invalid_request", "slug", nil},

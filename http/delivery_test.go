@@ -236,7 +236,7 @@ func TestWebhookRetries(t *testing.T) {
 		if health.Attempts != 4 || health.Failures != 3 || health.FailureRate != 0.75 {
 			t.Fatalf("health = %+v", health)
 		}
-		metrics := string(s.do("GET", "/metrics", "", nil).want(t, 200).body)
+		metrics := string(s.do("GET", "/metrics", "", nil, "X-Forwarded-For-Test", "127.0.0.1").want(t, 200).body)
 		for _, want := range []string{`lobby_webhook_attempts_total{outcome="retry",status="5xx"} 3`,
 			`lobby_webhook_attempts_total{outcome="delivered",status="2xx"} 1`, "lobby_webhook_attempt_duration_seconds_count 4"} {
 			if !strings.Contains(metrics, want) {

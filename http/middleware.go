@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lobby-dev/lobby"
@@ -97,6 +98,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "same-origin")
+		if strings.HasPrefix(s.BaseURL, "https://") {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		w := &statusWriter{ResponseWriter: rw}
 		limitBodyTime(w, r, cmp.Or(s.BodyTimeout, DefaultBodyTimeout))
 

@@ -1,10 +1,12 @@
 package http
 
 import (
+	"crypto/subtle"
 	_ "embed"
 	"net/http"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/http/request"
 	"github.com/lobby-dev/lobby/http/response"
 )
 
@@ -32,3 +34,21 @@ func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) error {
 	w.Write(openAPI)
 	return nil
 }
+
+// handleMetrics serves the Prometheus metrics to clients on this machine, or to one
+// that presents --metrics-token; anyone else is told there is no such route. With
+// MetricsElsewhere the route is gone: they are on their own listener.
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
+	token, fromCookie, _ := request.Credential(r)
+	allowed := request.FromLoopback(r) ||
+		s.MetricsToken != "" && !fromCookie && subtle.ConstantTimeCompare([]byte(token), []byte(s.MetricsToken)) == 1
+	if s.MetricsElsewhere || !allowed {
+		return lobby.Errorf(lobby.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path)
+	}
+	s.MetricsHandler().ServeHTTP(w, r)
+	return nil
+}
+
+// MetricsHandler serves the metrics to whoever reaches it: mount it on a listener that
+// only the monitoring can.
+func (s *Server) MetricsHandler() http.Handler { return metricsHandler(s.Registry) }

@@ -72,7 +72,7 @@ func TestOperations(t *testing.T) {
 		t.Fatalf("home page headers: %v", page.header)
 	}
 
-	metrics := string(s.do("GET", "/metrics", "", nil).want(t, 200).body)
+	metrics := string(s.do("GET", "/metrics", "", nil, "X-Forwarded-For-Test", "127.0.0.1").want(t, 200).body)
 	for _, want := range []string{
 		`lobby_http_requests_total{method="GET",route="GET /api/v1/consultants",status="200"} 2`,
 		`lobby_http_request_duration_seconds_bucket{method="GET",route="GET /healthz"`,
@@ -285,5 +285,39 @@ func TestSlowBody(t *testing.T) {
 	json.NewDecoder(r.Body).Decode(&v)
 	if r.StatusCode != 200 || v.Reply == nil || v.Reply.Content != "Worth the wait." {
 		t.Fatalf("a wait longer than the body's limit: %d %+v", r.StatusCode, v.Reply)
+	}
+}
+
+// TestMetricsAccess: /metrics answers this machine, and a client elsewhere only with
+// --metrics-token; on a listener of its own it leaves the API's routes.
+func TestMetricsAccess(t *testing.T) {
+	s := newTestServer(t, storetest.SQLite, func(s *testServer) { s.app.Config.MetricsToken = "metrics-secret" })
+	remote := []string{"X-Forwarded-For-Test", "192.0.2.44"}
+	s.do("GET", "/metrics", "", nil, remote...).want(t, 404, "not_found")
+	s.do("GET", "/metrics", "wrong-secret", nil, remote...).want(t, 404, "not_found")
+	s.do("GET", "/metrics", "", nil, append(remote, "Cookie", "lobby_session=metrics-secret")...).want(t, 404, "not_found")
+	if r := s.do("GET", "/metrics", "metrics-secret", nil, remote...).want(t, 200); !strings.Contains(string(r.body), "lobby_http_requests_total") {
+		t.Fatalf("metrics with the token: %s", r.body)
+	}
+	s.do("GET", "/metrics", "", nil, "X-Forwarded-For-Test", "127.0.0.1").want(t, 200)
+
+	apart := newTestServer(t, storetest.SQLite, func(s *testServer) { s.app.Config.MetricsAddr = "127.0.0.1:0" })
+	apart.do("GET", "/metrics", "", nil, "X-Forwarded-For-Test", "127.0.0.1").want(t, 404)
+	rec := httptest.NewRecorder()
+	apart.srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "go_goroutines") {
+		t.Fatalf("the metrics listener's handler: %d", rec.Code)
+	}
+}
+
+// TestHSTS: a server on an https base URL tells browsers to keep to https.
+func TestHSTS(t *testing.T) {
+	s := newTestServer(t, storetest.SQLite, func(s *testServer) { s.app.Config.BaseURL = "https://lobby.example.com" })
+	if got := s.do("GET", "/healthz", "", nil).header.Get("Strict-Transport-Security"); !strings.HasPrefix(got, "max-age=") {
+		t.Fatalf("Strict-Transport-Security = %q", got)
+	}
+	plain := newTestServer(t, storetest.SQLite)
+	if got := plain.do("GET", "/healthz", "", nil).header.Get("Strict-Transport-Security"); got != "" {
+		t.Fatalf("an http server sent Strict-Transport-Security %q", got)
 	}
 }

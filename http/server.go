@@ -62,6 +62,11 @@ type Server struct {
 	// ReplyRateLimit is replies a minute per consultant through /api/v1/reply, a
 	// guard against an agent flooding its buyers; 0 means DefaultReplyRateLimit.
 	ReplyRateLimit int
+	// MetricsToken, when set, lets a client that is not on this machine read /metrics
+	// with it as its bearer token. MetricsElsewhere leaves /metrics out of the routes,
+	// for MetricsHandler on a listener of its own.
+	MetricsToken     string
+	MetricsElsewhere bool
 	// Registry collects the metrics served at /metrics.
 	Registry *prometheus.Registry
 	Now      func() time.Time
@@ -95,6 +100,7 @@ func (s *Server) routes() []route {
 		{"GET /healthz", open, s.handleHealth},
 		{"GET /readyz", open, s.handleReady},
 		{"GET /api/openapi.json", open, s.handleOpenAPI},
+		{"GET /metrics", open, s.handleMetrics},
 
 		{"POST /api/v1/auth/code", signIn, s.handleAuthCode},
 		{"POST /api/v1/auth/verify", public, s.handleAuthVerify},
@@ -146,7 +152,7 @@ func (s *Server) routes() []route {
 
 // Patterns returns the "METHOD /path" of every API route, /metrics included.
 func (s *Server) Patterns() []string {
-	ps := []string{"GET /metrics"}
+	var ps []string
 	for _, rt := range s.routes() {
 		ps = append(ps, rt.pattern)
 	}
@@ -202,7 +208,6 @@ func (s *Server) Handler() http.Handler {
 			bind(rt, s.Pages.Fail) // their errors render as pages
 		}
 	}
-	mux.Handle("GET /metrics", metricsHandler(s.Registry))
 	mux.Handle("/api/", errorHandler(s.handleUnknownAPI, s.Error))
 	if s.Pages != nil {
 		mux.Handle("/", s.authenticate(s.Pages))

@@ -52,6 +52,16 @@ func (s *ConsultantService) CreateConsultant(ctx context.Context, c *lobby.Consu
 	}
 	key, keyHash := lobby.NewToken(lobby.TokenConsultant)
 	err := s.db.tx(ctx, func(tx *Tx) error {
+		if err := lockUser(ctx, tx, c.OwnerID); err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM consultants WHERE owner_id = $1`, c.OwnerID).Scan(&n); err != nil {
+			return err
+		}
+		if n >= lobby.MaxConsultantsPerUser {
+			return lobby.Errorf(lobby.ECONFLICT, "you have listed %d consultants, the most one user may (archived ones count); write to the operators to raise it", n)
+		}
 		c.ID = lobby.NewID(lobby.PrefixConsultant)
 		c.CreatedAt, c.UpdatedAt = tx.now, tx.now
 		_, err := tx.ExecContext(ctx, `INSERT INTO consultants (id, slug, owner_id, name, tagline, description, category, tags,
@@ -281,6 +291,13 @@ func (s *ConsultantService) RotateKey(ctx context.Context, consultantID string, 
 		if _, err := s.db.findConsultant(ctx, tx, "c.id = $1", consultantID, s.db.dialect.ForUpdate()); err != nil {
 			return err
 		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM consultant_keys WHERE consultant_id = $1`, consultantID).Scan(&n); err != nil {
+			return err
+		}
+		if n >= lobby.MaxKeysPerConsultant {
+			return lobby.Errorf(lobby.ECONFLICT, "this consultant has had %d keys, the most one may; write to the operators", n)
+		}
 		end := tx.now.Add(overlap)
 		// A key already due to stop sooner keeps its earlier end.
 		if _, err := tx.ExecContext(ctx, `UPDATE consultant_keys SET revoked_at = $1
@@ -333,4 +350,11 @@ func (s *ConsultantService) ArchiveConsultant(ctx context.Context, id string) (*
 		return nil, err
 	}
 	return c, nil
+}
+
+// lockUser holds the user's row for the rest of tx, so that two transactions counting
+// what the user has, to bound it, count each other's writes.
+func lockUser(ctx context.Context, tx *Tx, userID string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE users SET email = email WHERE id = $1`, userID)
+	return err
 }

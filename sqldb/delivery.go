@@ -286,6 +286,9 @@ func (s *DeliveryService) RetryDelivery(ctx context.Context, id string) (*lobby.
 		if d, err = s.db.lockDelivery(ctx, tx, `id = $1`, id); err != nil {
 			return notFound(err, "no delivery %q", id)
 		}
+		if d.Round >= lobby.MaxDeliveryRounds {
+			return lobby.Errorf(lobby.ECONFLICT, "delivery %s has been sent again %d times, the most a delivery may be; ask the buyer to send the message again", d.ID, d.Round)
+		}
 		return s.db.startRound(ctx, tx, d)
 	})
 	if err != nil {

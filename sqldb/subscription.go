@@ -33,6 +33,17 @@ func (s *SubscriptionService) CreateCheckout(ctx context.Context, c *lobby.Check
 		} else if lobby.ErrorCode(err) != lobby.ENOTFOUND {
 			return err
 		}
+		if err := lockUser(ctx, tx, c.UserID); err != nil {
+			return err
+		}
+		var open int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM checkouts WHERE user_id = $1 AND status = $2 AND expires_at > $3`,
+			c.UserID, lobby.CheckoutOpen, tx.now).Scan(&open); err != nil {
+			return err
+		}
+		if open >= lobby.MaxOpenCheckouts {
+			return lobby.Errorf(lobby.ECONFLICT, "you have %d checkouts open, the most one user may; complete one, or wait a day for them to expire", open)
+		}
 		c.ID = lobby.NewID(lobby.PrefixCheckout)
 		c.Plan = *plan
 		c.Status = lobby.CheckoutOpen

@@ -2,6 +2,9 @@ package storetest
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -141,4 +144,56 @@ func testArchive(t *testing.T, open func(*testing.T) *Store) {
 	st.Clock.Add(lobby.SubscriptionPeriod)
 	_, err = st.Auth.Authenticate(ctx, token)
 	WantCode(t, err, lobby.EUNAUTHORIZED)
+}
+
+// testLimits: what one user may make is bounded, each refusal naming the bound, and
+// two makers at once count each other.
+func testLimits(t *testing.T, open func(*testing.T) *Store) {
+	ctx := context.Background()
+	st := open(t)
+	_, owner := SignIn(t, st.Auth, "prolific@example.com")
+	t.Run("ErrConsultantsPerUser", func(t *testing.T) {
+		var wg sync.WaitGroup
+		errs := make([]error, lobby.MaxConsultantsPerUser+5)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = st.Consultants.CreateConsultant(ctx, NewConsultant(owner.ID, fmt.Sprintf("many-%d", i)), lobby.ValidateOptions{})
+			}()
+		}
+		wg.Wait()
+		made := 0
+		for _, err := range errs {
+			if err == nil {
+				made++
+			} else {
+				WantCode(t, err, lobby.ECONFLICT, strconv.Itoa(lobby.MaxConsultantsPerUser))
+			}
+		}
+		if made != lobby.MaxConsultantsPerUser {
+			t.Fatalf("%d consultants made, want %d", made, lobby.MaxConsultantsPerUser)
+		}
+	})
+	t.Run("ErrOpenCheckouts", func(t *testing.T) {
+		_, buyer := SignIn(t, st.Auth, "shopper@example.com")
+		cs, _, err := st.Consultants.FindConsultants(ctx, lobby.ConsultantFilter{OwnerID: owner.ID, Limit: 100})
+		must(t, err)
+		for _, c := range cs[:lobby.MaxOpenCheckouts] {
+			must(t, st.Subscriptions.CreateCheckout(ctx, &lobby.Checkout{UserID: buyer.ID, ConsultantID: c.ID, Plan: lobby.Plan{Tier: "pro"}, Provider: "local"}))
+		}
+		err = st.Subscriptions.CreateCheckout(ctx, &lobby.Checkout{UserID: buyer.ID, ConsultantID: cs[lobby.MaxOpenCheckouts].ID, Plan: lobby.Plan{Tier: "pro"}, Provider: "local"})
+		WantCode(t, err, lobby.ECONFLICT, "checkouts open")
+		st.Clock.Add(lobby.CheckoutTTL)
+		must(t, st.Subscriptions.CreateCheckout(ctx, &lobby.Checkout{UserID: buyer.ID, ConsultantID: cs[lobby.MaxOpenCheckouts].ID, Plan: lobby.Plan{Tier: "pro"}, Provider: "local"}))
+	})
+	t.Run("ErrRetriesPerDelivery", func(t *testing.T) {
+		_, _, ex := agentExchange(t, st, "resent", lobby.ModePolling)
+		for range lobby.MaxDeliveryRounds {
+			_, err := st.Deliveries.RetryDelivery(ctx, ex.Delivery.ID)
+			must(t, err)
+		}
+		_, err := st.Deliveries.RetryDelivery(ctx, ex.Delivery.ID)
+		WantCode(t, err, lobby.ECONFLICT, "sent again")
+	})
 }

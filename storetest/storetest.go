@@ -42,6 +42,7 @@ func Exercise(t *testing.T, open func(t *testing.T) *Store) {
 		{"Consultant", testConsultant},
 		{"Keys", testKeys},
 		{"Archive", testArchive},
+		{"Limits", testLimits},
 		{"Catalog", testCatalog},
 		{"Checkout", testCheckout},
 		{"Subscription", testSubscription},
@@ -532,6 +533,9 @@ func testCatalog(t *testing.T, open func(*testing.T) *Store) {
 	add("tax", "Tax Helper", "Files returns; knows about kubernetes only in passing.", "finance")
 	add("chef", "Sous Chef", "Recipes and cooking techniques.", "food", "cooking")
 	for i := range 25 {
+		if i%(lobby.MaxConsultantsPerUser-3) == 0 { // each owner lists at most so many
+			_, u = SignIn(t, st.Auth, fmt.Sprintf("owner-%d@example.com", i))
+		}
 		add(fmt.Sprintf("filler-%02d", i), fmt.Sprintf("Filler %d", i), "Nothing to see.", "misc")
 	}
 

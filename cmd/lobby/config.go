@@ -44,6 +44,8 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&c.Payments, "payments", "local", "payment provider: local or stripe")
 	fs.IntVar(&c.PublicRateLimit, "public-rate-limit", 10, "requests a minute per IP on public routes; 0 turns it off")
 	fs.IntVar(&c.CodeRateLimit, "code-rate-limit", 10, "sign-in codes an hour one IP may ask for, to any emails; 0 turns it off")
+	fs.StringVar(&c.MetricsToken, "metrics-token", "", "bearer token that lets a client elsewhere read /metrics (loopback clients need none)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this address of its own instead, such as 127.0.0.1:9100")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests in flight")
 	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", 15*time.Second, "how long a webhook delivery waits for the agent's answer")
 	fs.StringVar(&c.WebhookRetries, "webhook-retry-schedule", "0s,5s,5m,30m,2h,5h,10h,10h",

@@ -47,6 +47,13 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	stream := in.Stream || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	if stream || wait > 0 {
+		release, err := s.holdStream(r) // before the message is stored, so a refusal stores nothing
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 
 	ex, follow, err := s.Consult.Send(r.Context(), lobby.ExchangeParams{SubscriptionID: p.SubscriptionID, ConversationID: in.ConversationID, Content: in.Message},
 		stream || wait > 0)
@@ -162,6 +169,11 @@ func (s *Server) handleMessageList(w http.ResponseWriter, r *http.Request) error
 	f := lobby.MessageFilter{ConversationID: c.ID, After: after, Limit: limit}
 	var ms []*lobby.Message
 	if wait > 0 {
+		release, err := s.holdStream(r)
+		if err != nil {
+			return err
+		}
+		defer release()
 		ctx, cancel := s.followContext(r)
 		defer cancel()
 		ctx, cancelWait := context.WithTimeout(ctx, time.Duration(wait)*time.Second)

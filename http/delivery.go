@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -173,11 +172,16 @@ func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	wait := 0
-	if v := r.URL.Query().Get("wait"); v != "" {
-		if wait, err = strconv.Atoi(v); err != nil || wait < 0 || wait > MaxPollWait {
-			return lobby.Errorf(lobby.EINVALID, "wait must be a whole number of seconds from 0 to %d, not %q", MaxPollWait, v)
+	wait, err := request.Seconds(r, "wait", MaxPollWait)
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		release, err := s.holdStream(r)
+		if err != nil {
+			return err
 		}
+		defer release()
 	}
 	c, err := s.Consultants.FindConsultantByID(r.Context(), p.ConsultantID)
 	if err != nil {

@@ -32,6 +32,11 @@ func (s *Server) follower() *chat.Follower { return &chat.Follower{Chat: s.Chat,
 // reconnects with Last-Event-ID first gets what it missed, from the store.
 func (s *Server) handleConversationEvents(w http.ResponseWriter, r *http.Request) error {
 	c := pathConversation(r)
+	release, err := s.holdStream(r)
+	if err != nil {
+		return err
+	}
+	defer release()
 	ctx, cancel := s.followContext(r)
 	defer cancel()
 	follow, err := s.follower().Follow(ctx, chat.FollowParams{ConversationID: c.ID, LastEventID: r.Header.Get("Last-Event-ID")})
@@ -74,19 +79,27 @@ func (s *Server) handleRealtime(w http.ResponseWriter, r *http.Request) error {
 	token, cookieAuth, _ := request.Credential(r)
 	// Only "lobby" is ever selected: a client that offered "bearer.<token>" alone gets
 	// no subprotocol rather than its token back.
+	release, err := s.holdStream(r) // released when the socket closes, in realtime
+	if err != nil {
+		return err
+	}
 	opts := &websocket.AcceptOptions{Subprotocols: []string{wsProtocol}, InsecureSkipVerify: !cookieAuth}
 	if base := strings.TrimPrefix(strings.TrimPrefix(s.BaseURL, "https://"), "http://"); base != "" {
 		opts.OriginPatterns = []string{base}
 	}
 	conn, err := websocket.Accept(w, r, opts)
 	if err != nil {
+		release()
 		return nil // Accept has answered
 	}
 	conn.SetReadLimit(wsReadLimit)
 	// The socket outlives the request: its context keeps the request's values, and
 	// each subscribe authenticates again with the handshake's credentials alone.
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
-	go s.realtime(ctx, cancel, conn, token)
+	go func() {
+		defer release()
+		s.realtime(ctx, cancel, conn, token)
+	}()
 	return nil
 }
 

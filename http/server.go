@@ -62,6 +62,9 @@ type Server struct {
 	// ReplyRateLimit is replies a minute per consultant through /api/v1/reply, a
 	// guard against an agent flooding its buyers; 0 means DefaultReplyRateLimit.
 	ReplyRateLimit int
+	// StreamLimit is how many streams, sockets and long polls one credential may hold
+	// open at once on this instance; 0 means DefaultStreamLimit.
+	StreamLimit int
 	// MetricsToken, when set, lets a client that is not on this machine read /metrics
 	// with it as its bearer token. MetricsElsewhere leaves /metrics out of the routes,
 	// for MetricsHandler on a listener of its own.
@@ -73,6 +76,7 @@ type Server struct {
 
 	mux      *http.ServeMux
 	replies  *rateLimiter
+	streams  openStreams
 	shutdown context.Context // ended by Close; see followContext
 	close    context.CancelFunc
 }

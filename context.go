@@ -17,6 +17,9 @@ type Principal struct {
 	SessionID      string // CallerUser only
 	SubscriptionID string // CallerBuyer only
 	ConsultantID   string // CallerConsultant and CallerBuyer
+	// Credential names the token the caller presented, without revealing it (its
+	// hash): streams follow CredentialTopic(Credential) to end when it is revoked.
+	Credential string
 }
 
 // CallerOfToken returns the kind of caller a Lobby bearer token's prefix names, or ""

@@ -20,6 +20,20 @@ const (
 // ConversationTopic is what a conversation's followers subscribe to on the EventService.
 func ConversationTopic(conversationID string) string { return "conversation:" + conversationID }
 
+// EventCredentialRevoked, with no data, tells the streams opened with a credential
+// that it no longer works, on CredentialTopic: they end at once.
+const EventCredentialRevoked = "credential.revoked"
+
+// CredentialTopic is what the streams opened with a credential follow, to end when it
+// is revoked; credential is Principal.Credential, the token's hash.
+func CredentialTopic(credential string) string { return "credential:" + credential }
+
+// CredentialRevoked is the event that ends the streams of the token whose hash is
+// given.
+func CredentialRevoked(tokenHash string) Event {
+	return Event{Type: EventCredentialRevoked, Topic: CredentialTopic(tokenHash)}
+}
+
 // InboxTopic is what a polling consultant's inbox follows on the EventService.
 func InboxTopic(consultantID string) string { return "inbox:" + consultantID }
 

@@ -61,20 +61,20 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer follow.Close()
-	ctx, cancel := s.followContext(r)
-	defer cancel()
-	if stream {
-		out, err := startSSE(w)
-		if err != nil {
-			return err
-		}
-		follow.StreamExchange(ctx, ex, out, heartbeat)
-		return nil
-	}
 	var reply *lobby.Message
-	if wait > 0 {
-		ctx, cancel := context.WithTimeout(ctx, time.Duration(wait)*time.Second)
+	if stream || wait > 0 {
+		ctx, cancel := s.followContext(r)
 		defer cancel()
+		if stream {
+			out, err := startSSE(w)
+			if err != nil {
+				return err
+			}
+			follow.StreamExchange(ctx, ex, out, heartbeat)
+			return nil
+		}
+		ctx, cancelWait := context.WithTimeout(ctx, time.Duration(wait)*time.Second)
+		defer cancelWait()
 		reply, _ = follow.AwaitReply(ctx, ex.Reply.ID)
 	}
 	status := http.StatusOK

@@ -190,8 +190,12 @@ func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request) error {
 	if !c.Mode.HasInbox() {
 		return lobby.Errorf(lobby.EINVALID, "%s is in %s mode, so its messages never reach the inbox; PATCH its mode to \"polling\" to use GET /api/v1/inbox", c.Slug, c.Mode)
 	}
-	ctx, cancel := s.followContext(r)
-	defer cancel()
+	ctx := r.Context()
+	if wait > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = s.followContext(r)
+		defer cancel()
+	}
 	ds, err := s.Inbox.Lease(ctx, c, limit, time.Duration(wait)*time.Second)
 	if err != nil {
 		return err

@@ -161,3 +161,24 @@ func TestStreamFollowsReplyFromAnotherInstance(t *testing.T) {
 		t.Fatalf("deltas %q, final %s %v", deltas.String(), final.typ, final.data)
 	}
 }
+
+// TestRevocationReachesEveryInstance: a buyer token rotated through the second
+// instance ends the stream opened with it on the first, at once.
+func TestRevocationReachesEveryInstance(t *testing.T) {
+	if os.Getenv(storetest.PostgresURLVar) == "" {
+		t.Skipf("PostgreSQL not tested: set %s to a server's URL (CI does)", storetest.PostgresURLVar)
+	}
+	db1 := storetest.Postgres.Open(t)
+	db2 := storetest.Postgres.OpenShared(t, db1)
+	one := newTestServerOn(t, db1).listening()
+	two := newTestServerOn(t, db2).listening()
+	buyerSession, token, _ := chatSetupUser(one, advisorProfile)
+	cnv := one.do("POST", "/api/v1/chat", token, map[string]any{"message": "hello"}).want(t, 200).json()["conversation_id"].(string)
+	sub := one.do("GET", "/api/v1/subscriptions", buyerSession, nil).json()["data"].([]any)[0].(map[string]any)["id"].(string)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // the test's bound
+	defer cancel()
+	stream := get(t, one.listen()+"/api/v1/conversations/"+cnv+"/events", token)
+	two.do("POST", "/api/v1/subscriptions/"+sub+"/token", buyerSession, nil).want(t, 200)
+	ends(ctx, t, stream.Body, "the first instance's stream of the rotated token")
+}

@@ -19,10 +19,13 @@ var errShutdown = errors.New("the server is shutting down")
 
 // followContext is r's context, ended also by Close: streams, WebSockets and long
 // polls follow with it, so that a graceful shutdown need not wait for them.
+// It ends too once the request's credential is revoked.
 func (s *Server) followContext(r *http.Request) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(r.Context())
 	stop := context.AfterFunc(s.shutdown, func() { cancel(errShutdown) })
-	return ctx, func() { stop(); cancel(nil) }
+	token, _, _ := request.Credential(r)
+	unwatch := s.watchCredential(ctx, cancel, caller(r), token)
+	return ctx, func() { unwatch(); stop(); cancel(nil) }
 }
 
 // follower follows conversations over the server's store and events.
@@ -96,8 +99,10 @@ func (s *Server) handleRealtime(w http.ResponseWriter, r *http.Request) error {
 	// The socket outlives the request: its context keeps the request's values, and
 	// each subscribe authenticates again with the handshake's credentials alone.
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
+	unwatch := s.watchCredential(ctx, cancel, caller(r), token)
 	go func() {
 		defer release()
+		defer unwatch()
 		s.realtime(ctx, cancel, conn, token)
 	}()
 	return nil
@@ -124,6 +129,12 @@ func (s *Server) realtime(ctx context.Context, cancel context.CancelCauseFunc, c
 		conn.Close(websocket.StatusGoingAway, "the server is restarting: reconnect and catch up")
 	})
 	defer stop()
+	revoked := context.AfterFunc(ctx, func() {
+		if errors.Is(context.Cause(ctx), errRevoked) {
+			conn.Close(websocket.StatusPolicyViolation, "the token was revoked: authenticate again")
+		}
+	})
+	defer revoked()
 
 	followed := map[string]bool{}
 	for {

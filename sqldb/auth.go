@@ -186,6 +186,7 @@ func (s *AuthService) Authenticate(ctx context.Context, token string) (*lobby.Pr
 	if !lobby.EqualHash(stored, hash) {
 		return nil, badToken()
 	}
+	p.Credential = hash
 	return p, nil
 }
 
@@ -199,8 +200,18 @@ func tokenErr(err error) error {
 // RevokeSession implements lobby.AuthService.
 func (s *AuthService) RevokeSession(ctx context.Context, sessionID string) error {
 	return s.db.tx(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = $1`, sessionID)
-		return err
+		var hash string
+		err := tx.QueryRowContext(ctx, `SELECT token_hash FROM sessions WHERE id = $1`, sessionID).Scan(&hash)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // revoked already
+		} else if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id = $1`, sessionID); err != nil {
+			return err
+		}
+		tx.publish(lobby.CredentialRevoked(hash))
+		return nil
 	})
 }
 

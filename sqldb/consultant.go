@@ -299,6 +299,18 @@ func (s *ConsultantService) RotateKey(ctx context.Context, consultantID string, 
 			return lobby.Errorf(lobby.ECONFLICT, "this consultant has had %d keys, the most one may; write to the operators", n)
 		}
 		end := tx.now.Add(overlap)
+		if overlap == 0 { // the keys stopping now end their streams at once
+			hashes, err := queryAll(ctx, tx, func(row scanner) (*string, error) {
+				var h string
+				return &h, row.Scan(&h)
+			}, `SELECT token_hash FROM consultant_keys WHERE consultant_id = $1 AND (revoked_at IS NULL OR revoked_at > $2)`, consultantID, tx.now)
+			if err != nil {
+				return err
+			}
+			for _, h := range hashes {
+				tx.publish(lobby.CredentialRevoked(*h))
+			}
+		}
 		// A key already due to stop sooner keeps its earlier end.
 		if _, err := tx.ExecContext(ctx, `UPDATE consultant_keys SET revoked_at = $1
 			WHERE consultant_id = $2 AND (revoked_at IS NULL OR revoked_at > $1)`, end, consultantID); err != nil {

@@ -264,10 +264,17 @@ func (s *SubscriptionService) RotateBuyerToken(ctx context.Context, userID, id s
 		if _, err := s.db.mySubscription(ctx, tx, userID, id); err != nil {
 			return err
 		}
+		var old sql.NullString
+		if err := tx.QueryRowContext(ctx, `SELECT token_hash FROM subscriptions WHERE id = $1`, id).Scan(&old); err != nil {
+			return err
+		}
 		var hash string
 		token, hash = lobby.NewToken(lobby.TokenBuyer)
 		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET token_hash = $1, updated_at = $2 WHERE id = $3`, hash, tx.now, id); err != nil {
 			return err
+		}
+		if old.Valid && old.String != "" {
+			tx.publish(lobby.CredentialRevoked(old.String)) // its streams end at once
 		}
 		// A checkout not read yet must not make another token later.
 		_, err := tx.ExecContext(ctx, `UPDATE checkouts SET token_revealed = TRUE WHERE subscription_id = $1`, id)

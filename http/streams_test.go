@@ -92,7 +92,9 @@ func TestStreamsEndWhenRevoked(t *testing.T) {
 	if got := wsRead(t, ws); got["type"] != "subscribed" {
 		t.Fatalf("subscribe: %v", got)
 	}
-	eventually(t, "the long poll waits", func() bool { return s.app.Events.(interface{ Subscribers(string) int }).Subscribers(lobby.ConversationTopic(cnv)) >= 4 })
+	eventually(t, "the long poll waits", func() bool {
+		return s.app.Events.(interface{ Subscribers(string) int }).Subscribers(lobby.ConversationTopic(cnv)) >= 4
+	})
 
 	fresh := s.do("POST", "/api/v1/subscriptions/"+sub+"/token", buyerSession, nil).want(t, 200).json()["buyer_token"].(string)
 	ends(ctx, t, sse.Body, "the old token's stream")

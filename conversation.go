@@ -55,6 +55,18 @@ type Message struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
+// CleanText is the one rule for text Lobby takes from outside with nobody to tell it
+// is wrong — a model's reply, an agent's answer to a webhook, a response's first
+// bytes, a document's text: each NUL character and each invalid UTF-8 sequence becomes
+// U+FFFD, and the rest is kept. (Text a client sends in a request is refused instead,
+// with a 400 that says so, since the client can mend it.) No store keeps a NUL.
+func CleanText(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
 // ValidateMessageContent checks a message a person or agent sends: non-empty valid
 // UTF-8 without NULs, at most MaxMessageLen bytes.
 func ValidateMessageContent(s string) error {

@@ -213,3 +213,13 @@ func TestModes(t *testing.T) {
 		}
 	}
 }
+
+func TestCleanText(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain": "plain", "zero\x00byte": "zero\uFFFDbyte", "bad\xffbyte": "bad\uFFFDbyte", "ünïcödé": "ünïcödé", "": "",
+	} {
+		if got := lobby.CleanText(in); got != want {
+			t.Errorf("CleanText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

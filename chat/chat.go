@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -121,7 +122,9 @@ func (s *Service) produce(ctx context.Context, ex *lobby.Exchange) lobby.FinishP
 		seq++
 		s.Events.Publish(ctx, lobby.DeltaEvent(ex.Conversation.ID, lobby.Delta{MessageID: ex.Reply.ID, Delta: text}, seq))
 	}
-	completion, err := s.LLM.Complete(ctx, req, func(piece string) { publish(guard.Write(piece)) })
+	// A NUL is one byte, never part of a character split between pieces, so each piece
+	// can lose its own; the store cleans the whole reply by lobby.CleanText.
+	completion, err := s.LLM.Complete(ctx, req, func(piece string) { publish(guard.Write(strings.ReplaceAll(piece, "\x00", "\uFFFD"))) })
 	publish(guard.Flush())
 	model := ""
 	if completion != nil {

@@ -229,10 +229,11 @@ func replyIn(res egress.Result) (reply, note string) {
 	if in.Reply == nil {
 		return "", ""
 	}
-	if err := lobby.ValidateMessageContent(*in.Reply); err != nil {
+	reply = lobby.CleanText(*in.Reply)
+	if err := lobby.ValidateMessageContent(reply); err != nil {
 		return "", "delivered; the reply in the body was not taken: " + lobby.ErrorMessage(err)
 	}
-	return *in.Reply, ""
+	return reply, ""
 }
 
 // head returns the start of a response body for the log, cut at a rune boundary.
@@ -243,7 +244,7 @@ func head(b []byte) string {
 	for len(b) > 0 && !utf8.Valid(b) {
 		b = b[:len(b)-1]
 	}
-	return strings.ToValidUTF8(string(b), "")
+	return lobby.CleanText(string(b))
 }
 
 // announce tells the owner when the delivery has failed for good. The store has

@@ -154,7 +154,7 @@ func (s *ChatService) FinishMessage(ctx context.Context, p lobby.FinishParams) (
 	var m *lobby.Message
 	err := s.db.tx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE messages SET content = $1, status = $2, error = $3, model = $4, updated_at = $5 WHERE id = $6`,
-			p.Content, p.Status, p.Error, p.Model, tx.now, p.ID)
+			lobby.CleanText(p.Content), p.Status, lobby.CleanText(p.Error), lobby.CleanText(p.Model), tx.now, p.ID)
 		if err != nil {
 			return err
 		}

@@ -185,7 +185,7 @@ func (db *DB) loadAttempts(ctx context.Context, ds []*lobby.Delivery) error {
 func insertAttempt(ctx context.Context, tx *Tx, d *lobby.Delivery, a lobby.Attempt) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO delivery_attempts (delivery_id, n, consultant_id, attempted_at, status_code,
 		latency_ms, error, response) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		d.ID, a.N, d.ConsultantID, lobby.UTC(a.At), a.StatusCode, a.LatencyMS, a.Error, a.Response)
+		d.ID, a.N, d.ConsultantID, lobby.UTC(a.At), a.StatusCode, a.LatencyMS, lobby.CleanText(a.Error), lobby.CleanText(a.Response))
 	return err
 }
 
@@ -263,7 +263,7 @@ func updateDelivery(ctx context.Context, tx *Tx, d *lobby.Delivery) error {
 // ended already. The reply's end, with its text when it completed, is published.
 func endReply(ctx context.Context, tx *Tx, out *lobby.AttemptOutcome, content, status, errMsg string) error {
 	m, err := scanMessage(tx.QueryRowContext(ctx, `UPDATE messages SET content = content || $1, status = $2, error = $3, updated_at = $4
-		WHERE id = $5 AND status = $6 RETURNING `+messageColumns, content, status, errMsg, tx.now, out.Delivery.ReplyID, lobby.MessageStreaming))
+		WHERE id = $5 AND status = $6 RETURNING `+messageColumns, lobby.CleanText(content), status, lobby.CleanText(errMsg), tx.now, out.Delivery.ReplyID, lobby.MessageStreaming))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	} else if err != nil {

@@ -63,6 +63,10 @@ type Follow struct {
 	// left out), and the ones announced but not ended.
 	cursor, floor string
 	open          map[string]bool
+	// A Last-Event-ID replay still reading: the page after replayAfter, from the
+	// message replayLast on.
+	replaying               bool
+	replayAfter, replayLast string
 }
 
 // Follow subscribes to a conversation's events and, with p.LastEventID, reads what
@@ -76,23 +80,52 @@ func (f *Follower) Follow(ctx context.Context, p FollowParams) (*Follow, error) 
 	}
 	fl.feed = f.Events.Subscribe(ctx, lobby.ConversationTopic(p.ConversationID), wake)
 	if p.LastEventID != "" {
-		// Reading after subscribing closes the gap in which an event could slip by.
-		last, _, _ := cutSeq(p.LastEventID)
-		missed, err := f.missed(ctx, p.ConversationID, last)
-		if err != nil {
-			fl.Close()
-			return nil, err
-		}
+		// Replaying from the store after subscribing closes the gap in which an event
+		// could slip by; it reads a page at a time, as the client takes them, so a
+		// long conversation is never held in memory whole.
+		fl.replayLast, _, _ = cutSeq(p.LastEventID)
+		fl.replayAfter, fl.replaying = below(fl.replayLast), true
 		fl.done = map[string]bool{}
-		for _, e := range missed {
-			if m := e.Data.(*lobby.Message); m.Status != lobby.MessageStreaming {
-				fl.done[m.ID] = true
-			}
-			fl.note(e)
-		}
-		fl.queue = missed
 	}
 	return fl, nil
+}
+
+// replayPage is how many messages a Last-Event-ID replay reads at a time.
+const replayPage = 25
+
+// replay reads the next page of what the client missed: the message its last event
+// named again, since it may have ended since, and each later one as created, and
+// completed or failed if it has ended.
+func (fl *Follow) replay() error {
+	ms, err := fl.follower.Chat.FindMessages(fl.ctx, lobby.MessageFilter{ConversationID: fl.p.ConversationID, After: fl.replayAfter, Limit: replayPage})
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.ID < fl.replayLast {
+			continue
+		}
+		var es []lobby.Event
+		if m.ID > fl.replayLast || m.Status == lobby.MessageStreaming {
+			es = append(es, lobby.MessageEvent(lobby.EventMessageCreated, m))
+		}
+		if m.Status != lobby.MessageStreaming && m.Role == lobby.RoleConsultant {
+			es = append(es, lobby.EndEvent(m))
+		}
+		if m.Status != lobby.MessageStreaming {
+			fl.done[m.ID] = true
+		}
+		for _, e := range es {
+			fl.note(e)
+		}
+		fl.queue = append(fl.queue, es...)
+	}
+	if len(ms) < replayPage {
+		fl.replaying = false
+	} else {
+		fl.replayAfter = ms[len(ms)-1].ID
+	}
+	return nil
 }
 
 func (fl *Follow) signal() {
@@ -125,6 +158,12 @@ func (fl *Follow) TryNext() (lobby.Event, bool, error) {
 			e := fl.queue[0]
 			fl.queue = fl.queue[1:]
 			return e, true, nil
+		}
+		if fl.replaying && fl.ctx.Err() == nil {
+			if err := fl.replay(); err != nil {
+				return lobby.Event{}, false, err
+			}
+			continue
 		}
 		if err := context.Cause(fl.ctx); err != nil {
 			return lobby.Event{}, false, err
@@ -264,35 +303,6 @@ func announce(m *lobby.Message) []lobby.Event {
 	born := *m
 	born.Status, born.Content = lobby.MessageStreaming, ""
 	return []lobby.Event{lobby.MessageEvent(lobby.EventMessageCreated, &born), lobby.EndEvent(m)}
-}
-
-// missed returns, from the store, the events that announce every message from the one
-// named by the client's last event on: the message itself again, since it may have
-// ended since, and each later one as created, and completed or failed if it has ended.
-func (f *Follower) missed(ctx context.Context, conversationID, lastMessageID string) ([]lobby.Event, error) {
-	var out []lobby.Event
-	after := below(lastMessageID) // the named message is included
-	for {
-		ms, err := f.Chat.FindMessages(ctx, lobby.MessageFilter{ConversationID: conversationID, After: after, Limit: 100})
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range ms {
-			if m.ID < lastMessageID {
-				continue
-			}
-			if m.ID > lastMessageID || m.Status == lobby.MessageStreaming {
-				out = append(out, lobby.MessageEvent(lobby.EventMessageCreated, m))
-			}
-			if m.Status != lobby.MessageStreaming && m.Role == lobby.RoleConsultant {
-				out = append(out, lobby.EndEvent(m))
-			}
-		}
-		if len(ms) < 100 {
-			return out, nil
-		}
-		after = ms[len(ms)-1].ID
-	}
 }
 
 // below returns a cursor just below id: every ID from id on sorts after it.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -265,5 +266,54 @@ func TestSession(t *testing.T) {
 	out.mu.Unlock()
 	if err := <-ended; !errors.Is(err, chat.ErrDropped) {
 		t.Fatalf("the session ended with %v, want ErrDropped", err)
+	}
+}
+
+// countingChat counts the messages the store hands out.
+type countingChat struct {
+	*sqldb.ChatService
+	read atomic.Int64
+}
+
+func (c *countingChat) FindMessages(ctx context.Context, f lobby.MessageFilter) ([]*lobby.Message, error) {
+	ms, err := c.ChatService.FindMessages(ctx, f)
+	c.read.Add(int64(len(ms)))
+	return ms, err
+}
+
+// TestReplayReadsAPageAtATime: a Last-Event-ID replay of a long conversation reads the
+// store a page at a time as the client takes events, never the whole conversation at
+// once, and still yields all of it in order.
+func TestReplayReadsAPageAtATime(t *testing.T) {
+	ctx := testContext(t)
+	f := newFixture(t, lobby.ModeManaged)
+	var first *lobby.Exchange
+	for i := range 60 {
+		ex := f.exchange(t, "question")
+		if _, err := f.svc.Chat.FinishMessage(ctx, lobby.FinishParams{ID: ex.Reply.ID, Content: "answer", Status: lobby.MessageComplete}); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = ex
+		}
+	}
+	store := &countingChat{ChatService: f.svc.Chat}
+	fl, err := (&chat.Follower{Chat: store, Events: f.hub}).Follow(ctx, chat.FollowParams{ConversationID: first.Conversation.ID, LastEventID: first.Message.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	created := 0
+	for created < 119 { // every message after the first is announced
+		e, err := fl.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := store.read.Load(); created == 0 && n > 30 {
+			t.Fatalf("the replay read %d of 120 messages before the first event", n)
+		}
+		if e.Type == lobby.EventMessageCreated {
+			created++
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -50,11 +51,13 @@ type Config struct {
 	OpenAIAPIKey    string
 	OpenAIBaseURL   string
 	OpenAIModel     string
-	PublicRateLimit int    // requests a minute per client address on public routes; 0 is off
-	CodeRateLimit   int    // sign-in codes an hour per client address; 0 is off
-	MetricsToken    string // lets a client elsewhere read /metrics with it as bearer token
-	MetricsAddr     string // serves /metrics on a listener of its own instead of the API's
-	ReplyRateLimit  int    // replies a minute per consultant; 0 is the server's default
+	PublicRateLimit int            // requests a minute per client address on public routes; 0 is off
+	CodeRateLimit   int            // sign-in codes an hour per client address; 0 is off
+	TokenRateLimit  int            // requests a minute per credential on public routes; 0 is off
+	TrustedProxies  []netip.Prefix // proxies whose X-Forwarded-For or Forwarded names the client
+	MetricsToken    string         // lets a client elsewhere read /metrics with it as bearer token
+	MetricsAddr     string         // serves /metrics on a listener of its own instead of the API's
+	ReplyRateLimit  int            // replies a minute per consultant; 0 is the server's default
 	ShutdownTimeout time.Duration
 	WebhookTimeout  time.Duration
 	RetrySchedule   []time.Duration // the wait before each webhook attempt
@@ -208,6 +211,7 @@ func (a *App) Open(ctx context.Context) error {
 		Consult: a.Consult, Events: a.Events, Payments: a.Payments, Mailer: a.Mailer,
 		Ready: db.Ready, Logger: log, Dev: cfg.Dev, BaseURL: cfg.BaseURL,
 		PublicRateLimit: cfg.PublicRateLimit, CodeRateLimit: cfg.CodeRateLimit, ReplyRateLimit: cfg.ReplyRateLimit,
+		TokenRateLimit: cfg.TokenRateLimit, TrustedProxies: cfg.TrustedProxies,
 		MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "", Registry: a.Registry, Now: a.Now,
 	}
 	if a.Console != nil {

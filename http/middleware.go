@@ -91,7 +91,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			rand.Read(b)
 			id = hex.EncodeToString(b)
 		}
-		r = r.WithContext(request.WithID(r.Context(), id))
+		r = request.WithClientIP(r.WithContext(request.WithID(r.Context(), id)), s.TrustedProxies)
 		h := rw.Header()
 		h.Set("X-Request-Id", id)
 		h.Set("Content-Security-Policy", ContentSecurityPolicy)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"sort"
@@ -320,4 +321,41 @@ func TestHSTS(t *testing.T) {
 	if got := plain.do("GET", "/healthz", "", nil).header.Get("Strict-Transport-Security"); got != "" {
 		t.Fatalf("an http server sent Strict-Transport-Security %q", got)
 	}
+}
+
+// TestRateLimitPerToken: on public routes an authenticated caller has an allowance of
+// its own, so agents behind one address do not starve each other; and behind a trusted
+// proxy each client has its own, while a proxy on this machine does not make everyone
+// local to the dev mailbox.
+func TestRateLimitPerToken(t *testing.T) {
+	s := newTestServer(t, storetest.SQLite, func(s *testServer) {
+		s.app.Config.PublicRateLimit, s.app.Config.TokenRateLimit = 2, 4
+		s.app.Config.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	})
+	alice, _ := storetest.SignIn(t, s.db.Services().Auth, "alice@example.com") // by the store: HTTP sign-ins would spend the allowance
+	bob, _ := storetest.SignIn(t, s.db.Services().Auth, "bob@example.com")
+	nat := []string{"X-Forwarded-For-Test", "198.51.100.1"}
+	for range 2 {
+		s.do("GET", "/api/v1/consultants", "", nil, nat...).want(t, 200)
+	}
+	s.do("GET", "/api/v1/consultants", "", nil, nat...).want(t, 429, "rate_limited", "from your address")
+	for range 4 {
+		s.do("GET", "/api/v1/consultants", alice, nil, nat...).want(t, 200)
+	}
+	s.do("GET", "/api/v1/consultants", alice, nil, nat...).want(t, 429, "rate_limited", "with this token")
+	s.do("GET", "/api/v1/consultants", bob, nil, nat...).want(t, 200)
+
+	proxied := func(client string) []string {
+		return []string{"X-Forwarded-For-Test", "10.0.0.2", "X-Forwarded-For", client}
+	}
+	s.do("GET", "/api/v1/consultants", "", nil, proxied("203.0.113.1")...).want(t, 200)
+	s.do("GET", "/api/v1/consultants", "", nil, proxied("203.0.113.1")...).want(t, 200)
+	s.do("GET", "/api/v1/consultants", "", nil, proxied("203.0.113.1")...).want(t, 429)
+	s.do("GET", "/api/v1/consultants", "", nil, proxied("203.0.113.2")...).want(t, 200)
+
+	local := newTestServer(t, storetest.SQLite, func(s *testServer) {
+		s.app.Config.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	})
+	local.do("GET", "/dev/mailbox.json", "", nil, "X-Forwarded-For-Test", "127.0.0.1", "X-Forwarded-For", "203.0.113.5").want(t, 404)
+	local.do("GET", "/dev/mailbox.json", "", nil, "X-Forwarded-For-Test", "127.0.0.1").want(t, 200)
 }

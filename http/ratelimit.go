@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/http/request"
 )
 
 // rateLimiter allows limit requests per window to each key (a client address, a
@@ -84,5 +85,19 @@ func (l *rateLimiter) guard(key func(*http.Request) string, h handler) handler {
 			return l.refusal(reset)
 		}
 		return h(w, r)
+	}
+}
+
+// perCaller limits h per client address for anonymous callers and per credential for
+// callers that present a working one, so that agents behind one address do not share
+// the anonymous allowance.
+func perCaller(anonymous, token *rateLimiter, h handler) handler {
+	byAddress := anonymous.guard(request.ClientIP, h)
+	byToken := token.guard(func(r *http.Request) string { return caller(r).Credential }, h)
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if caller(r) != nil {
+			return byToken(w, r)
+		}
+		return byAddress(w, r)
 	}
 }

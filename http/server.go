@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -56,6 +57,12 @@ type Server struct {
 	// BodyTimeout is how long a request's body may take to arrive; 0 means
 	// DefaultBodyTimeout.
 	BodyTimeout time.Duration
+	// TokenRateLimit is requests a minute per credential on public routes, for callers
+	// that present a working one; 0 is off.
+	TokenRateLimit int
+	// TrustedProxies are the proxies whose X-Forwarded-For or Forwarded names the
+	// client; every other socket is the client itself.
+	TrustedProxies []netip.Prefix
 	// CodeRateLimit is sign-in codes an hour one client IP may ask for, to any emails,
 	// by the API or the sign-in form; 0 is off.
 	CodeRateLimit int
@@ -187,6 +194,7 @@ func (s *Server) Handler() http.Handler {
 		s.Registry = prometheus.NewRegistry()
 	}
 	publicLimit := newRateLimiter(s.PublicRateLimit, time.Minute, s.Now, "requests a minute from your address on public routes")
+	tokenLimit := newRateLimiter(s.TokenRateLimit, time.Minute, s.Now, "requests a minute with this token on public routes")
 	codeLimit := newRateLimiter(s.CodeRateLimit, time.Hour, s.Now, "sign-in codes an hour from your address")
 	s.replies = newRateLimiter(cmp.Or(s.ReplyRateLimit, DefaultReplyRateLimit), time.Minute, s.Now, "replies a minute from this consultant")
 	mux := http.NewServeMux()
@@ -198,9 +206,9 @@ func (s *Server) Handler() http.Handler {
 		h := s.guard(rt.policy, rt.handler)
 		switch rt.policy {
 		case signIn:
-			h = publicLimit.guard(request.ClientIP, codeLimit.guard(request.ClientIP, h))
+			h = perCaller(publicLimit, tokenLimit, codeLimit.guard(request.ClientIP, h))
 		case public:
-			h = publicLimit.guard(request.ClientIP, h)
+			h = perCaller(publicLimit, tokenLimit, h)
 		}
 		mux.Handle(rt.pattern, s.authenticate(errorHandler(h, render)))
 	}

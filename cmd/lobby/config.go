@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -19,6 +20,7 @@ type Config struct {
 	app.Config
 	Addr           string
 	WebhookRetries string // parsed into RetrySchedule
+	Proxies        string // parsed into TrustedProxies
 }
 
 // parseFlags reads args, then fills each flag not given from its environment variable
@@ -44,6 +46,8 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&c.Payments, "payments", "local", "payment provider: local or stripe")
 	fs.IntVar(&c.PublicRateLimit, "public-rate-limit", 10, "requests a minute per IP on public routes; 0 turns it off")
 	fs.IntVar(&c.CodeRateLimit, "code-rate-limit", 10, "sign-in codes an hour one IP may ask for, to any emails; 0 turns it off")
+	fs.IntVar(&c.TokenRateLimit, "token-rate-limit", 120, "requests a minute per token on public routes, for authenticated callers; 0 turns it off")
+	fs.StringVar(&c.Proxies, "trusted-proxies", "", "comma-separated CIDRs or addresses of the proxies whose X-Forwarded-For or Forwarded names the client")
 	fs.StringVar(&c.MetricsToken, "metrics-token", "", "bearer token that lets a client elsewhere read /metrics (loopback clients need none)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this address of its own instead, such as 127.0.0.1:9100")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests in flight")
@@ -136,6 +140,23 @@ func (c *Config) validate() error {
 	}
 	if c.CodeRateLimit < 0 {
 		return fmt.Errorf("--code-rate-limit must be 0 (off) or more")
+	}
+	if c.TokenRateLimit < 0 {
+		return fmt.Errorf("--token-rate-limit must be 0 (off) or more")
+	}
+	for _, f := range strings.Split(c.Proxies, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return fmt.Errorf("--trusted-proxies: %q is neither a CIDR such as 10.0.0.0/8 nor an address", f)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 	}
 	if !strings.HasPrefix(c.Database, "sqlite:") && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
 		return fmt.Errorf("--database %q: use sqlite:PATH (for example sqlite:lobby.db) or a postgres:// URL", c.Database)

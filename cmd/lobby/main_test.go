@@ -33,7 +33,7 @@ func TestParseFlags(t *testing.T) {
 		t.Fatalf("config = %+v: the flag must win over LOBBY_ADDR and the others come from the environment", cfg)
 	}
 	cfg, _ = parseFlags("serve", nil, func(k string) string { return map[string]string{"ANTHROPIC_API_KEY": "x"}[k] }, io.Discard)
-	if cfg.LLM != "anthropic" || cfg.Database != "sqlite:lobby.db" || cfg.Payments != "local" || cfg.PublicRateLimit != 10 || cfg.CodeRateLimit != 10 {
+	if cfg.LLM != "anthropic" || cfg.Database != "sqlite:lobby.db" || cfg.Payments != "local" || cfg.PublicRateLimit != 10 || cfg.CodeRateLimit != 10 || cfg.TokenRateLimit != 120 {
 		t.Fatalf("defaults = %+v", cfg)
 	}
 	if want := []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}; cfg.WebhookTimeout != 15*time.Second || !slices.Equal(cfg.RetrySchedule, want) {
@@ -41,7 +41,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	for _, bad := range [][]string{
 		{"--llm", "gpt"}, {"--mail", "pigeon"}, {"--payments", "cash"}, {"--database", "mysql://x"},
-		{"--public-rate-limit", "-1"}, {"--code-rate-limit", "-1"}, {"--base-url", "lobby.example.com"}, {"--nope"}, {"stray"},
+		{"--public-rate-limit", "-1"}, {"--code-rate-limit", "-1"}, {"--token-rate-limit", "-1"}, {"--trusted-proxies", "10.0.0.0/8,proxy.example"}, {"--base-url", "lobby.example.com"}, {"--nope"}, {"stray"},
 		{"--webhook-timeout", "10ms"}, {"--webhook-timeout", "1h"}, {"--webhook-retry-schedule", "0s,soon"},
 		{"--webhook-retry-schedule", "0s,-5s"}, {"--webhook-retry-schedule", "0s,200h"},
 		{"--webhook-retry-schedule", "0s" + strings.Repeat(",1s", 50)},
@@ -84,6 +84,20 @@ func TestPublicURLNeedsRealMailAndPayments(t *testing.T) {
 				t.Fatalf("error %v, want one saying %q", err, tc.says)
 			}
 		})
+	}
+}
+
+func TestTrustedProxiesFlag(t *testing.T) {
+	cfg, err := parseFlags("serve", []string{"--trusted-proxies", "10.0.0.0/8, 192.0.2.7 ,fd00::/8"}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range cfg.TrustedProxies {
+		got = append(got, p.String())
+	}
+	if strings.Join(got, " ") != "10.0.0.0/8 192.0.2.7/32 fd00::/8" {
+		t.Fatalf("trusted proxies = %v", got)
 	}
 }
 

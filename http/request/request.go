@@ -15,6 +15,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"reflect"
 	"strconv"
@@ -257,14 +258,92 @@ func SameOrigin(r *http.Request, baseURL string) bool {
 	return err == nil && base.Host != "" && u.Host == base.Host
 }
 
-// ClientIP is the address the request came from. Lobby does not trust forwarding
-// headers, which any client can set.
+// ClientIP is the address the request came from: the one WithClientIP resolved, or
+// else the socket's.
 func ClientIP(r *http.Request) string {
+	if ip, ok := r.Context().Value(clientIPKey{}).(string); ok {
+		return ip
+	}
+	return socketIP(r)
+}
+
+func socketIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+type clientIPKey struct{}
+
+// WithClientIP resolves the request's client address once, for every rule that reads
+// it (rate limits, loopback-only routes): the socket's, unless the socket is one of
+// the trusted proxies; then the nearest address in X-Forwarded-For (or else
+// Forwarded's for=) that is not a trusted proxy, read from the right, since a client
+// can write anything to the left.
+func WithClientIP(r *http.Request, trusted []netip.Prefix) *http.Request {
+	ip := socketIP(r)
+	if isTrusted(ip, trusted) {
+		hops := forwardedFor(r)
+		for i := len(hops) - 1; i >= 0; i-- {
+			ip = hops[i]
+			if !isTrusted(ip, trusted) {
+				break
+			}
+		}
+	}
+	return r.WithContext(context.WithValue(r.Context(), clientIPKey{}, ip))
+}
+
+func isTrusted(ip string, trusted []netip.Prefix) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	for _, p := range trusted {
+		if p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// forwardedFor returns the addresses of X-Forwarded-For, or else of Forwarded's for=
+// parameters, nearest client first; anything that is not an address is left out.
+func forwardedFor(r *http.Request) []string {
+	var hops []string
+	add := func(v string) {
+		v = strings.Trim(strings.TrimSpace(v), `"`)
+		if strings.HasPrefix(v, "[") { // [v6]:port or [v6]
+			if end := strings.IndexByte(v, ']'); end > 0 {
+				v = v[1:end]
+			}
+		} else if host, _, err := net.SplitHostPort(v); err == nil {
+			v = host
+		}
+		if a, err := netip.ParseAddr(v); err == nil {
+			hops = append(hops, a.Unmap().String())
+		}
+	}
+	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+		for _, h := range xff {
+			for _, v := range strings.Split(h, ",") {
+				add(v)
+			}
+		}
+		return hops
+	}
+	for _, h := range r.Header.Values("Forwarded") {
+		for _, elem := range strings.Split(h, ",") {
+			for _, pair := range strings.Split(elem, ";") {
+				if k, v, ok := strings.Cut(strings.TrimSpace(pair), "="); ok && strings.EqualFold(k, "for") {
+					add(v)
+				}
+			}
+		}
+	}
+	return hops
 }
 
 // FromLoopback reports whether the request came over a loopback address.

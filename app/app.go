@@ -54,6 +54,7 @@ type Config struct {
 	PublicRateLimit int            // requests a minute per client address on public routes; 0 is off
 	CodeRateLimit   int            // sign-in codes an hour per client address; 0 is off
 	TokenRateLimit  int            // requests a minute per credential on public routes; 0 is off
+	StreamLimit     int            // streams, sockets and long polls one credential may hold; 0 is the contract's 20
 	TrustedProxies  []netip.Prefix // proxies whose X-Forwarded-For or Forwarded names the client
 	MetricsToken    string         // lets a client elsewhere read /metrics with it as bearer token
 	MetricsAddr     string         // serves /metrics on a listener of its own instead of the API's
@@ -211,7 +212,7 @@ func (a *App) Open(ctx context.Context) error {
 		Consult: a.Consult, Events: a.Events, Payments: a.Payments, Mailer: a.Mailer,
 		Ready: db.Ready, Logger: log, Dev: cfg.Dev, BaseURL: cfg.BaseURL,
 		PublicRateLimit: cfg.PublicRateLimit, CodeRateLimit: cfg.CodeRateLimit, ReplyRateLimit: cfg.ReplyRateLimit,
-		TokenRateLimit: cfg.TokenRateLimit, TrustedProxies: cfg.TrustedProxies,
+		TokenRateLimit: cfg.TokenRateLimit, TrustedProxies: cfg.TrustedProxies, StreamLimit: cfg.StreamLimit,
 		MetricsToken: cfg.MetricsToken, MetricsElsewhere: cfg.MetricsAddr != "", Registry: a.Registry, Now: a.Now,
 	}
 	if a.Console != nil {

@@ -47,6 +47,7 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.IntVar(&c.PublicRateLimit, "public-rate-limit", 10, "requests a minute per IP on public routes; 0 turns it off")
 	fs.IntVar(&c.CodeRateLimit, "code-rate-limit", 10, "sign-in codes an hour one IP may ask for, to any emails; 0 turns it off")
 	fs.IntVar(&c.TokenRateLimit, "token-rate-limit", 120, "requests a minute per token on public routes, for authenticated callers; 0 turns it off")
+	fs.IntVar(&c.StreamLimit, "stream-limit", 20, "streams, WebSockets and long polls one token may hold open at once (raise it only for load tests)")
 	fs.StringVar(&c.Proxies, "trusted-proxies", "", "comma-separated CIDRs or addresses of the proxies whose X-Forwarded-For or Forwarded names the client")
 	fs.StringVar(&c.MetricsToken, "metrics-token", "", "bearer token that lets a client elsewhere read /metrics (loopback clients need none)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this address of its own instead, such as 127.0.0.1:9100")
@@ -140,6 +141,9 @@ func (c *Config) validate() error {
 	}
 	if c.CodeRateLimit < 0 {
 		return fmt.Errorf("--code-rate-limit must be 0 (off) or more")
+	}
+	if c.StreamLimit < 1 {
+		return fmt.Errorf("--stream-limit must be 1 or more")
 	}
 	if c.TokenRateLimit < 0 {
 		return fmt.Errorf("--token-rate-limit must be 0 (off) or more")

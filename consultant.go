@@ -323,7 +323,7 @@ func ValidateWebhookURL(raw string, dev bool) error {
 		if !dev {
 			return Errorf(EINVALID, "webhook_url must use https://; plain http:// is allowed only to loopback when the server runs with --dev")
 		}
-		if !isLoopbackHost(host) {
+		if !IsLoopbackHost(host) {
 			return Errorf(EINVALID, "webhook_url: plain http:// is allowed only to loopback addresses (127.0.0.1, ::1, localhost); use https:// for %s", host)
 		}
 	default:
@@ -335,7 +335,9 @@ func ValidateWebhookURL(raw string, dev bool) error {
 	return nil
 }
 
-func isLoopbackHost(host string) bool {
+// IsLoopbackHost reports whether host names this machine: localhost, a name under
+// .localhost, or a loopback address.
+func IsLoopbackHost(host string) bool {
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return true
 	}

@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/lobby-dev/lobby"
@@ -94,7 +95,7 @@ func (s *Server) guard(pol policy, h handler) handler {
 			}
 			return lobby.Errorf(lobby.EUNAUTHORIZED, "this route needs a bearer token: send Authorization: Bearer <token>")
 		}
-		if !isOneOf(p.Kind, kinds) {
+		if !slices.Contains(kinds, p.Kind) {
 			var want []string
 			for _, k := range kinds {
 				want = append(want, callerNames[k])
@@ -117,15 +118,6 @@ func (s *Server) guard(pol policy, h handler) handler {
 		}
 		return h(w, r.WithContext(ctx))
 	}
-}
-
-func isOneOf(kind string, kinds []string) bool {
-	for _, k := range kinds {
-		if k == kind {
-			return true
-		}
-	}
-	return false
 }
 
 type resourceKey struct{}

@@ -156,21 +156,9 @@ func (s *Server) handleConsultantArchive(w http.ResponseWriter, r *http.Request)
 }
 
 func (s *Server) handleKeyRotate(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		OverlapSeconds *int `json:"overlap_seconds"`
-	}
-	if r.ContentLength != 0 {
-		if err := request.DecodeJSON(w, r, &in); err != nil {
-			return err
-		}
-	}
-	var overlap time.Duration
-	if in.OverlapSeconds != nil {
-		// Compared before converting, so that a huge number cannot overflow into range.
-		if *in.OverlapSeconds < 0 || *in.OverlapSeconds > int(lobby.MaxKeyOverlap/time.Second) {
-			return lobby.Errorf(lobby.EINVALID, "overlap_seconds must be from 0 to %d (a day)", int(lobby.MaxKeyOverlap.Seconds()))
-		}
-		overlap = time.Duration(*in.OverlapSeconds) * time.Second
+	overlap, err := overlapBody(w, r, 0, lobby.MaxKeyOverlap, "a day")
+	if err != nil {
+		return err
 	}
 	key, until, err := s.Consultants.RotateKey(r.Context(), pathConsultant(r).ID, overlap)
 	if err != nil {

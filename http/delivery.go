@@ -141,21 +141,9 @@ func (s *Server) handleWebhookGet(w http.ResponseWriter, r *http.Request) error 
 
 func (s *Server) handleWebhookSecretRotate(w http.ResponseWriter, r *http.Request) error {
 	c := pathConsultant(r)
-	var in struct {
-		OverlapSeconds *int `json:"overlap_seconds"`
-	}
-	if r.ContentLength != 0 {
-		if err := request.DecodeJSON(w, r, &in); err != nil {
-			return err
-		}
-	}
-	overlap := DefaultSecretOverlap
-	if in.OverlapSeconds != nil {
-		// Compared before converting, so that a huge number cannot overflow into range.
-		if *in.OverlapSeconds < 0 || *in.OverlapSeconds > int(MaxSecretOverlap/time.Second) {
-			return lobby.Errorf(lobby.EINVALID, "overlap_seconds must be from 0 to %d (7 days)", int(MaxSecretOverlap.Seconds()))
-		}
-		overlap = time.Duration(*in.OverlapSeconds) * time.Second
+	overlap, err := overlapBody(w, r, DefaultSecretOverlap, MaxSecretOverlap, "7 days")
+	if err != nil {
+		return err
 	}
 	secret, c, err := s.Deliveries.RotateWebhookSecret(r.Context(), c.ID, overlap)
 	if err != nil {
@@ -222,4 +210,25 @@ func (s *Server) handleInboxAck(w http.ResponseWriter, r *http.Request) error {
 	}
 	response.JSON(w, http.StatusOK, map[string]any{"id": d.EventID, "status": d.Status, "delivered_at": d.DeliveredAt})
 	return nil
+}
+
+// overlapBody reads a rotation's optional body {"overlap_seconds"}: how long the old
+// secret or key goes on working, def when absent, from 0 to max (said as maxWords).
+func overlapBody(w http.ResponseWriter, r *http.Request, def, max time.Duration, maxWords string) (time.Duration, error) {
+	var in struct {
+		OverlapSeconds *int `json:"overlap_seconds"`
+	}
+	if r.ContentLength != 0 {
+		if err := request.DecodeJSON(w, r, &in); err != nil {
+			return 0, err
+		}
+	}
+	if in.OverlapSeconds == nil {
+		return def, nil
+	}
+	// Compared before converting, so that a huge number cannot overflow into range.
+	if *in.OverlapSeconds < 0 || *in.OverlapSeconds > int(max/time.Second) {
+		return 0, lobby.Errorf(lobby.EINVALID, "overlap_seconds must be from 0 to %d (%s)", int(max.Seconds()), maxWords)
+	}
+	return time.Duration(*in.OverlapSeconds) * time.Second, nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lobby-dev/lobby"
 	"github.com/lobby-dev/lobby/app"
 )
 
@@ -189,12 +190,7 @@ func isLoopbackURL(u string) bool {
 	if err != nil {
 		return false
 	}
-	host := parsed.Hostname()
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return lobby.IsLoopbackHost(strings.ToLower(parsed.Hostname()))
 }
 
 // baseURL is --base-url, or the local URL of the address the server listens on.

@@ -30,6 +30,27 @@ type Deliver struct {
 // Kind names the job for the queue; it is stored with every job, so it never changes.
 func (Deliver) Kind() string { return "deliver" }
 
+// QueueReplies is the queue managed replies are produced in.
+const QueueReplies = "replies"
+
+// Reply is the job that produces a managed consultant's reply, queued with the buyer's
+// message. Run again after a crash, it produces the reply from the start.
+type Reply struct {
+	MessageID string `json:"message_id"` // the reply's
+}
+
+// Kind names the job for the queue; it is stored with every job, so it never changes.
+func (Reply) Kind() string { return "reply" }
+
+// Ingest is the job that reads, chunks and embeds an uploaded knowledge document. Run
+// again after a crash, it starts the document over.
+type Ingest struct {
+	DocumentID string `json:"document_id"`
+}
+
+// Kind names the job for the queue; it is stored with every job, so it never changes.
+func (Ingest) Kind() string { return "ingest" }
+
 // PruneDeliveries is the hourly job that deletes deliveries past
 // lobby.DeliveryRetention.
 type PruneDeliveries struct{}

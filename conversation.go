@@ -139,13 +139,16 @@ type ChatService interface {
 
 	// FinishMessage sets a streaming message's final content and status (complete or
 	// failed, with p.Error) and the model that wrote it, and publishes
-	// message.completed or message.failed. Returns ENOTFOUND.
+	// message.completed or message.failed. A failed reply gives the buyer's message
+	// back to the subscription's cap. Returns ENOTFOUND, or ECONFLICT for a message
+	// that has ended already.
 	FinishMessage(ctx context.Context, p FinishParams) (*Message, error)
 
-	// FailStaleReplies fails the managed replies still streaming that were born before
-	// cutoff: their process died. Replies awaited from a consultant's agent are left.
-	// It publishes message.failed for each, and returns them as they are now.
-	FailStaleReplies(ctx context.Context, cutoff time.Time, errMsg string) ([]*Message, error)
+	// RestartMessage starts a streaming reply over: its process died, and a job
+	// produces it again from the start. It publishes message.created for it again,
+	// with its content empty: a follower replaces the text it has, never appends to it.
+	// Returns ENOTFOUND, or ECONFLICT for a message that has ended.
+	RestartMessage(ctx context.Context, id string) (*Message, error)
 
 	// OpenConversation returns the conversation a subscription's next message goes to:
 	// the one with conversationID, which must be the subscription's (ENOTFOUND

@@ -61,7 +61,10 @@ type Config struct {
 	ReplyRateLimit  int            // replies a minute per consultant; 0 is the server's default
 	ShutdownTimeout time.Duration
 	WebhookTimeout  time.Duration
-	RetrySchedule   []time.Duration // the wait before each webhook attempt
+	// ReplyTimeout bounds one managed reply; a reply whose process died is produced
+	// again once this and 15 s have passed. 0 means 3 minutes.
+	ReplyTimeout  time.Duration
+	RetrySchedule []time.Duration // the wait before each webhook attempt
 }
 
 // App is one running Lobby instance. Set Config, and any part to replace, then Open.
@@ -177,8 +180,8 @@ func (a *App) Open(ctx context.Context) error {
 	// The store publishes what each write changed, once it commits.
 	db.Events = a.Events
 
-	a.Consult = &chat.Service{Chat: svc.Chat, Consultants: svc.Consultants, Events: a.Events, LLM: a.LLM, Logger: log, Now: a.Now}
-	a.background(func(ctx context.Context) { a.Consult.Sweep(ctx, time.Minute) })
+	a.Consult = &chat.Service{Chat: svc.Chat, Consultants: svc.Consultants, Events: a.Events, LLM: a.LLM, Logger: log,
+		ReplyTimeout: cfg.ReplyTimeout}
 
 	a.Registry = prometheus.NewRegistry()
 	payloads := &deliver.Events{Chat: svc.Chat, ReplyURL: cfg.BaseURL + "/api/v1/reply"}
@@ -190,8 +193,10 @@ func (a *App) Open(ctx context.Context) error {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, a.Worker)
 	river.AddWorker(workers, &deliver.Pruner{Deliveries: svc.Deliveries, Logger: log, Now: a.Now})
-	// The queue's rescue window follows its longest job, so a slow job is never
-	// rescued, and run twice, while it still runs.
+	river.AddWorker(workers, a.Consult.Replier())
+	// The queue's rescue window follows the deliveries' timeout, so a delivery is never
+	// rescued, and run twice, while it still runs; River's rescuer also waits out each
+	// worker's own Timeout, a reply's longer one too.
 	if a.Queue, err = jobs.New(db, workers, jobs.Config{JobTimeout: a.Worker.JobTimeout(), Logger: log,
 		Periodic: []*river.PeriodicJob{deliver.PruneEveryHour()}}); err != nil {
 		return err
@@ -200,9 +205,14 @@ func (a *App) Open(ctx context.Context) error {
 		return fmt.Errorf("start job queue: %w", err)
 	}
 	a.stops = append(a.stops, func(ctx context.Context) {
-		// Jobs still running when this ends are run again by the next instance.
+		// Running jobs may end within the shutdown timeout; those still running then are
+		// cancelled, and the queue runs them again, on this instance's successor or
+		// another one.
 		if err := a.Queue.Stop(ctx); err != nil {
-			log.Warn("job queue stopped before its jobs ended; they will run again", "err", err)
+			log.Warn("jobs still running at shutdown are stopped; they will run again", "err", err)
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			a.Queue.StopAndCancel(cctx)
 		}
 	})
 
@@ -271,9 +281,6 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	if err := a.Consult.Wait(sctx); err != nil {
-		a.Logger.Warn("replies still in flight at shutdown; they are stored as streaming", "err", err)
-	}
 	return nil
 }
 
@@ -284,9 +291,6 @@ func (a *App) Close() error {
 	defer cancel()
 	if a.Server != nil {
 		a.Server.Close()
-	}
-	if a.Consult != nil {
-		a.Consult.Wait(ctx)
 	}
 	for i := len(a.stops) - 1; i >= 0; i-- {
 		a.stops[i](ctx)

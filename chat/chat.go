@@ -1,6 +1,7 @@
-// Package chat runs consultations: it stores a buyer's message, produces the managed
-// consultant's reply with the configured model, streams it out through the event hub
-// as it arrives, and stores how it ended.
+// Package chat runs consultations: it stores a buyer's message and, in a job of the
+// queue's that survives the process, produces the managed consultant's reply with the
+// configured model, streams it out through the event hub as it arrives, and stores how
+// it ended.
 package chat
 
 import (
@@ -8,11 +9,12 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/jobs"
 	"github.com/lobby-dev/lobby/prompt"
+	"github.com/riverqueue/river"
 )
 
 // Service produces replies. Its methods are safe for concurrent use.
@@ -26,22 +28,19 @@ type Service struct {
 	ReplyTimeout time.Duration
 	// ContextTokens is the model's context budget; 0 means the prompt package's default.
 	ContextTokens int
-	// Now is the clock the sweeper judges replies' age by; time.Now when nil.
-	Now func() time.Time
-
-	wg sync.WaitGroup
 }
 
 // maxHistory is how many of the newest messages a reply is assembled from.
 const maxHistory = 400
 
-// Send stores the buyer's message and its reply, born streaming, and starts the reply;
-// a webhook or polling consultant's agent makes its reply itself. With follow set, it
-// opens the conversation and follows it before the exchange is stored, and returns
-// the follow (nil otherwise; the caller closes it): it sees every event of the
-// exchange, from the buyer's message.created on, wherever the reply is produced, and
-// catches up from the store if the hub drops it. The reply goes on after ctx ends: a
-// buyer cut off finds it in the conversation later.
+// Send stores the buyer's message and its reply, born streaming; the store queues the
+// job that produces a managed reply in the same transaction, and a webhook or polling
+// consultant's agent makes its reply itself. With follow set, it opens the
+// conversation and follows it before the exchange is stored, and returns the follow
+// (nil otherwise; the caller closes it): it sees every event of the exchange, from the
+// buyer's message.created on, wherever the reply is produced, and catches up from the
+// store if the hub drops it. The reply goes on after ctx ends: a buyer cut off finds it
+// in the conversation later.
 func (s *Service) Send(ctx context.Context, p lobby.ExchangeParams, follow bool) (*lobby.Exchange, *Follow, error) {
 	var fl *Follow
 	if follow {
@@ -63,53 +62,91 @@ func (s *Service) Send(ctx context.Context, p lobby.ExchangeParams, follow bool)
 		fl.from(ex.Message.ID)
 	}
 	// The store has published the exchange's events; a follow holds them queued.
-	if ex.Delivery != nil { // the consultant's own agent answers, through the API
-		return ex, fl, nil
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.reply(context.WithoutCancel(ctx), ex)
-	}()
 	return ex, fl, nil
 }
 
 // Follower follows conversations over the service's store and events.
 func (s *Service) Follower() *Follower { return &Follower{Chat: s.Chat, Events: s.Events} }
 
-// Wait waits for the replies in flight to end, or for ctx.
-func (s *Service) Wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+// Replier is the queue's worker for managed replies.
+func (s *Service) Replier() river.Worker[jobs.Reply] { return &replier{s: s} }
+
+type replier struct {
+	river.WorkerDefaults[jobs.Reply]
+	s *Service
 }
 
-func (s *Service) reply(ctx context.Context, ex *lobby.Exchange) {
-	ctx, cancel := context.WithTimeout(ctx, s.replyTimeout())
-	defer cancel()
-	// The reply is stored even when the request's own time ran out; the store
-	// publishes its end.
-	if _, err := s.Chat.FinishMessage(context.WithoutCancel(ctx), s.produce(ctx, ex)); err != nil {
-		s.Logger.Error("store reply", "message_id", ex.Reply.ID, "err", err)
+// Timeout lets a reply run its whole time, and store how it ended.
+func (r *replier) Timeout(*river.Job[jobs.Reply]) time.Duration { return r.s.JobTimeout() }
+
+// JobTimeout is the longest a reply's job runs: the queue rescues a job running longer,
+// as one whose process died, and runs it again.
+func (s *Service) JobTimeout() time.Duration { return s.replyTimeout() + 10*time.Second }
+
+// Work produces the reply, or, run again after its process died, produces it again
+// from the start; the last attempt fails it instead. A reply that has ended is left as
+// it is, so no reply is produced twice. A job stopped by the process shutting down
+// returns its error, and the queue runs it again elsewhere.
+func (r *replier) Work(ctx context.Context, job *river.Job[jobs.Reply]) error {
+	s := r.s
+	reply, err := s.Chat.FindMessageByID(ctx, job.Args.MessageID)
+	if lobby.ErrorCode(err) == lobby.ENOTFOUND { // the conversation was deleted
+		return nil
+	} else if err != nil {
+		return err
 	}
+	if reply.Status != lobby.MessageStreaming {
+		return nil
+	}
+	if job.Attempt >= job.MaxAttempts && job.Attempt > 1 {
+		s.Logger.Error("reply interrupted on every attempt; failing it", "message_id", reply.ID, "attempts", job.Attempt)
+		return s.finish(ctx, lobby.FinishParams{ID: reply.ID, Status: lobby.MessageFailed, Error: Interrupted})
+	}
+	if job.Attempt > 1 {
+		s.Logger.Warn("reply interrupted; producing it again", "message_id", reply.ID, "attempt", job.Attempt)
+		if reply, err = s.Chat.RestartMessage(ctx, reply.ID); err != nil {
+			return ignoreEnded(err)
+		}
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.replyTimeout())
+	defer cancel()
+	out := s.produce(rctx, reply)
+	if ctx.Err() != nil { // shutting down: not the reply's fault
+		return ctx.Err()
+	}
+	return s.finish(ctx, out)
+}
+
+// finish stores how a reply ended, even when the job's own time ran out.
+func (s *Service) finish(ctx context.Context, p lobby.FinishParams) error {
+	_, err := s.Chat.FinishMessage(context.WithoutCancel(ctx), p)
+	return ignoreEnded(err)
+}
+
+// ignoreEnded drops the conflict of a reply that ended, or went, meanwhile.
+func ignoreEnded(err error) error {
+	if c := lobby.ErrorCode(err); c == lobby.ECONFLICT || c == lobby.ENOTFOUND {
+		return nil
+	}
+	return err
 }
 
 // produce asks the model and streams its reply through the output guard. It returns
 // the reply as it is to be stored: what the guard let out, and how it ended.
-func (s *Service) produce(ctx context.Context, ex *lobby.Exchange) lobby.FinishParams {
-	consultant, err := s.Consultants.FindConsultantByID(ctx, ex.Conversation.ConsultantID)
+func (s *Service) produce(ctx context.Context, reply *lobby.Message) lobby.FinishParams {
+	conv, err := s.Chat.FindConversationByID(ctx, reply.ConversationID)
 	if err != nil {
-		return s.fail(ex, "", "", err)
+		return s.fail(reply, "", "", err)
 	}
-	history, err := s.Chat.FindRecentMessages(ctx, ex.Conversation.ID, ex.Message.ID, maxHistory)
+	consultant, err := s.Consultants.FindConsultantByID(ctx, conv.ConsultantID)
 	if err != nil {
-		return s.fail(ex, "", "", err)
+		return s.fail(reply, "", "", err)
 	}
+	history, err := s.Chat.FindRecentMessages(ctx, conv.ID, reply.ID, maxHistory+1)
+	if err != nil {
+		return s.fail(reply, "", "", err)
+	}
+	history = history[:len(history)-1] // the reply itself, streaming
 	req := prompt.Assemble(prompt.Params{Consultant: consultant, History: history, ContextTokens: s.ContextTokens})
 	guard := prompt.NewGuard(consultant.SystemPrompt + "\n" + prompt.Footer)
 	// The pieces of the reply are not store writes, so they are published here; the
@@ -120,7 +157,7 @@ func (s *Service) produce(ctx context.Context, ex *lobby.Exchange) lobby.FinishP
 			return
 		}
 		seq++
-		s.Events.Publish(ctx, lobby.DeltaEvent(ex.Conversation.ID, lobby.Delta{MessageID: ex.Reply.ID, Delta: text}, seq))
+		s.Events.Publish(ctx, lobby.DeltaEvent(conv.ID, lobby.Delta{MessageID: reply.ID, Delta: text}, seq))
 	}
 	// A NUL is one byte, never part of a character split between pieces, so each piece
 	// can lose its own; the store cleans the whole reply by lobby.CleanText.
@@ -131,53 +168,29 @@ func (s *Service) produce(ctx context.Context, ex *lobby.Exchange) lobby.FinishP
 		model = completion.Model
 	}
 	if err != nil {
-		return s.fail(ex, guard.Text(), model, err)
+		return s.fail(reply, guard.Text(), model, err)
 	}
-	return lobby.FinishParams{ID: ex.Reply.ID, Content: guard.Text(), Status: lobby.MessageComplete, Model: model}
+	return lobby.FinishParams{ID: reply.ID, Content: guard.Text(), Status: lobby.MessageComplete, Model: model}
 }
 
 // fail logs err and returns the reply as failed, with what had streamed and why it
 // failed, in words for the buyer.
-func (s *Service) fail(ex *lobby.Exchange, partial, model string, err error) lobby.FinishParams {
+func (s *Service) fail(reply *lobby.Message, partial, model string, err error) lobby.FinishParams {
 	msg := lobby.ErrorMessage(err)
 	switch {
 	case lobby.ErrorCode(err) == lobby.EUPSTREAM:
-		s.Logger.Warn("reply failed", "message_id", ex.Reply.ID, "err", err)
+		s.Logger.Warn("reply failed", "message_id", reply.ID, "err", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		msg = "The reply took too long and was stopped. Send your message again to retry."
-		s.Logger.Warn("reply timed out", "message_id", ex.Reply.ID, "err", err)
+		s.Logger.Warn("reply timed out", "message_id", reply.ID, "err", err)
 	default:
-		s.Logger.Error("reply failed", "message_id", ex.Reply.ID, "err", err)
+		s.Logger.Error("reply failed", "message_id", reply.ID, "err", err)
 	}
-	return lobby.FinishParams{ID: ex.Reply.ID, Content: partial, Status: lobby.MessageFailed, Error: msg, Model: model}
+	return lobby.FinishParams{ID: reply.ID, Content: partial, Status: lobby.MessageFailed, Error: msg, Model: model}
 }
 
-// Interrupted is what a reply says when the process producing it died.
-const Interrupted = "The reply was interrupted when the server restarted. Send your message again."
-
-// Sweep fails the replies that have streamed longer than a reply may take: the process
-// producing them died. It runs once at once, then every interval until ctx ends.
-func (s *Service) Sweep(ctx context.Context, interval time.Duration) {
-	for {
-		// The store publishes the replies it fails.
-		_, err := s.Chat.FailStaleReplies(ctx, s.now().Add(-2*s.replyTimeout()), Interrupted)
-		if err != nil && ctx.Err() == nil {
-			s.Logger.Warn("sweep stale replies", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(interval):
-		}
-	}
-}
-
-func (s *Service) now() time.Time {
-	if s.Now == nil {
-		return time.Now()
-	}
-	return s.Now()
-}
+// Interrupted is what a reply says when every process producing it died.
+const Interrupted = "The reply was interrupted each time it was being written, so it was stopped. Send your message again; it was not counted against your plan."
 
 func (s *Service) replyTimeout() time.Duration {
 	if s.ReplyTimeout <= 0 {

@@ -3,6 +3,8 @@ package chat_test
 import (
 	"context"
 	"errors"
+	"github.com/lobby-dev/lobby/jobs"
+	"github.com/riverqueue/river"
 	"log/slog"
 	"strings"
 	"sync"
@@ -186,7 +188,16 @@ func TestSendFollowsBeforeStoring(t *testing.T) {
 	f.db.Events = f.hub // the store publishes the exchange's events, as it does in production
 	store := &subscribedFirst{ChatService: f.svc.Chat, hub: f.hub}
 	svc := &chat.Service{Chat: store, Consultants: f.svc.Consultants, Events: f.hub, LLM: &offline.Provider{}, Logger: slog.New(slog.DiscardHandler)}
-	defer svc.Wait(ctx)
+	workers := river.NewWorkers()
+	river.AddWorker(workers, svc.Replier())
+	queue, err := jobs.New(f.db, workers, jobs.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := queue.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer queue.Stop(context.Background())
 	ex, fl, err := svc.Send(ctx, lobby.ExchangeParams{SubscriptionID: f.sub.ID, Content: "Hello?"}, true)
 	if err != nil {
 		t.Fatal(err)

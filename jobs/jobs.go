@@ -42,6 +42,11 @@ type Reply struct {
 // Kind names the job for the queue; it is stored with every job, so it never changes.
 func (Reply) Kind() string { return "reply" }
 
+// ReplyAttempts is how many times a reply's job runs: a process dying mid-reply, a
+// deploy, costs one; the last attempt fails the reply, saying why, instead of
+// producing it, so a reply that kills its process ends all the same.
+const ReplyAttempts = 5
+
 // Ingest is the job that reads, chunks and embeds an uploaded knowledge document. Run
 // again after a crash, it starts the document over.
 type Ingest struct {
@@ -62,6 +67,9 @@ func (PruneDeliveries) Kind() string { return "prune_deliveries" }
 type Config struct {
 	// DeliveryWorkers is how many webhook deliveries run at once; 0 means 100.
 	DeliveryWorkers int
+	// ReplyWorkers is how many managed replies one instance produces at once; 0 means
+	// 200. A reply waits on its model, not on the machine.
+	ReplyWorkers int
 	// JobTimeout is the longest any job may run, a worker's own Timeout included; a job
 	// running longer than RescueAfter, as one whose process died does, is run again.
 	// RescueAfter is at least JobTimeout + 5 s, so a job still running is never
@@ -97,6 +105,7 @@ func New(db Store, workers *river.Workers, cfg Config) (*river.Client[*sql.Tx], 
 	rc := &river.Config{
 		Queues: map[string]river.QueueConfig{
 			QueueDeliveries:    {MaxWorkers: cmp.Or(cfg.DeliveryWorkers, 100)},
+			QueueReplies:       {MaxWorkers: cmp.Or(cfg.ReplyWorkers, 200)},
 			river.QueueDefault: {MaxWorkers: 10},
 		},
 		Workers:              workers,

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"slices"
-	"time"
 
 	"github.com/lobby-dev/lobby"
 )
@@ -153,13 +152,22 @@ func (s *ChatService) OpenConversation(ctx context.Context, subscriptionID, conv
 func (s *ChatService) FinishMessage(ctx context.Context, p lobby.FinishParams) (*lobby.Message, error) {
 	var m *lobby.Message
 	err := s.db.tx(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE messages SET content = $1, status = $2, error = $3, model = $4, updated_at = $5 WHERE id = $6`,
-			lobby.CleanText(p.Content), p.Status, lobby.CleanText(p.Error), lobby.CleanText(p.Model), tx.now, p.ID)
-		if err != nil {
+		var err error
+		m, err = scanMessage(tx.QueryRowContext(ctx, `UPDATE messages SET content = $1, status = $2, error = $3, model = $4, updated_at = $5
+			WHERE id = $6 AND status = $7 RETURNING `+messageColumns,
+			lobby.CleanText(p.Content), p.Status, lobby.CleanText(p.Error), lobby.CleanText(p.Model), tx.now, p.ID, lobby.MessageStreaming))
+		if errors.Is(err, sql.ErrNoRows) { // ended already, or never was
+			if m, err = scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`, p.ID)); err != nil {
+				return notFound(err, "no message %q", p.ID)
+			}
+			return lobby.Errorf(lobby.ECONFLICT, "message %s has ended already (%s)", p.ID, m.Status)
+		} else if err != nil {
 			return err
 		}
-		if m, err = scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`, p.ID)); err != nil {
-			return notFound(err, "no message %q", p.ID)
+		if m.Status == lobby.MessageFailed {
+			if err := refund(ctx, tx, m); err != nil {
+				return err
+			}
 		}
 		tx.publish(lobby.ReplyEvents(m, "", false)...) // its end
 		return nil
@@ -170,24 +178,38 @@ func (s *ChatService) FinishMessage(ctx context.Context, p lobby.FinishParams) (
 	return m, nil
 }
 
-// FailStaleReplies implements lobby.ChatService.
-func (s *ChatService) FailStaleReplies(ctx context.Context, cutoff time.Time, errMsg string) ([]*lobby.Message, error) {
-	var ms []*lobby.Message
+// refund gives back to its subscription the message that reply, just failed, answered:
+// a message that got no reply is not counted against the cap. A message of a period
+// that has passed is not given back to the new one.
+func refund(ctx context.Context, tx *Tx, reply *lobby.Message) error {
+	_, err := tx.ExecContext(ctx, `UPDATE subscriptions SET messages_used = messages_used - 1, updated_at = $1
+		WHERE id = (SELECT subscription_id FROM conversations WHERE id = $2) AND messages_used > 0 AND period_start <= $3`,
+		tx.now, reply.ConversationID, reply.CreatedAt)
+	return err
+}
+
+// RestartMessage implements lobby.ChatService.
+func (s *ChatService) RestartMessage(ctx context.Context, id string) (*lobby.Message, error) {
+	var m *lobby.Message
 	err := s.db.tx(ctx, func(tx *Tx) error {
 		var err error
-		ms, err = queryAll(ctx, tx, scanMessage, `UPDATE messages SET status = $1, error = $2, updated_at = $3
-			WHERE status = $4 AND created_at < $5 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.reply_id = messages.id)
-			RETURNING `+messageColumns,
-			lobby.MessageFailed, errMsg, tx.now, lobby.MessageStreaming, lobby.UTC(cutoff))
-		for _, m := range ms {
-			tx.publish(lobby.MessageEvent(lobby.EventMessageFailed, m))
+		m, err = scanMessage(tx.QueryRowContext(ctx, `UPDATE messages SET content = '', updated_at = $1 WHERE id = $2 AND status = $3
+			RETURNING `+messageColumns, tx.now, id, lobby.MessageStreaming))
+		if errors.Is(err, sql.ErrNoRows) {
+			if _, err := s.FindMessageByID(ctx, id); err != nil {
+				return err
+			}
+			return lobby.Errorf(lobby.ECONFLICT, "message %s has ended already", id)
+		} else if err != nil {
+			return err
 		}
-		return err
+		tx.publish(lobby.MessageEvent(lobby.EventMessageCreated, m))
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return ms, nil
+	return m, nil
 }
 
 // FindConversationByID implements lobby.ChatService.

@@ -79,6 +79,11 @@ func (db *DB) createDelivery(ctx context.Context, tx *Tx, ex *lobby.Exchange) er
 	if err := tx.QueryRowContext(ctx, `SELECT mode FROM consultants WHERE id = $1`, ex.Conversation.ConsultantID).Scan(&mode); err != nil {
 		return err
 	}
+	if !mode.RunsOwnAgent() { // Lobby produces the reply, in a job of the queue's
+		_, err := tx.db.jobs.InsertTx(ctx, tx.Tx, jobs.Reply{MessageID: ex.Reply.ID},
+			&river.InsertOpts{Queue: jobs.QueueReplies, MaxAttempts: jobs.ReplyAttempts})
+		return err
+	}
 	ch, ok := channels[mode]
 	if !ok {
 		return nil
@@ -270,6 +275,11 @@ func endReply(ctx context.Context, tx *Tx, out *lobby.AttemptOutcome, content, s
 		return err
 	}
 	out.Reply = m
+	if m.Status == lobby.MessageFailed {
+		if err := refund(ctx, tx, m); err != nil {
+			return err
+		}
+	}
 	delta := ""
 	if m.Status == lobby.MessageComplete {
 		delta = m.Content

@@ -57,16 +57,6 @@ func testDelivery(t *testing.T, open func(*testing.T) *Store) {
 			t.Fatalf("after a failed attempt: %+v", out)
 		}
 	})
-	t.Run("AwaitedReplyIsNotSwept", func(t *testing.T) {
-		clock.Add(time.Hour)
-		ms, err := st.Chat.FailStaleReplies(ctx, clock.Now(), "interrupted")
-		must(t, err)
-		for _, m := range ms {
-			if m.ID == ex.Reply.ID {
-				t.Fatal("the sweeper failed a reply awaited from an agent")
-			}
-		}
-	})
 	t.Run("StaleRoundChangesOnlyTheLog", func(t *testing.T) {
 		out, err := st.Deliveries.RecordAttempt(ctx, lobby.AttemptResult{DeliveryID: d.ID, Round: 7, Attempt: lobby.Attempt{At: clock.Now(), StatusCode: 200}, Delivered: true, Reply: "no"})
 		must(t, err)
@@ -94,11 +84,15 @@ func testDelivery(t *testing.T, open func(*testing.T) *Store) {
 		}
 	})
 	t.Run("GoneDisables", func(t *testing.T) {
-		_, _, ex := agentExchange(t, st, "gone", lobby.ModeWebhook)
+		_, sub, ex := agentExchange(t, st, "gone", lobby.ModeWebhook)
 		out, err := st.Deliveries.RecordAttempt(ctx, lobby.AttemptResult{DeliveryID: ex.Delivery.ID, Attempt: lobby.Attempt{At: clock.Now(), StatusCode: 410}, Gone: true})
 		must(t, err)
 		if !out.Disabled || out.Delivery.Status != lobby.DeliveryFailed || out.Reply == nil || out.Reply.Status != lobby.MessageFailed {
 			t.Fatalf("after 410: %+v", out)
+		}
+		// The message got no reply, so it does not count against the cap.
+		if got, _ := st.Subscriptions.FindSubscription(ctx, sub.UserID, sub.ID); got.MessagesUsed != 0 {
+			t.Fatalf("messages_used = %d after the delivery failed; want 0", got.MessagesUsed)
 		}
 		gc, err := st.Consultants.FindConsultantBySlug(ctx, "gone")
 		must(t, err)

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lobby-dev/lobby"
 )
@@ -87,12 +86,11 @@ func testEvents(t *testing.T, open func(*testing.T) *Store) {
 		must(t, err)
 		wantEvents(t, ch, "message.failed "+ex.Reply.ID)
 	})
-	t.Run("FailStaleReplies", func(t *testing.T) {
+	t.Run("RestartMessage", func(t *testing.T) {
 		ex, ch := send(t, managed)
-		st.Clock.Add(time.Second)
-		_, err := st.Chat.FailStaleReplies(ctx, st.Clock.Now(), "interrupted")
+		_, err := st.Chat.RestartMessage(ctx, ex.Reply.ID)
 		must(t, err)
-		wantEvents(t, ch, "message.failed "+ex.Reply.ID)
+		wantEvents(t, ch, "message.created "+ex.Reply.ID)
 	})
 	t.Run("ErrQuotaPublishesNothing", func(t *testing.T) {
 		one := int64(1)

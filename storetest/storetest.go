@@ -921,20 +921,26 @@ func testChat(t *testing.T, open func(*testing.T) *Store) {
 	_, err = st.Chat.FinishMessage(ctx, lobby.FinishParams{ID: "msg_nope", Content: "x", Status: lobby.MessageComplete})
 	WantCode(t, err, lobby.ENOTFOUND)
 
-	// A reply whose process died is failed once it is older than the cutoff.
-	stale, err := st.Chat.FailStaleReplies(ctx, third.Reply.CreatedAt, "gone")
+	// A reply ends once: finishing it again changes nothing and says so.
+	_, err = st.Chat.FinishMessage(ctx, lobby.FinishParams{ID: first.Reply.ID, Content: "Twice", Status: lobby.MessageComplete})
+	WantCode(t, err, lobby.ECONFLICT)
+	if m, _ := st.Chat.FindMessageByID(ctx, first.Reply.ID); m.Content != "Hi." {
+		t.Fatalf("a reply finished twice: %+v", m)
+	}
+	// The failed reply gave its message back: two of three count.
+	if got, _ := st.Subscriptions.FindSubscription(ctx, buyer.ID, sub.ID); got.MessagesUsed != 2 {
+		t.Fatalf("messages_used = %d after one of three replies failed; want 2", got.MessagesUsed)
+	}
+	// A reply whose process died starts over, empty; one that ended cannot.
+	restarted, err := st.Chat.RestartMessage(ctx, third.Reply.ID)
 	must(t, err)
-	if len(stale) != 0 {
-		t.Fatalf("failed replies born at the cutoff: %+v", stale)
+	if restarted.Status != lobby.MessageStreaming || restarted.Content != "" {
+		t.Fatalf("restarted = %+v", restarted)
 	}
-	stale, err = st.Chat.FailStaleReplies(ctx, third.Reply.CreatedAt.Add(time.Second), "gone")
-	must(t, err)
-	if len(stale) != 1 || stale[0].ID != third.Reply.ID || stale[0].Status != lobby.MessageFailed || stale[0].Error != "gone" {
-		t.Fatalf("stale replies = %+v", stale)
-	}
-	if m, _ := st.Chat.FindMessageByID(ctx, first.Reply.ID); m.Status != lobby.MessageComplete {
-		t.Fatalf("a finished reply was swept: %+v", m)
-	}
+	_, err = st.Chat.RestartMessage(ctx, first.Reply.ID)
+	WantCode(t, err, lobby.ECONFLICT)
+	_, err = st.Chat.RestartMessage(ctx, "msg_nope")
+	WantCode(t, err, lobby.ENOTFOUND)
 }
 
 // testChatCap: 30 messages sent at once against a cap of 10 store exactly 10; the rest
@@ -992,6 +998,14 @@ func testChatCap(t *testing.T, open func(*testing.T) *Store) {
 	got, _ = st.Subscriptions.FindSubscription(ctx, owner.ID, sub.ID)
 	if got.MessagesUsed != 1 {
 		t.Fatalf("messages_used in the new period = %d", got.MessagesUsed)
+	}
+	// A reply of the last period that fails now gives nothing back to this one.
+	last, err := st.Chat.FindMessages(ctx, lobby.MessageFilter{ConversationID: cnvs[0].ID, Limit: 2})
+	must(t, err)
+	_, err = st.Chat.FinishMessage(ctx, lobby.FinishParams{ID: last[1].ID, Status: lobby.MessageFailed, Error: "gone"})
+	must(t, err)
+	if got, _ = st.Subscriptions.FindSubscription(ctx, owner.ID, sub.ID); got.MessagesUsed != 1 {
+		t.Fatalf("messages_used = %d after a reply of the last period failed; want 1", got.MessagesUsed)
 	}
 }
 

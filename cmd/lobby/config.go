@@ -53,6 +53,7 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&c.MetricsToken, "metrics-token", "", "bearer token that lets a client elsewhere read /metrics (loopback clients need none)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this address of its own instead, such as 127.0.0.1:9100")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long shutdown waits for requests in flight")
+	fs.DurationVar(&c.ReplyTimeout, "reply-timeout", 3*time.Minute, "the longest a managed reply may take; one whose process died is produced again after it")
 	fs.DurationVar(&c.WebhookTimeout, "webhook-timeout", 15*time.Second, "how long a webhook delivery waits for the agent's answer")
 	fs.StringVar(&c.WebhookRetries, "webhook-retry-schedule", "0s,5s,5m,30m,2h,5h,10h,10h",
 		"the wait before each webhook delivery attempt, comma-separated; after the last the delivery fails")
@@ -123,6 +124,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--payments stripe is not available in this version yet; use --payments local")
 	default:
 		return fmt.Errorf("--payments %q: use local or stripe", c.Payments)
+	}
+	if c.ReplyTimeout < time.Second || c.ReplyTimeout > 30*time.Minute {
+		return fmt.Errorf("--reply-timeout %s: use 1s to 30m", c.ReplyTimeout)
 	}
 	if c.WebhookTimeout < time.Second || c.WebhookTimeout > 5*time.Minute {
 		return fmt.Errorf("--webhook-timeout %s: use 1s to 5m", c.WebhookTimeout)

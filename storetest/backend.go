@@ -140,7 +140,7 @@ func OpenPostgres(t testing.TB) *sqldb.DB {
 		t.Fatalf("parse %s: %v", PostgresURLVar, err)
 	}
 	q := u.Query()
-	q.Set("search_path", schema)
+	q.Set("search_path", schema+",public") // public holds the database's extensions, pgvector's types
 	u.RawQuery = q.Encode()
 	db := openPostgres(t, u.String())
 	if err := db.Migrate(ctx); err != nil {

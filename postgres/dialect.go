@@ -44,17 +44,58 @@ func (dialect) IsUniqueViolation(err error) bool {
 }
 
 // TextSearch matches table's tsvector column search, weighted by its migration.
-func (dialect) TextSearch(table, alias, arg string, words []string) sqldb.TextMatch {
+// Words are letters and digits only, so none is to_tsquery's syntax.
+func (dialect) TextSearch(table, alias, arg string, words []string, anyWord bool) sqldb.TextMatch {
 	query := "to_tsquery('english', " + arg + ")"
 	q := make([]string, len(words))
 	for i, w := range words {
 		q[i] = w + ":*" // a prefix of each word, all of them
+		if anyWord {
+			q[i] = w
+		}
+	}
+	sep := " & "
+	if anyWord {
+		sep = " | "
 	}
 	return sqldb.TextMatch{
 		Where: alias + ".search @@ " + query,
 		Rank:  "ts_rank(" + alias + ".search, " + query + ") DESC",
-		Query: strings.Join(q, " & "),
+		Score: "ts_rank_cd(" + alias + ".search, " + query + ")",
+		Query: strings.Join(q, sep),
 	}
+}
+
+// VectorValue is pgvector's text form, "[1,2,3]".
+func (dialect) VectorValue(v []float32) any {
+	b := make([]byte, 0, 2+len(v)*10)
+	b = append(b, '[')
+	for i, x := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendFloat(b, float64(x), 'g', -1, 32)
+	}
+	return string(append(b, ']'))
+}
+
+// VectorSearch uses the dimension's HNSW index (see VectorIndex). Iterative scans
+// (pgvector 0.8) go on through the index until the consultant's rows fill the page,
+// instead of filtering ef_search candidates down to fewer.
+func (dialect) VectorSearch(column, arg string, dim int) sqldb.VectorMatch {
+	typ := "vector(" + strconv.Itoa(dim) + ")"
+	return sqldb.VectorMatch{
+		Setup:    "SET LOCAL hnsw.iterative_scan = relaxed_order",
+		Distance: "(" + column + ")::" + typ + " <=> " + arg + "::" + typ,
+	}
+}
+
+// VectorIndex makes an HNSW cosine index of the vectors of one dimension: pgvector
+// indexes only columns of a fixed dimension, so it indexes the cast.
+func (dialect) VectorIndex(table, column, dimColumn string, dim int) string {
+	d := strconv.Itoa(dim)
+	return "CREATE INDEX IF NOT EXISTS " + table + "_" + column + "_" + d + " ON " + table +
+		" USING hnsw ((" + column + "::vector(" + d + ")) vector_cosine_ops) WHERE " + dimColumn + " = " + d
 }
 
 func mustSub(f fs.FS, dir string) fs.FS {

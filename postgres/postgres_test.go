@@ -22,3 +22,10 @@ func TestMigrations(t *testing.T) {
 	skipUnlessPostgres(t)
 	storetest.ExerciseMigrations(t, storetest.Postgres)
 }
+
+func BenchmarkKnowledgeSearch10k(b *testing.B) {
+	if os.Getenv(storetest.PostgresURLVar) == "" {
+		b.Skipf("PostgreSQL not tested: set %s to a server's URL (CI does)", storetest.PostgresURLVar)
+	}
+	storetest.BenchmarkKnowledgeSearch(b, storetest.Postgres, 10_000)
+}

@@ -59,7 +59,7 @@ func New(read, write *sql.DB, d Dialect, driver riverdriver.Driver[*sql.Tx]) (*D
 	}
 	db := &DB{read: read, write: write, dialect: d, driver: driver, jobs: jobs, Now: time.Now}
 	db.services = Services{Auth: &AuthService{db}, Consultants: &ConsultantService{db}, Subscriptions: &SubscriptionService{db},
-		Chat: &ChatService{db}, Deliveries: &DeliveryService{db}}
+		Chat: &ChatService{db}, Deliveries: &DeliveryService{db}, Knowledge: &KnowledgeService{db: db}}
 	return db, nil
 }
 
@@ -70,6 +70,7 @@ type Services struct {
 	Subscriptions *SubscriptionService
 	Chat          *ChatService
 	Deliveries    *DeliveryService
+	Knowledge     *KnowledgeService
 }
 
 // Services returns the services over db.

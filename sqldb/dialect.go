@@ -33,8 +33,28 @@ type Dialect interface {
 
 	// TextSearch returns the SQL that matches the rows of table, named alias in the
 	// query, against words (letters and digits only), whose query text is passed as
-	// the placeholder arg. The table's full-text index is made by the migrations.
-	TextSearch(table, alias, arg string, words []string) TextMatch
+	// the placeholder arg: rows with a prefix of every word, or with any one of the
+	// words when anyWord. The table's full-text index is made by the migrations.
+	TextSearch(table, alias, arg string, words []string, anyWord bool) TextMatch
+
+	// VectorValue returns v as the value of a vector column.
+	VectorValue(v []float32) any
+
+	// VectorSearch returns the SQL that ranks the rows of a vector column whose
+	// vectors have dim dimensions by cosine distance to the vector passed as the
+	// placeholder arg; the zero VectorMatch when the store ranks them in Go instead.
+	VectorSearch(column, arg string, dim int) VectorMatch
+
+	// VectorIndex returns the statement that indexes table's vector column for
+	// vectors of dim dimensions, whose dimension is in dimColumn; "" when there is
+	// none to make.
+	VectorIndex(table, column, dimColumn string, dim int) string
+}
+
+// VectorMatch is a nearest-neighbour search in SQL, from Dialect.VectorSearch.
+type VectorMatch struct {
+	Setup    string // run first, in the search's transaction; "" when none is needed
+	Distance string // cosine distance, smallest first
 }
 
 // TextMatch is a full-text search in SQL, from Dialect.TextSearch.
@@ -42,6 +62,7 @@ type TextMatch struct {
 	Join  string // joined after "FROM table alias"; "" when none is needed
 	Where string // the condition a matching row meets
 	Rank  string // the ORDER BY term that puts the best match first
+	Score string // a measure of the match, higher better
 	Query string // the value to pass as the placeholder
 }
 
@@ -49,4 +70,5 @@ type TextMatch struct {
 const (
 	lockMigrations    int64 = 7245160342
 	lockJobMigrations int64 = 7245160343
+	lockVectorIndex   int64 = 7245160344
 )

@@ -46,26 +46,44 @@ func (dialect) IsUniqueViolation(err error) bool {
 // its migration lists them. PostgreSQL weighs them in the index instead.
 var searchWeights = map[string]string{
 	"consultants": "10.0, 4.0, 1.0, 2.0, 4.0", // name, tagline, description, category, tags
+	"chunks":      "1.0, 2.0",                 // text, heading
 }
 
 // TextSearch matches table's FTS5 index, the table table_fts over its rowids.
-func (dialect) TextSearch(table, alias, arg string, words []string) sqldb.TextMatch {
+func (dialect) TextSearch(table, alias, arg string, words []string, anyWord bool) sqldb.TextMatch {
 	fts := table + "_fts"
 	rank := "bm25(" + fts + ")"
 	if w, ok := searchWeights[table]; ok {
 		rank = "bm25(" + fts + ", " + w + ")"
 	}
+	// Quoted, a word is only ever a string to FTS5, never its syntax.
 	q := make([]string, len(words))
 	for i, w := range words {
 		q[i] = `"` + w + `"*` // a prefix of each word, all of them
+		if anyWord {
+			q[i] = `"` + w + `"`
+		}
+	}
+	sep := " "
+	if anyWord {
+		sep = " OR "
 	}
 	return sqldb.TextMatch{
 		Join:  "JOIN " + fts + " ON " + fts + ".rowid = " + alias + ".rowid",
 		Where: fts + " MATCH " + arg,
 		Rank:  rank,
-		Query: strings.Join(q, " "),
+		Score: "-" + rank,
+		Query: strings.Join(q, sep),
 	}
 }
+
+// VectorValue is little-endian float32s, as sqldb's search in Go reads them.
+func (dialect) VectorValue(v []float32) any { return sqldb.EncodeVector(v) }
+
+// VectorSearch ranks in Go: SQLite has no vector index.
+func (dialect) VectorSearch(column, arg string, dim int) sqldb.VectorMatch { return sqldb.VectorMatch{} }
+
+func (dialect) VectorIndex(table, column, dimColumn string, dim int) string { return "" }
 
 func mustSub(f fs.FS, dir string) fs.FS {
 	sub, err := fs.Sub(f, dir)

@@ -31,7 +31,9 @@ func Open(path string) (*sqldb.DB, error) {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	read, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)")
+	// Readers map the file and cache up to 64 MiB each, so that an exact vector search
+	// scanning a knowledge base reads memory instead of making a syscall a page.
+	read, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)&_pragma=mmap_size(268435456)&_pragma=cache_size(-65536)")
 	if err != nil {
 		write.Close()
 		return nil, err

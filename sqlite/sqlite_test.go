@@ -9,3 +9,5 @@ import (
 func TestConformance(t *testing.T) { storetest.Exercise(t, storetest.SQLite.Store) }
 
 func TestMigrations(t *testing.T) { storetest.ExerciseMigrations(t, storetest.SQLite) }
+
+func BenchmarkKnowledgeSearch10k(b *testing.B) { storetest.BenchmarkKnowledgeSearch(b, storetest.SQLite, 10_000) }

@@ -47,7 +47,7 @@ func (b Backend) store(t *testing.T, db *sqldb.DB, clock *Clock) *Store {
 	db.Events = events
 	svc := db.Services()
 	return &Store{Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Chat: svc.Chat,
-		Deliveries: svc.Deliveries, Events: events, Clock: clock,
+		Deliveries: svc.Deliveries, Knowledge: svc.Knowledge, QueuedJobs: db.QueuedJobs, Events: events, Clock: clock,
 		Shared: func(t *testing.T) *Store { return b.store(t, b.OpenShared(t, db), clock) }}
 }
 
@@ -140,7 +140,7 @@ func OpenPostgres(t testing.TB) *sqldb.DB {
 		t.Fatalf("parse %s: %v", PostgresURLVar, err)
 	}
 	q := u.Query()
-	q.Set("search_path", schema)
+	q.Set("search_path", schema+",public") // public holds the database's extensions, pgvector's types
 	u.RawQuery = q.Encode()
 	db := openPostgres(t, u.String())
 	if err := db.Migrate(ctx); err != nil {

@@ -21,6 +21,9 @@ type Store struct {
 	Subscriptions lobby.SubscriptionService
 	Chat          lobby.ChatService
 	Deliveries    lobby.DeliveryService
+	Knowledge     lobby.KnowledgeService
+	// QueuedJobs returns the JSON arguments of the queued jobs of a kind.
+	QueuedJobs func(ctx context.Context, kind string) ([]string, error)
 	// Events is where the services publish what their writes changed, after commit.
 	Events lobby.EventService
 	// Clock is the time the services read; the tests move it.
@@ -53,6 +56,8 @@ func Exercise(t *testing.T, open func(t *testing.T) *Store) {
 		{"Inbox", testInbox},
 		{"Reply", testReply},
 		{"Events", testEvents},
+		{"Knowledge", testKnowledge},
+		{"KnowledgeSearch", testKnowledgeSearch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -44,6 +45,29 @@ func TestRead(t *testing.T) {
 			_, err := Read(tc.data, tc.file, "")
 			if lobby.ErrorCode(err) != tc.code || !strings.Contains(lobby.ErrorMessage(err), tc.msg) {
 				t.Errorf("err = %v, want %s containing %q", err, tc.code, tc.msg)
+			}
+		})
+	}
+}
+
+func TestReadPDF(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ file, code, want string }{
+		{"text.pdf", "", "fourteen days"},
+		{"image-only.pdf", lobby.EINVALID, "no text layer"},
+		{"truncated.pdf", lobby.EINVALID, "damaged"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			data, err := os.ReadFile("testdata/" + tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Read(data, tc.file, "")
+			if lobby.ErrorCode(err) != tc.code {
+				t.Fatalf("err = %v", err)
+			}
+			if err == nil && !strings.Contains(got.Markdown, tc.want) || err != nil && !strings.Contains(lobby.ErrorMessage(err), tc.want) {
+				t.Errorf("got %+v, %v", got, err)
 			}
 		})
 	}

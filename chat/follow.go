@@ -63,6 +63,12 @@ type Follow struct {
 	// left out), and the ones announced but not ended.
 	cursor, floor string
 	open          map[string]bool
+	// since is an ID made as the follow began: a message above it was stored after.
+	// A reply's piece can come from another instance before its message.created, which
+	// the instance that stored it publishes; such messages are announced from the
+	// store first, and their live message.created, when it comes, is dropped (synth).
+	since string
+	synth map[string]bool
 	// A Last-Event-ID replay still reading: the page after replayAfter, from the
 	// message replayLast on.
 	replaying               bool
@@ -72,7 +78,7 @@ type Follow struct {
 // Follow subscribes to a conversation's events and, with p.LastEventID, reads what
 // the client missed. The follow ends when ctx does or Close is called.
 func (f *Follower) Follow(ctx context.Context, p FollowParams) (*Follow, error) {
-	fl := &Follow{follower: f, p: p, ctx: ctx}
+	fl := &Follow{follower: f, p: p, ctx: ctx, since: lobby.NewID(lobby.PrefixMessage)}
 	wake := p.Wake
 	if wake == nil {
 		fl.wake = make(chan struct{}, 1)
@@ -179,7 +185,17 @@ func (fl *Follow) TryNext() (lobby.Event, bool, error) {
 		}
 		es, live := fl.feed.Take()
 		for _, e := range es {
-			if fl.done[e.MessageID()] {
+			id := e.MessageID()
+			if e.Type != lobby.EventMessageCreated && id > fl.since && !fl.open[id] && !fl.done[id] {
+				if err := fl.announceUpTo(id); err != nil {
+					return lobby.Event{}, false, err
+				}
+			}
+			if fl.done[id] {
+				continue
+			}
+			if e.Type == lobby.EventMessageCreated && fl.synth[id] {
+				delete(fl.synth, id)
 				continue
 			}
 			fl.note(e)
@@ -287,6 +303,46 @@ func (fl *Follow) catchUp(ctx context.Context) error {
 		}
 		if len(ms) > 0 {
 			fl.cursor = max(fl.cursor, ms[len(ms)-1].ID)
+		}
+		if len(ms) < 100 {
+			return nil
+		}
+	}
+}
+
+// announceUpTo announces from the store the messages stored since the follow began,
+// up to the one with id, that the follow has not had message.created of: an event of
+// id came first.
+func (fl *Follow) announceUpTo(id string) error {
+	after := max(fl.cursor, below(fl.since))
+	for {
+		ms, err := fl.follower.Chat.FindMessages(fl.ctx, lobby.MessageFilter{ConversationID: fl.p.ConversationID, After: after, Limit: 100})
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if m.ID > id {
+				return nil
+			}
+			after = m.ID
+			if m.ID < fl.floor || fl.open[m.ID] || fl.done[m.ID] {
+				continue
+			}
+			if fl.synth == nil {
+				fl.synth = map[string]bool{}
+			}
+			if fl.done == nil {
+				fl.done = map[string]bool{}
+			}
+			if m.Status == lobby.MessageStreaming {
+				fl.synth[m.ID] = true
+			} else { // ended already: its live events are all behind
+				fl.done[m.ID] = true
+			}
+			for _, e := range announce(m) {
+				fl.note(e)
+				fl.queue = append(fl.queue, e)
+			}
 		}
 		if len(ms) < 100 {
 			return nil

@@ -64,10 +64,11 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// overflow drops every follower of the conversation, as a burst it cannot keep up with would.
+// overflow drops every follower of the conversation, as a burst it cannot keep up with
+// would; its message sorts before any real one, so it stands for an older reply.
 func (f *fixture) overflow(ctx context.Context, cnv string) {
 	for i := 0; f.hub.Subscribers(lobby.ConversationTopic(cnv)) > 0 && i < 10*hub.QueueSize; i++ {
-		f.hub.Publish(ctx, lobby.DeltaEvent(cnv, lobby.Delta{MessageID: "msg_burst", Delta: "x"}, i))
+		f.hub.Publish(ctx, lobby.DeltaEvent(cnv, lobby.Delta{MessageID: "msg_00burst", Delta: "x"}, i))
 	}
 }
 
@@ -326,5 +327,42 @@ func TestReplayReadsAPageAtATime(t *testing.T) {
 		if e.Type == lobby.EventMessageCreated {
 			created++
 		}
+	}
+}
+
+// TestFollowAnnouncesBeforePieces: a reply's piece that comes before its
+// message.created (it was produced on another instance, whose events travel apart) is
+// preceded by the exchange read from the store, and the late message.created events
+// are dropped: the follower sees each message announced once, before its pieces.
+func TestFollowAnnouncesBeforePieces(t *testing.T) {
+	ctx := testContext(t)
+	f := newFixture(t, lobby.ModeManaged)
+	fl, err := f.follower().Follow(ctx, chat.FollowParams{ConversationID: f.exchange(t, "First").Conversation.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	ex := f.exchange(t, "Hello?")
+	var got []string
+	next := func(n int) {
+		for range n {
+			e, err := fl.Next(ctx)
+			if err != nil {
+				t.Fatal(err, got)
+			}
+			got = append(got, e.Type+" "+e.MessageID())
+		}
+	}
+	f.hub.Publish(ctx, lobby.DeltaEvent(ex.Conversation.ID, lobby.Delta{MessageID: ex.Reply.ID, Delta: "Hi"}, 1))
+	next(3)
+	f.hub.Publish(ctx, lobby.MessageEvent(lobby.EventMessageCreated, ex.Message))
+	f.hub.Publish(ctx, lobby.MessageEvent(lobby.EventMessageCreated, ex.Reply))
+	ended, _ := f.svc.Chat.FinishMessage(ctx, lobby.FinishParams{ID: ex.Reply.ID, Content: "Hi", Status: lobby.MessageComplete, Model: "test"})
+	f.hub.Publish(ctx, lobby.MessageEvent(lobby.EventMessageCompleted, ended))
+	next(1)
+	want := []string{"message.created " + ex.Message.ID, "message.created " + ex.Reply.ID,
+		"message.delta " + ex.Reply.ID, "message.completed " + ex.Reply.ID}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("got %v\nwant %v", got, want)
 	}
 }

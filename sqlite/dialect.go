@@ -81,7 +81,9 @@ func (dialect) TextSearch(table, alias, arg string, words []string, anyWord bool
 func (dialect) VectorValue(v []float32) any { return sqldb.EncodeVector(v) }
 
 // VectorSearch ranks in Go: SQLite has no vector index.
-func (dialect) VectorSearch(column, arg string, dim int) sqldb.VectorMatch { return sqldb.VectorMatch{} }
+func (dialect) VectorSearch(column, arg string, dim int) sqldb.VectorMatch {
+	return sqldb.VectorMatch{}
+}
 
 func (dialect) VectorIndex(table, column, dimColumn string, dim int) string { return "" }
 

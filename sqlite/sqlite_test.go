@@ -10,4 +10,6 @@ func TestConformance(t *testing.T) { storetest.Exercise(t, storetest.SQLite.Stor
 
 func TestMigrations(t *testing.T) { storetest.ExerciseMigrations(t, storetest.SQLite) }
 
-func BenchmarkKnowledgeSearch10k(b *testing.B) { storetest.BenchmarkKnowledgeSearch(b, storetest.SQLite, 10_000) }
+func BenchmarkKnowledgeSearch10k(b *testing.B) {
+	storetest.BenchmarkKnowledgeSearch(b, storetest.SQLite, 10_000)
+}

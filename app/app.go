@@ -182,6 +182,7 @@ func (a *App) Open(ctx context.Context) error {
 
 	a.Consult = &chat.Service{Chat: svc.Chat, Consultants: svc.Consultants, Events: a.Events, LLM: a.LLM, Logger: log,
 		ReplyTimeout: cfg.ReplyTimeout}
+	db.ReplyWatch = a.Consult.JobTimeout()
 
 	a.Registry = prometheus.NewRegistry()
 	payloads := &deliver.Events{Chat: svc.Chat, ReplyURL: cfg.BaseURL + "/api/v1/reply"}
@@ -281,6 +282,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	if err := a.Consult.Wait(sctx); err != nil {
+		a.Logger.Warn("replies still in flight at shutdown; their jobs will produce them again", "err", err)
+	}
 	return nil
 }
 
@@ -291,6 +295,9 @@ func (a *App) Close() error {
 	defer cancel()
 	if a.Server != nil {
 		a.Server.Close()
+	}
+	if a.Consult != nil {
+		a.Consult.Wait(ctx)
 	}
 	for i := len(a.stops) - 1; i >= 0; i-- {
 		a.stops[i](ctx)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lobby-dev/lobby"
@@ -28,14 +29,17 @@ type Service struct {
 	ReplyTimeout time.Duration
 	// ContextTokens is the model's context budget; 0 means the prompt package's default.
 	ContextTokens int
+
+	wg sync.WaitGroup
 }
 
 // maxHistory is how many of the newest messages a reply is assembled from.
 const maxHistory = 400
 
-// Send stores the buyer's message and its reply, born streaming; the store queues the
-// job that produces a managed reply in the same transaction, and a webhook or polling
-// consultant's agent makes its reply itself. With follow set, it opens the
+// Send stores the buyer's message and its reply, born streaming, and produces a
+// managed reply at once, on this instance; the store queues, in the same transaction,
+// the job that produces it again if this process dies first (see Replier). A webhook or
+// polling consultant's agent makes its reply itself. With follow set, it opens the
 // conversation and follows it before the exchange is stored, and returns the follow
 // (nil otherwise; the caller closes it): it sees every event of the exchange, from the
 // buyer's message.created on, wherever the reply is produced, and catches up from the
@@ -62,13 +66,43 @@ func (s *Service) Send(ctx context.Context, p lobby.ExchangeParams, follow bool)
 		fl.from(ex.Message.ID)
 	}
 	// The store has published the exchange's events; a follow holds them queued.
+	if ex.Delivery == nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.reply(context.WithoutCancel(ctx), ex.Reply)
+		}()
+	}
 	return ex, fl, nil
+}
+
+// Wait waits for the replies this instance is producing to end, or for ctx; those
+// still running when it gives up are produced again by their jobs.
+func (s *Service) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Service) reply(ctx context.Context, reply *lobby.Message) {
+	rctx, cancel := context.WithTimeout(ctx, s.replyTimeout())
+	defer cancel()
+	if err := s.finish(ctx, s.produce(rctx, reply)); err != nil {
+		s.Logger.Error("store reply", "message_id", reply.ID, "err", err)
+	}
 }
 
 // Follower follows conversations over the service's store and events.
 func (s *Service) Follower() *Follower { return &Follower{Chat: s.Chat, Events: s.Events} }
 
-// Replier is the queue's worker for managed replies.
+// Replier is the queue's worker for managed replies' jobs. A reply's job runs once the
+// reply's whole time (JobTimeout) has passed: by then the instance that stored it has
+// ended it, unless that instance died, and the job produces it again.
 func (s *Service) Replier() river.Worker[jobs.Reply] { return &replier{s: s} }
 
 type replier struct {
@@ -79,14 +113,15 @@ type replier struct {
 // Timeout lets a reply run its whole time, and store how it ended.
 func (r *replier) Timeout(*river.Job[jobs.Reply]) time.Duration { return r.s.JobTimeout() }
 
-// JobTimeout is the longest a reply's job runs: the queue rescues a job running longer,
-// as one whose process died, and runs it again.
+// JobTimeout is the longest a reply takes, and so how long after a reply is born its
+// job runs; the queue rescues a job running longer, as one whose process died, and
+// runs it again.
 func (s *Service) JobTimeout() time.Duration { return s.replyTimeout() + 10*time.Second }
 
-// Work produces the reply, or, run again after its process died, produces it again
-// from the start; the last attempt fails it instead. A reply that has ended is left as
-// it is, so no reply is produced twice. A job stopped by the process shutting down
-// returns its error, and the queue runs it again elsewhere.
+// Work produces again, from the start, a reply still streaming when its job runs: the
+// process producing it died. The last attempt fails it instead. A reply that has ended
+// is left as it is, so no reply is produced twice. A job stopped by the process
+// shutting down returns its error, and the queue runs it again elsewhere.
 func (r *replier) Work(ctx context.Context, job *river.Job[jobs.Reply]) error {
 	s := r.s
 	reply, err := s.Chat.FindMessageByID(ctx, job.Args.MessageID)
@@ -102,11 +137,9 @@ func (r *replier) Work(ctx context.Context, job *river.Job[jobs.Reply]) error {
 		s.Logger.Error("reply interrupted on every attempt; failing it", "message_id", reply.ID, "attempts", job.Attempt)
 		return s.finish(ctx, lobby.FinishParams{ID: reply.ID, Status: lobby.MessageFailed, Error: Interrupted})
 	}
-	if job.Attempt > 1 {
-		s.Logger.Warn("reply interrupted; producing it again", "message_id", reply.ID, "attempt", job.Attempt)
-		if reply, err = s.Chat.RestartMessage(ctx, reply.ID); err != nil {
-			return ignoreEnded(err)
-		}
+	s.Logger.Warn("reply interrupted; producing it again", "message_id", reply.ID, "attempt", job.Attempt)
+	if reply, err = s.Chat.RestartMessage(ctx, reply.ID); err != nil {
+		return ignoreEnded(err)
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.replyTimeout())
 	defer cancel()

@@ -3,8 +3,6 @@ package chat_test
 import (
 	"context"
 	"errors"
-	"github.com/lobby-dev/lobby/jobs"
-	"github.com/riverqueue/river"
 	"log/slog"
 	"strings"
 	"sync"
@@ -189,16 +187,7 @@ func TestSendFollowsBeforeStoring(t *testing.T) {
 	f.db.Events = f.hub // the store publishes the exchange's events, as it does in production
 	store := &subscribedFirst{ChatService: f.svc.Chat, hub: f.hub}
 	svc := &chat.Service{Chat: store, Consultants: f.svc.Consultants, Events: f.hub, LLM: &offline.Provider{}, Logger: slog.New(slog.DiscardHandler)}
-	workers := river.NewWorkers()
-	river.AddWorker(workers, svc.Replier())
-	queue, err := jobs.New(f.db, workers, jobs.Config{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := queue.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer queue.Stop(context.Background())
+	defer svc.Wait(ctx)
 	ex, fl, err := svc.Send(ctx, lobby.ExchangeParams{SubscriptionID: f.sub.ID, Content: "Hello?"}, true)
 	if err != nil {
 		t.Fatal(err)

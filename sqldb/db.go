@@ -38,6 +38,9 @@ type DB struct {
 	// Events is where write transactions publish what they changed, once they commit;
 	// nil publishes nothing. Set it before serving.
 	Events lobby.EventService
+	// ReplyWatch is how long after a managed reply is born its job runs, to produce it
+	// again if the process producing it died; 0 runs the job at once.
+	ReplyWatch time.Duration
 
 	services Services
 }

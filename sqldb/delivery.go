@@ -79,9 +79,9 @@ func (db *DB) createDelivery(ctx context.Context, tx *Tx, ex *lobby.Exchange) er
 	if err := tx.QueryRowContext(ctx, `SELECT mode FROM consultants WHERE id = $1`, ex.Conversation.ConsultantID).Scan(&mode); err != nil {
 		return err
 	}
-	if !mode.RunsOwnAgent() { // Lobby produces the reply, in a job of the queue's
+	if !mode.RunsOwnAgent() { // Lobby produces the reply; a job watches that it ends
 		_, err := tx.db.jobs.InsertTx(ctx, tx.Tx, jobs.Reply{MessageID: ex.Reply.ID},
-			&river.InsertOpts{Queue: jobs.QueueReplies, MaxAttempts: jobs.ReplyAttempts})
+			&river.InsertOpts{Queue: jobs.QueueReplies, MaxAttempts: jobs.ReplyAttempts, ScheduledAt: time.Now().Add(tx.db.ReplyWatch)})
 		return err
 	}
 	ch, ok := channels[mode]

@@ -62,7 +62,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	WebhookTimeout  time.Duration
 	// ReplyTimeout bounds one managed reply; a reply whose process died is produced
-	// again once this and 15 s have passed. 0 means 3 minutes.
+	// again once this and 10 s have passed. 0 means 3 minutes.
 	ReplyTimeout  time.Duration
 	RetrySchedule []time.Duration // the wait before each webhook attempt
 }

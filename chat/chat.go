@@ -1,7 +1,7 @@
-// Package chat runs consultations: it stores a buyer's message and, in a job of the
-// queue's that survives the process, produces the managed consultant's reply with the
-// configured model, streams it out through the event hub as it arrives, and stores how
-// it ended.
+// Package chat runs consultations: it stores a buyer's message, produces the managed
+// consultant's reply with the configured model, streams it out through the event hub
+// as it arrives, and stores how it ended; a job stored with the message produces the
+// reply again if the process producing it dies.
 package chat
 
 import (

@@ -30,11 +30,12 @@ type Deliver struct {
 // Kind names the job for the queue; it is stored with every job, so it never changes.
 func (Deliver) Kind() string { return "deliver" }
 
-// QueueReplies is the queue managed replies are produced in.
+// QueueReplies is the queue of the jobs that watch managed replies.
 const QueueReplies = "replies"
 
-// Reply is the job that produces a managed consultant's reply, queued with the buyer's
-// message. Run again after a crash, it produces the reply from the start.
+// Reply is the job that watches a managed consultant's reply, queued with the buyer's
+// message to run once the reply's time has passed: a reply still streaming then lost
+// its process, and the job produces it again from the start.
 type Reply struct {
 	MessageID string `json:"message_id"` // the reply's
 }

@@ -20,8 +20,13 @@ const (
 // MaxMessageLen is the largest message content, from the contract.
 const MaxMessageLen = 32 << 10
 
+// MaxConversations is how many conversations one subscription may have at once. A
+// buyer starting another past it is told to delete one; every conversation counts
+// against the subscription's one message cap, so the bound is on rows, not on use.
+const MaxConversations = 1000
+
 // Conversation is a thread between a buyer's subscription and a consultant. Each
-// subscription has one by default.
+// subscription has one by default, and may start others (CreateConversation).
 type Conversation struct {
 	ID             string    `json:"id"`
 	SubscriptionID string    `json:"subscription_id,omitempty"`
@@ -29,6 +34,30 @@ type Conversation struct {
 	BuyerID        string    `json:"buyer_id"` // a pseudonym, stable per buyer and consultant
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
+	// Summary is what the consultant remembers of the turns that no longer fit its
+	// context; nil until the thread first outgrows it.
+	Summary *Summary `json:"summary"`
+}
+
+// Summary is a conversation's rolling memory: the turns up to and including the
+// message ThroughMessageID, folded into Text.
+type Summary struct {
+	Text             string    `json:"text"`
+	ThroughMessageID string    `json:"through_message_id"`
+	UpdatedAt        time.Time `json:"updated_at"`
+}
+
+// MaxSummaryLen is the longest summary a store keeps, in bytes.
+const MaxSummaryLen = 16 << 10
+
+// SummaryUpdate folds more turns into a conversation's summary, for UpdateSummary.
+type SummaryUpdate struct {
+	ConversationID string
+	// Previous is the ThroughMessageID the new summary was made from: "" when the
+	// conversation had none. The update applies only while it is still so.
+	Previous         string
+	Text             string
+	ThroughMessageID string // the newest message the new summary covers
 }
 
 // Hide clears what the caller in ctx may not see of the conversation: a consultant sees
@@ -172,4 +201,35 @@ type ChatService interface {
 
 	// FindMessageByID returns ENOTFOUND when there is none.
 	FindMessageByID(ctx context.Context, id string) (*Message, error)
+
+	// CreateConversation starts another conversation of the subscription with its
+	// consultant, with a memory of its own; its messages count against the same cap.
+	// The subscription's default stays its first. Returns ENOTFOUND for an unknown
+	// subscription, EUNAUTHORIZED for one that has ended, and ECONFLICT when the
+	// subscription has MaxConversations already.
+	CreateConversation(ctx context.Context, subscriptionID string) (*Conversation, error)
+
+	// DeleteConversation deletes, for good and in one transaction, the subscription's
+	// conversation id with its messages, summary and deliveries (and their attempts).
+	// The subscription and its usage stay as they are. Jobs left for its replies or
+	// deliveries find nothing and do nothing. Returns ENOTFOUND for a conversation
+	// that is not the subscription's.
+	DeleteConversation(ctx context.Context, subscriptionID, id string) error
+
+	// UpdateSummary replaces a conversation's summary by compare-and-set: only while
+	// its summary is still made through p.Previous, so that two replies folding at
+	// once neither lose nor repeat a fold. Returns the conversation as updated;
+	// ECONFLICT when another fold came first (the caller drops its own), ENOTFOUND for
+	// an unknown conversation, EINVALID when p.ThroughMessageID is not a message of it
+	// newer than p.Previous, ETOOLARGE for a text over MaxSummaryLen.
+	UpdateSummary(ctx context.Context, p SummaryUpdate) (*Conversation, error)
+}
+
+// SummaryThrough is the ID of the newest message the conversation's summary covers, ""
+// when it has none.
+func (c *Conversation) SummaryThrough() string {
+	if c.Summary == nil {
+		return ""
+	}
+	return c.Summary.ThroughMessageID
 }

@@ -126,10 +126,8 @@ func (w *Worker) schedule() []time.Duration {
 // River's, follows the schedule, so errors of the store still get River's retries.
 func (w *Worker) Work(ctx context.Context, job *river.Job[jobs.Deliver]) error {
 	d, err := w.Deliveries.FindDeliveryByID(ctx, job.Args.DeliveryID)
-	if lobby.ErrorCode(err) == lobby.ENOTFOUND {
-		return river.JobCancel(err)
-	} else if err != nil {
-		return err
+	if err != nil {
+		return gone(err)
 	}
 	now := w.Now()
 	if d.Status != lobby.DeliveryPending || !d.Mode.Signs() || d.Round != job.Args.Round {
@@ -149,7 +147,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[jobs.Deliver]) error {
 	default:
 		if result.Payload == "" {
 			if result.Payload, err = w.Events.Payload(ctx, c, d); err != nil {
-				return err
+				return gone(err)
 			}
 		}
 		w.attempt(ctx, c, d, &result)
@@ -158,7 +156,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[jobs.Deliver]) error {
 	w.Metrics.observe(&result, posted)
 	out, err := w.Deliveries.RecordAttempt(ctx, result)
 	if err != nil {
-		return err
+		return gone(err) // deleted with its conversation while the attempt was on its way
 	}
 	if out.Stale {
 		return nil // acknowledged, or retried by hand, while the attempt was on its way
@@ -168,6 +166,16 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[jobs.Deliver]) error {
 		return river.JobSnooze(max(0, result.RetryAt.Sub(w.Now())))
 	}
 	return nil
+}
+
+// gone cancels the job of a delivery that is no longer there, deleted with its
+// conversation: there is nothing left to deliver or to record. Other errors are
+// retried.
+func gone(err error) error {
+	if lobby.ErrorCode(err) == lobby.ENOTFOUND {
+		return river.JobCancel(err)
+	}
+	return err
 }
 
 // attempt POSTs the delivery and fills in r with how it went and what comes next.

@@ -49,10 +49,10 @@ func (in *Inbox) Lease(ctx context.Context, c *lobby.Consultant, limit int, wait
 	for {
 		// Leasing after subscribing closes the gap in which an event could slip by.
 		ds, err := in.Deliveries.LeaseInbox(lctx, c.ID, limit, lobby.InboxLease)
+		if err == nil && len(ds) > 0 {
+			ds, err = in.fixPayloads(lctx, c, ds)
+		}
 		if err != nil || len(ds) > 0 || wait == 0 {
-			if err == nil {
-				err = in.fixPayloads(lctx, c, ds)
-			}
 			return ds, err
 		}
 		// A nudge, a dropped subscription (the ticker goes on) or the recheck.
@@ -65,20 +65,27 @@ func (in *Inbox) Lease(ctx context.Context, c *lobby.Consultant, limit int, wait
 	}
 }
 
-// fixPayloads builds the bodies of events handed out for the first time. It runs
-// outside the lease's transaction, whose connection the reads must not wait behind.
-func (in *Inbox) fixPayloads(ctx context.Context, c *lobby.Consultant, ds []*lobby.Delivery) error {
+// fixPayloads builds the bodies of events handed out for the first time, and returns
+// the events still there: one whose conversation was deleted since its lease is left
+// out. It runs outside the lease's transaction, whose connection the reads must not
+// wait behind.
+func (in *Inbox) fixPayloads(ctx context.Context, c *lobby.Consultant, ds []*lobby.Delivery) ([]*lobby.Delivery, error) {
+	kept := ds[:0]
 	for _, d := range ds {
-		if d.Payload != "" {
-			continue
+		var err error
+		if d.Payload == "" {
+			var p string
+			if p, err = in.Payloads.Payload(ctx, c, d); err == nil {
+				d.Payload, err = in.Deliveries.SetPayload(ctx, d.ID, p)
+			}
 		}
-		p, err := in.Payloads.Payload(ctx, c, d)
-		if err != nil {
-			return err
-		}
-		if d.Payload, err = in.Deliveries.SetPayload(ctx, d.ID, p); err != nil {
-			return err
+		switch lobby.ErrorCode(err) {
+		case "":
+			kept = append(kept, d)
+		case lobby.ENOTFOUND:
+		default:
+			return nil, err
 		}
 	}
-	return nil
+	return kept, nil
 }

@@ -49,27 +49,29 @@ func withAuthError(ctx context.Context, err error) context.Context {
 type policy int
 
 const (
-	open          policy = iota // anyone
-	public                      // anyone, rate limited per client address
-	signIn                      // anyone, rate limited per client address, and in the sign-in codes it may ask for
-	user                        // a signed-in user
-	buyer                       // a subscription's buyer token
-	consultantKey               // a consultant's own key
-	reader                      // a buyer token or a consultant key; conversations are checked each
-	conversation                // who may read the conversation {id}: its buyer or the consultant's key
-	owner                       // who may manage the consultant {slug}: its owner or its key
-	ownerOnly                   // the owner of the consultant {slug}, signed in: not its key
+	open              policy = iota // anyone
+	public                          // anyone, rate limited per client address
+	signIn                          // anyone, rate limited per client address, and in the sign-in codes it may ask for
+	user                            // a signed-in user
+	buyer                           // a subscription's buyer token
+	consultantKey                   // a consultant's own key
+	reader                          // a buyer token or a consultant key; conversations are checked each
+	conversation                    // who may read the conversation {id}: its buyer or the consultant's key
+	conversationBuyer               // the buyer of the conversation {id}: not the consultant's key
+	owner                           // who may manage the consultant {slug}: its owner or its key
+	ownerOnly                       // the owner of the consultant {slug}, signed in: not its key
 )
 
 // callers are the kinds of caller each policy takes.
 var callers = map[policy][]string{
-	user:          {lobby.CallerUser},
-	buyer:         {lobby.CallerBuyer},
-	consultantKey: {lobby.CallerConsultant},
-	reader:        {lobby.CallerBuyer, lobby.CallerConsultant},
-	conversation:  {lobby.CallerBuyer, lobby.CallerConsultant},
-	owner:         {lobby.CallerUser, lobby.CallerConsultant},
-	ownerOnly:     {lobby.CallerUser},
+	user:              {lobby.CallerUser},
+	buyer:             {lobby.CallerBuyer},
+	consultantKey:     {lobby.CallerConsultant},
+	reader:            {lobby.CallerBuyer, lobby.CallerConsultant},
+	conversation:      {lobby.CallerBuyer, lobby.CallerConsultant},
+	conversationBuyer: {lobby.CallerBuyer},
+	owner:             {lobby.CallerUser, lobby.CallerConsultant},
+	ownerOnly:         {lobby.CallerUser},
 }
 
 var callerNames = map[string]string{
@@ -103,7 +105,7 @@ func (s *Server) guard(pol policy, h handler) handler {
 			return lobby.Errorf(lobby.EFORBIDDEN, "this route takes %s, not %s", strings.Join(want, " or "), callerNames[p.Kind])
 		}
 		switch pol {
-		case conversation:
+		case conversation, conversationBuyer:
 			c, err := s.readableConversation(ctx, r.PathValue("id"))
 			if err != nil {
 				return err

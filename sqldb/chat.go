@@ -23,14 +23,22 @@ func buyerPseudonym(userID, consultantID string) string {
 	return "byr_" + hex.EncodeToString(sum[:12])
 }
 
-const conversationColumns = `id, subscription_id, consultant_id, buyer_id, created_at, updated_at`
+const conversationColumns = `id, subscription_id, consultant_id, buyer_id, created_at, updated_at,
+	summary_text, summary_through, summary_updated_at`
 
 func scanConversation(row scanner) (*lobby.Conversation, error) {
 	var c lobby.Conversation
-	if err := row.Scan(&c.ID, &c.SubscriptionID, &c.ConsultantID, &c.BuyerID, &c.CreatedAt, &c.UpdatedAt); err != nil {
+	var s lobby.Summary
+	var at sql.NullTime
+	if err := row.Scan(&c.ID, &c.SubscriptionID, &c.ConsultantID, &c.BuyerID, &c.CreatedAt, &c.UpdatedAt,
+		&s.Text, &s.ThroughMessageID, &at); err != nil {
 		return nil, err
 	}
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
+	if s.ThroughMessageID != "" {
+		s.UpdatedAt = at.Time.UTC()
+		c.Summary = &s
+	}
 	return &c, nil
 }
 
@@ -52,15 +60,9 @@ func (s *ChatService) CreateExchange(ctx context.Context, p lobby.ExchangeParams
 	}
 	var ex lobby.Exchange
 	err := s.db.tx(ctx, func(tx *Tx) error {
-		sub, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1`+s.db.dialect.ForUpdate(), p.SubscriptionID))
+		sub, err := s.db.lockActiveSubscription(ctx, tx, p.SubscriptionID)
 		if err != nil {
-			return notFound(err, "no subscription %q", p.SubscriptionID)
-		}
-		if sub, err = advance(ctx, tx, sub); err != nil {
 			return err
-		}
-		if sub.Status != lobby.SubscriptionActive {
-			return lobby.Errorf(lobby.EUNAUTHORIZED, "this subscription has ended; subscribe again to keep consulting")
 		}
 		if sub.MessageCap != nil && sub.MessagesUsed >= *sub.MessageCap {
 			e := lobby.Errorf(lobby.EQUOTA, "this subscription's %d messages for the period are used; more can be sent from %s, or on a bigger tier",
@@ -115,11 +117,116 @@ func (db *DB) conversationFor(ctx context.Context, tx *Tx, s *lobby.Subscription
 	if err == nil || !errors.Is(err, sql.ErrNoRows) {
 		return c, err
 	}
-	c = &lobby.Conversation{ID: lobby.NewID(lobby.PrefixConversation), SubscriptionID: s.ID, ConsultantID: s.ConsultantID,
+	return insertConversation(ctx, tx, s)
+}
+
+// insertConversation stores a new conversation of the subscription.
+func insertConversation(ctx context.Context, tx *Tx, s *lobby.Subscription) (*lobby.Conversation, error) {
+	c := &lobby.Conversation{ID: lobby.NewID(lobby.PrefixConversation), SubscriptionID: s.ID, ConsultantID: s.ConsultantID,
 		BuyerID: buyerPseudonym(s.UserID, s.ConsultantID), CreatedAt: tx.now, UpdatedAt: tx.now}
-	_, err = tx.ExecContext(ctx, `INSERT INTO conversations (`+conversationColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		c.ID, c.SubscriptionID, c.ConsultantID, c.BuyerID, c.CreatedAt, c.UpdatedAt)
+	_, err := tx.ExecContext(ctx, `INSERT INTO conversations (id, subscription_id, consultant_id, buyer_id, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, c.ID, c.SubscriptionID, c.ConsultantID, c.BuyerID, c.CreatedAt, c.UpdatedAt)
 	return c, err
+}
+
+// CreateConversation implements lobby.ChatService.
+func (s *ChatService) CreateConversation(ctx context.Context, subscriptionID string) (*lobby.Conversation, error) {
+	var c *lobby.Conversation
+	err := s.db.tx(ctx, func(tx *Tx) error {
+		sub, err := s.db.lockActiveSubscription(ctx, tx, subscriptionID)
+		if err != nil {
+			return err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM conversations WHERE subscription_id = $1`, sub.ID).Scan(&n); err != nil {
+			return err
+		}
+		if n >= lobby.MaxConversations {
+			return lobby.Errorf(lobby.ECONFLICT, "this subscription has %d conversations, the most one may have; delete one with DELETE /api/v1/conversations/{id} to start another",
+				lobby.MaxConversations)
+		}
+		c, err = insertConversation(ctx, tx, sub)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// lockActiveSubscription reads the subscription, brought up to its current period, for
+// a write transaction that changes what it holds; an ended one is refused.
+func (db *DB) lockActiveSubscription(ctx context.Context, tx *Tx, id string) (*lobby.Subscription, error) {
+	sub, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1`+db.dialect.ForUpdate(), id))
+	if err != nil {
+		return nil, notFound(err, "no subscription %q", id)
+	}
+	if sub, err = advance(ctx, tx, sub); err != nil {
+		return nil, err
+	}
+	if sub.Status != lobby.SubscriptionActive {
+		return nil, lobby.Errorf(lobby.EUNAUTHORIZED, "this subscription has ended; subscribe again to keep consulting")
+	}
+	return sub, nil
+}
+
+// DeleteConversation implements lobby.ChatService.
+func (s *ChatService) DeleteConversation(ctx context.Context, subscriptionID, id string) error {
+	return s.db.tx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM delivery_attempts WHERE delivery_id IN
+			(SELECT d.id FROM deliveries d JOIN conversations c ON c.id = d.conversation_id WHERE c.id = $1 AND c.subscription_id = $2)`, id, subscriptionID)
+		if err != nil {
+			return err
+		}
+		for _, q := range []string{
+			`DELETE FROM deliveries WHERE conversation_id = (SELECT id FROM conversations WHERE id = $1 AND subscription_id = $2)`,
+			`DELETE FROM messages WHERE conversation_id = (SELECT id FROM conversations WHERE id = $1 AND subscription_id = $2)`,
+			`DELETE FROM conversations WHERE id = $1 AND subscription_id = $2`,
+		} {
+			if res, err = tx.ExecContext(ctx, q, id, subscriptionID); err != nil {
+				return err
+			}
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return lobby.Errorf(lobby.ENOTFOUND, "no conversation %q of this subscription; list yours at GET /api/v1/conversations", id)
+		}
+		return nil
+	})
+}
+
+// UpdateSummary implements lobby.ChatService.
+func (s *ChatService) UpdateSummary(ctx context.Context, p lobby.SummaryUpdate) (*lobby.Conversation, error) {
+	if len(p.Text) > lobby.MaxSummaryLen {
+		return nil, lobby.Errorf(lobby.ETOOLARGE, "summary is %d bytes; the most is %d", len(p.Text), lobby.MaxSummaryLen)
+	}
+	if p.ThroughMessageID <= p.Previous {
+		return nil, lobby.Errorf(lobby.EINVALID, "a summary must cover messages after %q, not through %q", p.Previous, p.ThroughMessageID)
+	}
+	var c *lobby.Conversation
+	err := s.db.tx(ctx, func(tx *Tx) error {
+		var err error
+		c, err = scanConversation(tx.QueryRowContext(ctx, `UPDATE conversations SET summary_text = $1, summary_through = $2, summary_updated_at = $3
+			WHERE id = $4 AND summary_through = $5 AND EXISTS (SELECT 1 FROM messages WHERE id = $2 AND conversation_id = $4)
+			RETURNING `+conversationColumns, lobby.CleanText(p.Text), p.ThroughMessageID, tx.now, p.ConversationID, p.Previous))
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		// Nothing changed: say why.
+		cur, err := scanConversation(tx.QueryRowContext(ctx, `SELECT `+conversationColumns+` FROM conversations WHERE id = $1`, p.ConversationID))
+		if err != nil {
+			return notFound(err, "no conversation %q", p.ConversationID)
+		}
+		if through := cur.SummaryThrough(); through != p.Previous {
+			return lobby.Errorf(lobby.ECONFLICT, "conversation %s's summary is now through %q, not %q: another fold came first", p.ConversationID, through, p.Previous)
+		}
+		return lobby.Errorf(lobby.EINVALID, "no message %q in conversation %s", p.ThroughMessageID, p.ConversationID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // OpenConversation implements lobby.ChatService. An existing conversation is read

@@ -55,3 +55,12 @@ type LLM interface {
 	// Completion. It never calls onDelta after it returns.
 	Complete(ctx context.Context, req CompletionRequest, onDelta func(text string)) (*Completion, error)
 }
+
+// Summarizer is an LLM that folds a conversation's turns into its summary itself,
+// without a summarising request: the offline provider, which runs no model. An LLM
+// that is not one is asked to summarise like any other request.
+type Summarizer interface {
+	// Summarize returns previous with turns folded in, in at most about maxTokens
+	// estimated tokens.
+	Summarize(ctx context.Context, previous string, turns []Turn, maxTokens int) (string, error)
+}

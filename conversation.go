@@ -145,6 +145,14 @@ type MessageFilter struct {
 	Limit          int
 }
 
+// RecentFilter selects a conversation's newest messages, oldest first.
+type RecentFilter struct {
+	ConversationID string
+	After          string // a message ID; "" from the start
+	UpTo           string // the newest message ID, included
+	Limit          int
+}
+
 // ConversationFilter selects conversations, newest first. Exactly one of
 // SubscriptionID and ConsultantID is set.
 type ConversationFilter struct {
@@ -195,9 +203,9 @@ type ChatService interface {
 	// FindMessages lists a conversation's messages after f.After, oldest first.
 	FindMessages(ctx context.Context, f MessageFilter) ([]*Message, error)
 
-	// FindRecentMessages returns the newest n messages of a conversation up to and
-	// including the one with ID upTo, oldest first.
-	FindRecentMessages(ctx context.Context, conversationID, upTo string, n int) ([]*Message, error)
+	// FindRecentMessages returns the newest f.Limit messages of a conversation after
+	// f.After up to and including f.UpTo, oldest first.
+	FindRecentMessages(ctx context.Context, f RecentFilter) ([]*Message, error)
 
 	// FindMessageByID returns ENOTFOUND when there is none.
 	FindMessageByID(ctx context.Context, id string) (*Message, error)

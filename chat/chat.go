@@ -33,7 +33,8 @@ type Service struct {
 	wg sync.WaitGroup
 }
 
-// maxHistory is how many of the newest messages a reply is assembled from.
+// maxHistory is how many of the newest messages after the summary a reply is
+// assembled from.
 const maxHistory = 400
 
 // Send stores the buyer's message and its reply, born streaming, and produces a
@@ -175,12 +176,13 @@ func (s *Service) produce(ctx context.Context, reply *lobby.Message) lobby.Finis
 	if err != nil {
 		return s.fail(reply, "", "", err)
 	}
-	history, err := s.Chat.FindRecentMessages(ctx, conv.ID, reply.ID, maxHistory+1)
+	history, full, err := s.recall(ctx, conv, reply)
 	if err != nil {
 		return s.fail(reply, "", "", err)
 	}
-	history = history[:len(history)-1] // the reply itself, streaming
-	req := prompt.Assemble(prompt.Params{Consultant: consultant, History: history, ContextTokens: s.ContextTokens})
+	built := prompt.Build(prompt.Params{Consultant: consultant, Summary: summaryText(conv), History: history, ContextTokens: s.ContextTokens})
+	req := built.Request
+	defer s.foldLater(ctx, conv, consultant, foldPoint(history, built.Dropped, full))
 	guard := prompt.NewGuard(consultant.SystemPrompt + "\n" + prompt.Footer)
 	// The pieces of the reply are not store writes, so they are published here; the
 	// store publishes the rest of the conversation's events.

@@ -45,7 +45,7 @@ func (e *Events) Payload(ctx context.Context, c *lobby.Consultant, d *lobby.Deli
 	if err != nil {
 		return "", err
 	}
-	recent, err := e.Chat.FindRecentMessages(ctx, d.ConversationID, d.MessageID, 3*lobby.DeliveryHistory)
+	recent, err := e.Chat.FindRecentMessages(ctx, lobby.RecentFilter{ConversationID: d.ConversationID, UpTo: d.MessageID, Limit: 3 * lobby.DeliveryHistory})
 	if err != nil {
 		return "", err
 	}

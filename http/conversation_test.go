@@ -199,3 +199,37 @@ func TestDeleteDuringDelivery(t *testing.T) {
 		}
 	})
 }
+
+// TestConversationSummary: a thread longer than a reply's window gets a summary once
+// the next reply is produced, and the conversation shows it to its buyer and its
+// consultant, and in its export.
+func TestConversationSummary(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		s := newTestServer(t, b)
+		owner, _ := s.signIn("owner@example.com")
+		key := s.createConsultant(owner, "advisor", advisorProfile)["api_key"].(string)
+		buyer, _ := s.signIn("buyer@example.com")
+		subID, token := s.subscribe(buyer, "advisor", "unlimited")
+		cnv := s.do("POST", "/api/v1/conversations", token, nil).want(t, 201).json()["conversation"].(map[string]any)["id"].(string)
+		ids := storetest.Thread(t, s.db.Services().Chat, subID, cnv, 600, func(i int) string { return fmt.Sprintf("Turn %d mentions the zinnia-%d bed.", i, i) })
+		s.do("POST", "/api/v1/chat", token, map[string]any{"message": "How much sun do tomatoes need?", "conversation_id": cnv}).want(t, 200)
+
+		var summary map[string]any
+		eventually(t, "the conversation has a summary", func() bool {
+			summary, _ = s.do("GET", "/api/v1/conversations/"+cnv, token, nil).want(t, 200).json()["summary"].(map[string]any)
+			return summary != nil
+		})
+		text, _ := summary["text"].(string)
+		if through, _ := summary["through_message_id"].(string); through < ids[0] || through > ids[len(ids)-1] ||
+			!strings.Contains(text, "Turn 0 mentions the zinnia-0 bed.") || summary["updated_at"] == nil {
+			t.Fatalf("summary = %v", summary)
+		}
+		if theirs := s.do("GET", "/api/v1/conversations/"+cnv, key, nil).want(t, 200).json()["summary"]; theirs == nil {
+			t.Fatal("the consultant does not see the summary")
+		}
+		md := string(s.do("GET", "/api/v1/conversations/"+cnv+"/export?format=markdown", token, nil).want(t, 200).body)
+		if !strings.Contains(md, "> **Summary**") || !strings.Contains(md, "zinnia-0") {
+			t.Fatalf("export lacks the summary:\n%.600s", md)
+		}
+	})
+}

@@ -349,9 +349,9 @@ func (db *DB) queryMessages(ctx context.Context, query string, args ...any) ([]*
 }
 
 // FindRecentMessages implements lobby.ChatService.
-func (s *ChatService) FindRecentMessages(ctx context.Context, conversationID, upTo string, n int) ([]*lobby.Message, error) {
-	ms, err := s.db.queryMessages(ctx, `SELECT `+messageColumns+` FROM messages WHERE conversation_id = $1 AND id <= $2
-		ORDER BY id DESC LIMIT $3`, conversationID, upTo, n)
+func (s *ChatService) FindRecentMessages(ctx context.Context, f lobby.RecentFilter) ([]*lobby.Message, error) {
+	ms, err := s.db.queryMessages(ctx, `SELECT `+messageColumns+` FROM messages WHERE conversation_id = $1 AND id > $2 AND id <= $3
+		ORDER BY id DESC LIMIT $4`, f.ConversationID, f.After, f.UpTo, f.Limit)
 	slices.Reverse(ms)
 	return ms, err
 }

@@ -898,10 +898,15 @@ func testChat(t *testing.T, open func(*testing.T) *Store) {
 	if len(after) != 1 || after[0].ID != all[4].ID {
 		t.Fatalf("after %s: %+v", all[3].ID, after)
 	}
-	recent, err := st.Chat.FindRecentMessages(ctx, cnv.ID, all[4].ID, 3)
+	recent, err := st.Chat.FindRecentMessages(ctx, lobby.RecentFilter{ConversationID: cnv.ID, UpTo: all[4].ID, Limit: 3})
 	must(t, err)
 	if len(recent) != 3 || recent[0].ID != all[2].ID || recent[2].ID != all[4].ID {
 		t.Fatalf("recent up to %s: %+v", all[4].ID, recent)
+	}
+	recent, err = st.Chat.FindRecentMessages(ctx, lobby.RecentFilter{ConversationID: cnv.ID, After: all[2].ID, UpTo: all[4].ID, Limit: 3})
+	must(t, err)
+	if len(recent) != 2 || recent[0].ID != all[3].ID || recent[1].ID != all[4].ID {
+		t.Fatalf("recent after %s up to %s: %+v", all[2].ID, all[4].ID, recent)
 	}
 	if all[3].Error != "The model provider is overloaded." {
 		t.Fatalf("failed reply's error = %q", all[3].Error)

@@ -20,6 +20,19 @@ func (s *testServer) usedMessages(session string) float64 {
 	return subs[0].(map[string]any)["messages_used"].(float64)
 }
 
+// newConversation makes a consultant with a buyer on the unlimited plan, and starts a
+// conversation: it returns the consultant's key, the subscription, the buyer token and
+// the conversation's ID.
+func (s *testServer) newConversation() (key, subID, token, cnv string) {
+	s.t.Helper()
+	owner, _ := s.signIn("owner@example.com")
+	key = s.createConsultant(owner, "advisor", advisorProfile)["api_key"].(string)
+	buyer, _ := s.signIn("buyer@example.com")
+	subID, token = s.subscribe(buyer, "advisor", "unlimited")
+	cnv = s.do("POST", "/api/v1/conversations", token, nil).want(s.t, 201).json()["conversation"].(map[string]any)["id"].(string)
+	return key, subID, token, cnv
+}
+
 // TestConversations: a buyer starts a second conversation with its consultant, reads
 // it, exports it and deletes it; the consultant reads it but may not export or delete
 // it; another buyer finds none of it.
@@ -129,11 +142,7 @@ func TestConversations(t *testing.T) {
 func TestConversationExportLong(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		s := newTestServer(t, b)
-		owner, _ := s.signIn("owner@example.com")
-		s.createConsultant(owner, "advisor", advisorProfile)
-		buyer, _ := s.signIn("buyer@example.com")
-		subID, token := s.subscribe(buyer, "advisor", "unlimited")
-		cnv := s.do("POST", "/api/v1/conversations", token, nil).want(t, 201).json()["conversation"].(map[string]any)["id"].(string)
+		_, subID, token, cnv := s.newConversation()
 		const n = 250
 		ids := storetest.Thread(t, s.db.Services().Chat, subID, cnv, n, func(i int) string { return fmt.Sprintf("turn %d", i) })
 
@@ -206,11 +215,7 @@ func TestDeleteDuringDelivery(t *testing.T) {
 func TestConversationSummary(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
 		s := newTestServer(t, b)
-		owner, _ := s.signIn("owner@example.com")
-		key := s.createConsultant(owner, "advisor", advisorProfile)["api_key"].(string)
-		buyer, _ := s.signIn("buyer@example.com")
-		subID, token := s.subscribe(buyer, "advisor", "unlimited")
-		cnv := s.do("POST", "/api/v1/conversations", token, nil).want(t, 201).json()["conversation"].(map[string]any)["id"].(string)
+		key, subID, token, cnv := s.newConversation()
 		ids := storetest.Thread(t, s.db.Services().Chat, subID, cnv, 600, func(i int) string { return fmt.Sprintf("Turn %d mentions the zinnia-%d bed.", i, i) })
 		s.do("POST", "/api/v1/chat", token, map[string]any{"message": "How much sun do tomatoes need?", "conversation_id": cnv}).want(t, 200)
 

@@ -14,12 +14,7 @@ import (
 // did not fit.
 func TestBuildSharesTheBudget(t *testing.T) {
 	c := &lobby.Consultant{Name: "X", SystemPrompt: "Be brief."}
-	var history []*lobby.Message
-	for i := range 100 {
-		history = append(history, msg(lobby.RoleBuyer, fmt.Sprintf("question %d %s", i, strings.Repeat("word ", 50))),
-			msg(lobby.RoleConsultant, fmt.Sprintf("answer %d %s", i, strings.Repeat("word ", 50))))
-	}
-	history = append(history, msg(lobby.RoleBuyer, "the last question"))
+	history := longHistory(100, 50)
 	var knowledge []lobby.Source
 	for i := range 20 {
 		knowledge = append(knowledge, lobby.Source{Title: fmt.Sprint("passage ", i), Text: strings.Repeat("fact ", 200)})

@@ -83,14 +83,20 @@ func TestAssemble(t *testing.T) {
 	}
 }
 
+// longHistory is pairs of questions and answers of words words each, and the last
+// question.
+func longHistory(pairs, words int) []*lobby.Message {
+	var history []*lobby.Message
+	for i := range pairs {
+		history = append(history, msg(lobby.RoleBuyer, fmt.Sprintf("question %d %s", i, strings.Repeat("word ", words))),
+			msg(lobby.RoleConsultant, fmt.Sprintf("answer %d %s", i, strings.Repeat("word ", words))))
+	}
+	return append(history, msg(lobby.RoleBuyer, "the last question"))
+}
+
 func TestAssembleKeepsTheNewestTurnsThatFit(t *testing.T) {
 	c := &lobby.Consultant{Name: "X", SystemPrompt: "Be brief."}
-	var history []*lobby.Message
-	for i := range 100 {
-		history = append(history, msg(lobby.RoleBuyer, fmt.Sprintf("question %d %s", i, strings.Repeat("word ", 100))),
-			msg(lobby.RoleConsultant, fmt.Sprintf("answer %d %s", i, strings.Repeat("word ", 100))))
-	}
-	history = append(history, msg(lobby.RoleBuyer, "the last question"))
+	history := longHistory(100, 100)
 	small := prompt.Assemble(prompt.Params{Consultant: c, History: history, ContextTokens: 3000, MaxTokens: 500})
 	whole := prompt.Assemble(prompt.Params{Consultant: c, History: history})
 	if len(whole.Turns) != 201 {

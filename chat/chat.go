@@ -30,7 +30,8 @@ type Service struct {
 	// ContextTokens is the model's context budget; 0 means the prompt package's default.
 	ContextTokens int
 
-	wg sync.WaitGroup
+	wg    sync.WaitGroup
+	folds sync.Map // reply ID → the fold its context made due, run once the reply is stored
 }
 
 // maxHistory is how many of the newest messages after the summary a reply is
@@ -96,6 +97,7 @@ func (s *Service) reply(ctx context.Context, reply *lobby.Message) {
 	if err := s.finish(ctx, s.produce(rctx, reply)); err != nil {
 		s.Logger.Error("store reply", "message_id", reply.ID, "err", err)
 	}
+	s.remember(ctx, reply.ID)
 }
 
 // Follower follows conversations over the service's store and events.
@@ -145,6 +147,7 @@ func (r *replier) Work(ctx context.Context, job *river.Job[jobs.Reply]) error {
 	rctx, cancel := context.WithTimeout(ctx, s.replyTimeout())
 	defer cancel()
 	out := s.produce(rctx, reply)
+	defer s.remember(ctx, reply.ID)
 	if ctx.Err() != nil { // shutting down: not the reply's fault
 		return ctx.Err()
 	}
@@ -182,7 +185,7 @@ func (s *Service) produce(ctx context.Context, reply *lobby.Message) lobby.Finis
 	}
 	built := prompt.Build(prompt.Params{Consultant: consultant, Summary: summaryText(conv), History: history, ContextTokens: s.ContextTokens})
 	req := built.Request
-	defer s.foldLater(ctx, conv, consultant, foldPoint(history, built.Dropped, full))
+	s.foldDue(reply.ID, conv, consultant, foldPoint(history, built.Dropped, full))
 	guard := prompt.NewGuard(consultant.SystemPrompt + "\n" + prompt.Footer)
 	// The pieces of the reply are not store writes, so they are published here; the
 	// store publishes the rest of the conversation's events.

@@ -58,19 +58,32 @@ func foldPoint(history []*lobby.Message, dropped int, full bool) string {
 	return history[n-1].ID
 }
 
-// foldLater folds the conversation's messages up to upTo into its summary, once the
-// reply has been produced, without holding up its end.
-func (s *Service) foldLater(ctx context.Context, conv *lobby.Conversation, consultant *lobby.Consultant, upTo string) {
-	if upTo == "" {
+// dueFold is a fold a reply's context made due: the messages up to upTo.
+type dueFold struct {
+	conv       *lobby.Conversation
+	consultant *lobby.Consultant
+	upTo       string
+}
+
+// foldDue notes, while a reply is produced, the fold its context made due; upTo ""
+// is none.
+func (s *Service) foldDue(replyID string, conv *lobby.Conversation, consultant *lobby.Consultant, upTo string) {
+	if upTo != "" {
+		s.folds.Store(replyID, dueFold{conv: conv, consultant: consultant, upTo: upTo})
+	}
+}
+
+// remember runs the fold the reply's context made due, if any, once the reply has been
+// stored and its end announced: folding never holds up a reply.
+func (s *Service) remember(ctx context.Context, replyID string) {
+	v, ok := s.folds.LoadAndDelete(replyID)
+	if !ok {
 		return
 	}
+	f := v.(dueFold)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.replyTimeout())
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer cancel()
-		s.fold(ctx, conv, consultant, upTo)
-	}()
+	defer cancel()
+	s.fold(ctx, f.conv, f.consultant, f.upTo)
 }
 
 // fold folds into the conversation's summary the messages after it up to upTo: read

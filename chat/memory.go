@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/lobby-dev/lobby"
 	"github.com/lobby-dev/lobby/prompt"
@@ -19,6 +20,8 @@ const (
 	// foldAhead is how many messages still in the context a fold takes along with those
 	// that no longer fit, so that folds come in batches rather than one per reply.
 	foldAhead = 20
+	// foldTimeout bounds one fold, its model's summary included.
+	foldTimeout = time.Minute
 )
 
 // recall returns what a reply is assembled from besides its summary: the messages after
@@ -74,14 +77,15 @@ func (s *Service) foldDue(replyID string, conv *lobby.Conversation, consultant *
 }
 
 // remember runs the fold the reply's context made due, if any, once the reply has been
-// stored and its end announced: folding never holds up a reply.
+// stored and its end announced: folding never holds up a reply. It takes foldTimeout
+// at most, within ctx: a job's fold stops with its job, and a later reply folds again.
 func (s *Service) remember(ctx context.Context, replyID string) {
 	v, ok := s.folds.LoadAndDelete(replyID)
-	if !ok {
+	if !ok || ctx.Err() != nil {
 		return
 	}
 	f := v.(dueFold)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.replyTimeout())
+	ctx, cancel := context.WithTimeout(ctx, foldTimeout)
 	defer cancel()
 	s.fold(ctx, f.conv, f.consultant, f.upTo)
 }

@@ -177,3 +177,44 @@ func TestReplyJobOfDeletedConversation(t *testing.T) {
 		t.Fatalf("conversation after the job: %v", err)
 	}
 }
+
+// TestFoldWithModel: a provider that is not a lobby.Summarizer is asked for the summary
+// with a summarising request: the turns to fold fenced in its system prompt, its reply
+// bounded to the summary's share; what it answers becomes the summary.
+func TestFoldWithModel(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, b storetest.Backend) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		svc, sub := memorySetup(t, b.Open(t))
+		rec := &recorder{}
+		model := struct{ lobby.LLM }{rec} // Complete only: no Summarize
+		consult := &chat.Service{Chat: svc.Chat, Consultants: svc.Consultants, Events: hub.New(), LLM: model,
+			Logger: slog.New(slog.DiscardHandler), ContextTokens: 3000}
+		cnv, err := svc.Chat.OpenConversation(ctx, sub.ID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		storetest.Thread(t, svc.Chat, sub.ID, cnv.ID, 300, func(i int) string { return fmt.Sprintf("turn %d about the hollyhock-%d.", i, i) })
+		if _, _, err := consult.Send(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, ConversationID: cnv.ID, Content: "And now?"}, false); err != nil {
+			t.Fatal(err)
+		}
+		if err := consult.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.folds) != 0 || len(rec.requests) != 2 {
+			t.Fatalf("%d requests and %d Summarize calls; want the reply's and the summary's requests", len(rec.requests), len(rec.folds))
+		}
+		sum := rec.requests[1]
+		if !strings.Contains(sum.System, "keep the memory of a conversation") || !strings.Contains(sum.System, "Buyer: turn 0 about the hollyhock-0.") ||
+			sum.MaxTokens != prompt.SummaryTokens(3000) {
+			t.Fatalf("summarising request = %+v", sum)
+		}
+		got, err := svc.Chat.FindConversationByID(ctx, cnv.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Summary == nil || !strings.Contains(got.Summary.Text, "Offline reply") {
+			t.Fatalf("summary = %+v; want the model's answer", got.Summary)
+		}
+	})
+}

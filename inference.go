@@ -29,8 +29,9 @@ type CompletionRequest struct {
 
 // Source is a passage of published material.
 type Source struct {
-	Title string
-	Text  string
+	DocumentID string // the knowledge document it is from; "" for the profile
+	Title      string
+	Text       string
 }
 
 // Completion is a model's whole answer.

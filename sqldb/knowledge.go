@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/lobby-dev/lobby"
 	"github.com/lobby-dev/lobby/jobs"
@@ -99,7 +100,7 @@ func (s *KnowledgeService) CreateDocument(ctx context.Context, p lobby.DocumentP
 		if err != nil {
 			return err
 		}
-		if _, err := tx.db.jobs.InsertTx(ctx, tx.Tx, jobs.Ingest{DocumentID: d.ID}, nil); err != nil {
+		if _, err := tx.db.jobs.InsertTx(ctx, tx.Tx, jobs.Ingest{ConsultantID: d.ConsultantID, DocumentID: d.ID}, nil); err != nil {
 			return err
 		}
 		created = true
@@ -301,9 +302,40 @@ func (s *KnowledgeService) ChunksWithoutVector(ctx context.Context, model string
 // maxSearch is the most matches one search returns.
 const maxSearch = 100
 
+// maxQuestionWords is how many of a question's words its full text search matches.
+const maxQuestionWords = 32
+
+// questionWords are the words a question's full text search matches any of, ranked by
+// BM25 or ts_rank: each once, without the words too common to say what it is about.
+func questionWords(q string) []string {
+	seen := map[string]bool{}
+	var words []string
+	for _, w := range strings.FieldsFunc(strings.ToLower(q), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		if len(w) < 2 || stopWords[w] || seen[w] {
+			continue
+		}
+		seen[w] = true
+		if words = append(words, w); len(words) == maxQuestionWords {
+			break
+		}
+	}
+	return words
+}
+
+// stopWords are English words too common to say what a question is about.
+var stopWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`a an and are as at be been but by can could did do does doing for from had has have
+		how i if in into is it its me my of on or our so than that the their them then there these they this those to
+		us was we were what when where which who whom why will with would you your yours`) {
+		stopWords[w] = true
+	}
+}
+
 // SearchText implements lobby.KnowledgeService.
 func (s *KnowledgeService) SearchText(ctx context.Context, consultantID, query string, n int) ([]lobby.ChunkMatch, error) {
-	words := searchWords(query)
+	words := questionWords(query)
 	if len(words) == 0 || n <= 0 {
 		return nil, nil
 	}

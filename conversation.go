@@ -55,7 +55,7 @@ type Message struct {
 	// check it against.
 	Sources   []MessageSource `json:"sources,omitempty"`
 	CreatedAt time.Time       `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
 }
 
 // CleanText is the one rule for text Lobby takes from outside with nobody to tell it

@@ -41,6 +41,9 @@ type Completion struct {
 	StopReason   string // the provider's own word: "end_turn", "stop", "max_tokens", ...
 	InputTokens  int
 	OutputTokens int
+	// Quoted is the sources the answer quotes, when the provider knows (the offline
+	// one does); nil means it may have drawn on any it was given.
+	Quoted []Source
 }
 
 // LLM is an inference provider.

@@ -90,8 +90,12 @@ func (r *Retriever) Retrieve(ctx context.Context, consultantID, query string, li
 		if c := cmp.Compare(b.score, a.score); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(a.best(), b.best()); c != 0 {
-			return c
+		// On a tie the full text rank decides: a passage with the question's own words
+		// is the more certain match.
+		for leg := range a.ranks {
+			if c := cmp.Compare(a.rank(leg), b.rank(leg)); c != 0 {
+				return c
+			}
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
@@ -114,22 +118,20 @@ func (r *Retriever) searchVector(ctx context.Context, consultantID, query string
 	return r.Knowledge.SearchVector(ctx, consultantID, r.Embedder.Model(), vs[0], n)
 }
 
-// fusedMatch is a chunk with its fused score and its rank in each leg (0: not found).
+// fusedMatch is a chunk with its fused score and its rank in each leg (0: not found):
+// full text, then vectors.
 type fusedMatch struct {
 	lobby.ChunkMatch
 	score float64
 	ranks [2]int
 }
 
-// best is the chunk's best rank in any leg, the tie-break between equal scores.
-func (f *fusedMatch) best() int {
-	b := 1 << 30
-	for _, r := range f.ranks {
-		if r > 0 {
-			b = min(b, r)
-		}
+// rank is the chunk's rank in a leg, past every found one when it found it not.
+func (f *fusedMatch) rank(leg int) int {
+	if f.ranks[leg] == 0 {
+		return 1 << 30
 	}
-	return b
+	return f.ranks[leg]
 }
 
 func (r *Retriever) logger() *slog.Logger {

@@ -25,7 +25,8 @@ const (
 // Params is what a reply is assembled from.
 type Params struct {
 	Consultant *lobby.Consultant
-	// Knowledge is the retrieved passages of the consultant's knowledge base.
+	// Knowledge is the retrieved passages of the consultant's knowledge base, best
+	// first; those that fit KnowledgeShare of the budget are fenced into the prompt.
 	Knowledge []lobby.Source
 	// History is the conversation, oldest first, ending with the buyer's new message.
 	History       []*lobby.Message
@@ -55,8 +56,10 @@ func Profile(c *lobby.Consultant) lobby.Source {
 }
 
 // Assemble builds the request for a consultant's reply: the scrubbed system prompt, the
-// footer, the published material fenced as untrusted reference, and the whole
-// conversation while it fits the budget, the newest turns otherwise.
+// footer, the published material fenced as untrusted reference (the profile, and the
+// best knowledge passages within KnowledgeShare of the budget), and the whole
+// conversation while it fits the rest, the newest turns otherwise. The request's
+// Sources are the material it holds.
 func Assemble(p Params) lobby.CompletionRequest {
 	if p.ContextTokens <= 0 {
 		p.ContextTokens = DefaultContextTokens
@@ -64,7 +67,7 @@ func Assemble(p Params) lobby.CompletionRequest {
 	if p.MaxTokens <= 0 {
 		p.MaxTokens = DefaultMaxTokens
 	}
-	sources := append([]lobby.Source{Profile(p.Consultant)}, p.Knowledge...)
+	sources := append([]lobby.Source{Profile(p.Consultant)}, fitKnowledge(p.Knowledge, (p.ContextTokens-p.MaxTokens)*KnowledgeShare/100)...)
 	var sys strings.Builder
 	if prompt := strings.TrimSpace(Scrub(p.Consultant.SystemPrompt)); prompt != "" {
 		sys.WriteString(prompt + "\n\n")
@@ -77,6 +80,25 @@ func Assemble(p Params) lobby.CompletionRequest {
 	req := lobby.CompletionRequest{Model: p.Consultant.Model, System: sys.String(), MaxTokens: p.MaxTokens, Sources: sources}
 	req.Turns = fit(turns(p.History), p.ContextTokens-p.MaxTokens-EstimateTokens(req.System))
 	return req
+}
+
+// KnowledgeShare is the percentage of the context budget (what the reply leaves of
+// it) that retrieved knowledge may take; the conversation has the rest.
+const KnowledgeShare = 25
+
+// fitKnowledge keeps the best passages, in order, while their estimated tokens fit
+// budget: a passage that does not fit is left out, a shorter one after it may fit.
+func fitKnowledge(ks []lobby.Source, budget int) []lobby.Source {
+	var out []lobby.Source
+	for _, k := range ks {
+		cost := EstimateTokens(k.Title) + EstimateTokens(k.Text) + 8 // and its fence
+		if cost > budget {
+			continue
+		}
+		budget -= cost
+		out = append(out, k)
+	}
+	return out
 }
 
 // titleQuotes keeps a title inside its attribute's quotes.

@@ -43,8 +43,8 @@ const recallAt = 5
 // legs are the three retrievals compared: each leg alone, and the hybrid as managed
 // replies run it (both weights 0: 1 each).
 var legs = []struct {
-	name     string
-	text, vw float64
+	name   string
+	tw, vw float64
 }{
 	{"text", 1, 0},
 	{"vector", 0, 1},
@@ -124,7 +124,7 @@ func TestQuality(t *testing.T) {
 		// ranks[leg][i] is the rank of question i's passage in that leg, 0 if not in the top depth.
 		ranks := make([][]int, len(legs))
 		for l, leg := range legs {
-			r := &knowledge.Retriever{Knowledge: st.Knowledge, Embedder: embed.Words{}, TextWeight: leg.text, VectorWeight: leg.vw}
+			r := &knowledge.Retriever{Knowledge: st.Knowledge, Embedder: embed.Words{}, TextWeight: leg.tw, VectorWeight: leg.vw}
 			ranks[l] = make([]int, len(questions))
 			for i, q := range questions {
 				ps, err := r.Retrieve(ctx, owner.ID, q.Question, depth)

@@ -273,16 +273,6 @@ func readDocument(t *testing.T, name string) *extract.Text {
 	return text
 }
 
-func newConsultant(t *testing.T, st *storetest.Store, slug string) *lobby.Consultant {
-	t.Helper()
-	_, owner := storetest.SignIn(t, st.Auth, "owner-"+slug+"@example.com")
-	c := storetest.NewConsultant(owner.ID, slug)
-	if _, err := st.Consultants.CreateConsultant(context.Background(), c, lobby.ValidateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // ingest uploads a document of the set for consultantID and runs its ingestion, as
 // the queue's worker would, and returns its ID once ready.
 func ingest(t *testing.T, k lobby.KnowledgeService, consultantID, name string) string {

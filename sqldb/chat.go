@@ -187,7 +187,7 @@ func (s *ChatService) FinishMessage(ctx context.Context, p lobby.FinishParams) (
 	return m, nil
 }
 
-// encodeSources is how a message's sources are stored: JSON, '' for none.
+// encodeSources is how a message's sources are stored: JSON, ” for none.
 func encodeSources(ss []lobby.MessageSource) string {
 	if len(ss) == 0 {
 		return ""

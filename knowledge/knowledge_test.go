@@ -221,3 +221,41 @@ func TestRetrieveScoped(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkIngest measures ingestion with the built-in embedder, from a stored
+// Markdown document to ready: read, chunk, embed, store. It reports chunks a second.
+func BenchmarkIngest(b *testing.B) {
+	for _, be := range storetest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
+			ctx := context.Background()
+			db := be.Open(b)
+			svc := db.Services()
+			_, owner := storetest.SignIn(b, svc.Auth, "bench@example.com")
+			c := storetest.NewConsultant(owner.ID, "bench")
+			if _, err := svc.Consultants.CreateConsultant(ctx, c, lobby.ValidateOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			in := &knowledge.Ingester{Knowledge: svc.Knowledge, Embedder: embed.Words{}}
+			chunks := 0
+			b.ResetTimer()
+			for i := range b.N {
+				b.StopTimer()
+				content := append(longGuide(400), []byte(strings.Repeat("x", i+1))...) // a new sha256 each time
+				d, _, err := svc.Knowledge.CreateDocument(ctx, lobby.DocumentParams{ConsultantID: c.ID, Title: "Guide",
+					ContentType: "text/markdown", Content: content})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if err := in.Ingest(ctx, c.ID, d.ID); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				got, _ := svc.Knowledge.FindDocumentByID(ctx, c.ID, d.ID)
+				chunks += got.ChunkCount
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(chunks)/b.Elapsed().Seconds(), "chunks/s")
+		})
+	}
+}

@@ -79,6 +79,8 @@ func (dialect) VectorValue(v []float32) any {
 	return string(append(b, ']'))
 }
 
+func (dialect) VectorArg(arg string) string { return arg + "::vector" }
+
 // VectorSearch uses the dimension's HNSW index (see VectorIndex). Iterative scans
 // (pgvector 0.8) go on through the index until the consultant's rows fill the page,
 // instead of filtering ef_search candidates down to fewer.

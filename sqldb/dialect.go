@@ -40,6 +40,10 @@ type Dialect interface {
 	// VectorValue returns v as the value of a vector column.
 	VectorValue(v []float32) any
 
+	// VectorArg returns the placeholder arg, holding a VectorValue, as an expression of
+	// a vector column's type where SQL cannot infer it (a SELECT list).
+	VectorArg(arg string) string
+
 	// VectorSearch returns the SQL that ranks the rows of a vector column whose
 	// vectors have dim dimensions by cosine distance to the vector passed as the
 	// placeholder arg; the zero VectorMatch when the store ranks them in Go instead.

@@ -408,6 +408,40 @@ func testKnowledgeSearch(t *testing.T, open func(*testing.T) *Store) {
 			t.Fatalf("a processing document was searched: %+v %+v", ms, vs)
 		}
 	})
+	t.Run("VectorSearchFollowsWrites", func(t *testing.T) {
+		// Each search comes after the one before, as a store that keeps vectors in
+		// memory would have them: every write must show in the next search.
+		probe := unit(8, 6, 0)
+		nearestIs := func(want string) {
+			t.Helper()
+			vs, err := k.SearchVector(ctx, c.ID, "m", probe, 1)
+			must(t, err)
+			if got := ""; len(vs) == 1 && vs[0].Score > 0.99 {
+				got = vs[0].DocumentID
+				if got != want {
+					t.Fatalf("nearest is %s, want %q", got, want)
+				}
+			} else if want != "" {
+				t.Fatalf("nearest = %+v, want a chunk of %s", vs, want)
+			}
+		}
+		p, _, err := k.CreateDocument(ctx, lobby.DocumentParams{ConsultantID: c.ID, Title: "Later", ContentType: "text/plain", Content: []byte("later")})
+		must(t, err)
+		stored, err := k.ReplaceChunks(ctx, p.ID, []lobby.Chunk{{Text: "a late chunk"}})
+		must(t, err)
+		nearestIs("")
+		must(t, k.StoreVectors(ctx, p.ID, "m", []lobby.ChunkVector{{ChunkID: stored[0].ID, Vector: probe}}))
+		nearestIs("") // processing still
+		_, err = k.FinishDocument(ctx, p.ID, lobby.DocumentReady, "")
+		must(t, err)
+		nearestIs(p.ID)
+		must(t, k.StoreVectors(ctx, p.ID, "m", []lobby.ChunkVector{{ChunkID: stored[0].ID, Vector: unit(8, 6, 1.2)}}))
+		nearestIs("") // re-embedded elsewhere
+		must(t, k.StoreVectors(ctx, p.ID, "m", []lobby.ChunkVector{{ChunkID: stored[0].ID, Vector: probe}}))
+		nearestIs(p.ID)
+		must(t, k.DeleteDocument(ctx, c.ID, p.ID))
+		nearestIs("")
+	})
 }
 
 func normalise(v []float32) []float32 {

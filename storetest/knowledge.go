@@ -486,7 +486,7 @@ func BenchmarkKnowledgeSearch(b *testing.B, backend Backend, chunks int) {
 	c := knowledgeOwner(b, st, "bench")
 	fill(c)
 	fill(knowledgeOwner(b, st, "bench-other"))
-	analyze(b, db)
+	Analyze(b, db)
 	q := RandomVector(r, 100)
 	b.Run("SearchVector", func(b *testing.B) {
 		for b.Loop() {
@@ -506,10 +506,10 @@ func BenchmarkKnowledgeSearch(b *testing.B, backend Backend, chunks int) {
 	})
 }
 
-// analyze brings PostgreSQL's statistics up to date at once, as autovacuum would soon
+// Analyze brings PostgreSQL's statistics up to date at once, as autovacuum would soon
 // after a bulk load: until then the planner takes a just-filled table for empty and
 // passes over the vector index.
-func analyze(t testing.TB, db *sqldb.DB) {
+func Analyze(t testing.TB, db *sqldb.DB) {
 	url := DSN(db)
 	if !strings.HasPrefix(url, "postgres") {
 		return

@@ -338,3 +338,63 @@ func TestKnowledgeInPrompt(t *testing.T) {
 		t.Fatalf("the passage is not inside its fence:\n%s", system)
 	}
 }
+
+// TestKnowledgeRemoteEmbeddings: with --embeddings openai, ingestion and search embed
+// through an OpenAI-compatible /v1/embeddings server, in batches, with the model named.
+func TestKnowledgeRemoteEmbeddings(t *testing.T) {
+	var mu sync.Mutex
+	var models []string
+	var inputs int
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Model string   `json:"model"`
+			Input []string `json:"input"`
+		}
+		if r.URL.Path != "/v1/embeddings" || json.NewDecoder(r.Body).Decode(&req) != nil {
+			http.Error(w, `{"error":{"message":"bad request"}}`, 400)
+			return
+		}
+		mu.Lock()
+		models, inputs = append(models, req.Model), inputs+len(req.Input)
+		mu.Unlock()
+		type item struct {
+			Object    string    `json:"object"`
+			Index     int       `json:"index"`
+			Embedding []float64 `json:"embedding"`
+		}
+		var data []item
+		for i, in := range req.Input { // a topic each: watering, or anything else
+			v := []float64{0, 1, 0}
+			if strings.Contains(strings.ToLower(in), "water") {
+				v = []float64{1, 0, 0}
+			}
+			data = append(data, item{"embedding", i, v})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data, "model": req.Model,
+			"usage": map[string]int{"prompt_tokens": 1, "total_tokens": 1}})
+	}))
+	defer upstream.Close()
+	s := newTestServer(t, storetest.SQLite, func(s *testServer) {
+		s.app.Config.Embeddings, s.app.Config.EmbeddingsURL, s.app.Config.EmbeddingsModel = "openai", upstream.URL+"/v1", "nomic-embed-text"
+	})
+	_, key := chatSetup(s, nil)
+	d := uploadFile(s, "advisor", key, "balcony.md", "", []byte(guideMarkdown), "").want(t, 202).json()["document"].(map[string]any)
+	if done := awaitDocument(s, "advisor", key, d["id"].(string)); done["status"] != "ready" {
+		t.Fatalf("ingested = %v", done)
+	}
+	hits := s.do("POST", "/api/v1/consultants/advisor/knowledge/search", key, map[string]any{"query": "watering"}).want(t, 200).json()["data"].([]any)
+	if len(hits) == 0 || !strings.Contains(hits[0].(map[string]any)["text"].(string), "twice a week") {
+		t.Fatalf("search = %v", hits)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(models) < 2 || inputs < 3 {
+		t.Fatalf("%d requests for %d texts", len(models), inputs)
+	}
+	for _, m := range models {
+		if m != "nomic-embed-text" {
+			t.Fatalf("embedded with model %q", m)
+		}
+	}
+}

@@ -91,7 +91,8 @@ type ChunkVector struct {
 type KnowledgeService interface {
 	// CreateDocument stores an upload, processing, and queues its ingestion in the same
 	// transaction. When the consultant already has a document of the same SHA-256 it
-	// stores nothing and returns that one, with created false.
+	// stores nothing and returns that one, with created false — unless that one failed:
+	// then it is ingested again, processing, with created true.
 	CreateDocument(ctx context.Context, p DocumentParams) (doc *Document, created bool, err error)
 
 	// FindDocumentByID returns ENOTFOUND when the consultant has no such document,

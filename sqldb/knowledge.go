@@ -87,9 +87,20 @@ func (s *KnowledgeService) CreateDocument(ctx context.Context, p lobby.DocumentP
 		}
 		same, err := scanDocument(tx.QueryRowContext(ctx, `SELECT `+documentColumns+` FROM documents d
 			WHERE d.consultant_id = $1 AND d.sha256 = $2`, d.ConsultantID, d.SHA256))
-		if err == nil {
+		if err == nil && same.Status != lobby.DocumentFailed {
 			d = same
 			return nil
+		} else if err == nil {
+			// Uploaded again after it failed: ingested again, the way to retry.
+			d = same
+			d.Status, d.Error, d.ChunksDone, d.ChunksTotal, d.UpdatedAt = lobby.DocumentProcessing, "", 0, 0, tx.now
+			if _, err := tx.ExecContext(ctx, `UPDATE documents SET status = $1, error = '', chunks_done = 0, chunks_total = 0,
+				updated_at = $2 WHERE id = $3`, d.Status, d.UpdatedAt, d.ID); err != nil {
+				return err
+			}
+			created = true
+			_, err = tx.db.jobs.InsertTx(ctx, tx.Tx, jobs.Ingest{ConsultantID: d.ConsultantID, DocumentID: d.ID}, nil)
+			return err
 		}
 		if err = notFound(err, ""); lobby.ErrorCode(err) != lobby.ENOTFOUND {
 			return err

@@ -189,6 +189,20 @@ func testKnowledge(t *testing.T, open func(*testing.T) *Store) {
 		WantCode(t, err, lobby.ENOTFOUND)
 		_, err = k.FinishDocument(ctx, f.ID, "done", "")
 		WantCode(t, err, lobby.EINVALID)
+
+		// Uploaded again, a failed document is ingested again: the way to retry it.
+		jobsBefore, err := st.QueuedJobs(ctx, jobs.Ingest{}.Kind())
+		must(t, err)
+		again, created, err := k.CreateDocument(ctx, lobby.DocumentParams{ConsultantID: c.ID, Title: "Broken", ContentType: "application/pdf", Content: []byte("%PDF-")})
+		must(t, err)
+		jobsAfter, err := st.QueuedJobs(ctx, jobs.Ingest{}.Kind())
+		must(t, err)
+		if !created || again.ID != f.ID || again.Status != lobby.DocumentProcessing || again.Error != "" || len(jobsAfter) != len(jobsBefore)+1 {
+			t.Fatalf("uploaded again after failing: created %v, %+v, jobs %d → %d", created, again, len(jobsBefore), len(jobsAfter))
+		}
+		if got, _ := k.FindDocumentByID(ctx, c.ID, f.ID); got.Status != lobby.DocumentProcessing {
+			t.Fatalf("stored = %+v", got)
+		}
 	})
 	t.Run("Paging", func(t *testing.T) {
 		for i := range 3 {

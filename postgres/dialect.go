@@ -94,6 +94,8 @@ func (dialect) VectorSearch(column, arg string, dim int) sqldb.VectorMatch {
 
 // VectorIndex makes an HNSW cosine index of the vectors of one dimension: pgvector
 // indexes only columns of a fixed dimension, so it indexes the cast.
+func (dialect) Analyze(table string) string { return "ANALYZE " + table }
+
 func (dialect) VectorIndex(table, column, dimColumn string, dim int) string {
 	d := strconv.Itoa(dim)
 	return "CREATE INDEX IF NOT EXISTS " + table + "_" + column + "_" + d + " ON " + table +

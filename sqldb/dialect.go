@@ -49,6 +49,10 @@ type Dialect interface {
 	// placeholder arg; the zero VectorMatch when the store ranks them in Go instead.
 	VectorSearch(column, arg string, dim int) VectorMatch
 
+	// Analyze returns the statement that brings the planner's statistics of table up
+	// to date, "" when the store needs none.
+	Analyze(table string) string
+
 	// VectorIndex returns the statement that indexes table's vector column for
 	// vectors of dim dimensions, whose dimension is in dimColumn; "" when there is
 	// none to make.

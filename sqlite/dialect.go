@@ -87,6 +87,8 @@ func (dialect) VectorSearch(column, arg string, dim int) sqldb.VectorMatch {
 	return sqldb.VectorMatch{}
 }
 
+func (dialect) Analyze(table string) string { return "" }
+
 func (dialect) VectorIndex(table, column, dimColumn string, dim int) string { return "" }
 
 func mustSub(f fs.FS, dir string) fs.FS {

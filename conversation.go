@@ -79,9 +79,12 @@ type Message struct {
 	// Error says why a failed reply failed, in words for the buyer.
 	Error string `json:"error,omitempty"`
 	// Model names what wrote a reply: "offline" for the offline provider.
-	Model     string    `json:"model,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Model string `json:"model,omitempty"`
+	// Sources are the knowledge documents a managed reply drew on, for the buyer to
+	// check it against.
+	Sources   []MessageSource `json:"sources,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
 }
 
 // CleanText is the one rule for text Lobby takes from outside with nobody to tell it
@@ -136,6 +139,13 @@ type FinishParams struct {
 	Status  string // MessageComplete or MessageFailed
 	Error   string // why it failed, in words for the buyer
 	Model   string // the model that wrote it
+	Sources []MessageSource
+}
+
+// MessageSource is a knowledge document a reply drew on.
+type MessageSource struct {
+	DocumentID string `json:"document_id"`
+	Title      string `json:"title"`
 }
 
 // MessageFilter selects a conversation's messages, oldest first.

@@ -29,8 +29,9 @@ type CompletionRequest struct {
 
 // Source is a passage of published material.
 type Source struct {
-	Title string
-	Text  string
+	DocumentID string // the knowledge document it is from; "" for the profile
+	Title      string
+	Text       string
 }
 
 // Completion is a model's whole answer.
@@ -40,6 +41,9 @@ type Completion struct {
 	StopReason   string // the provider's own word: "end_turn", "stop", "max_tokens", ...
 	InputTokens  int
 	OutputTokens int
+	// Quoted is the sources the answer quotes, when the provider knows (the offline
+	// one does); nil means it may have drawn on any it was given.
+	Quoted []Source
 }
 
 // LLM is an inference provider.

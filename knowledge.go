@@ -91,7 +91,8 @@ type ChunkVector struct {
 type KnowledgeService interface {
 	// CreateDocument stores an upload, processing, and queues its ingestion in the same
 	// transaction. When the consultant already has a document of the same SHA-256 it
-	// stores nothing and returns that one, with created false.
+	// stores nothing and returns that one, with created false — unless that one failed:
+	// then it is ingested again, processing, with created true.
 	CreateDocument(ctx context.Context, p DocumentParams) (doc *Document, created bool, err error)
 
 	// FindDocumentByID returns ENOTFOUND when the consultant has no such document,
@@ -132,4 +133,24 @@ type KnowledgeService interface {
 	// SearchVector returns the consultant's n chunks whose vectors of model are nearest
 	// v by cosine, best first.
 	SearchVector(ctx context.Context, consultantID, model string, v []float32, n int) ([]ChunkMatch, error)
+}
+
+// Passage is a chunk retrieval found for a question: its text, where it is from, and
+// how well it matched (higher is better; comparable within one search only).
+type Passage struct {
+	DocumentID string  `json:"document_id"`
+	ChunkID    string  `json:"chunk_id"`
+	Title      string  `json:"title"`
+	Heading    string  `json:"heading"`
+	Text       string  `json:"text"`
+	Score      float64 `json:"score"`
+}
+
+// Retriever finds the passages of one consultant's knowledge base that best answer a
+// question. It is the one search managed replies, the offline provider and the search
+// route share; no passage of another consultant's is ever returned.
+type Retriever interface {
+	// Retrieve returns up to limit passages, best first; none for a query without
+	// words. It fails with EINVALID for an empty query.
+	Retrieve(ctx context.Context, consultantID, query string, limit int) ([]Passage, error)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -198,7 +199,7 @@ func TestComplete(t *testing.T) {
 			t.Errorf("onDelta got %q, want %q", pieces, reply)
 		}
 		want := lobby.Completion{Text: strings.Join(reply, ""), Model: "claude-test-20260101", StopReason: "end_turn", InputTokens: 25, OutputTokens: 15}
-		if *c != want {
+		if !reflect.DeepEqual(*c, want) {
 			t.Errorf("completion = %+v, want %+v", *c, want)
 		}
 

@@ -4,6 +4,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -20,9 +21,11 @@ import (
 	"github.com/lobby-dev/lobby/chat"
 	"github.com/lobby-dev/lobby/deliver"
 	"github.com/lobby-dev/lobby/egress"
+	"github.com/lobby-dev/lobby/embed"
 	lobbyhttp "github.com/lobby-dev/lobby/http"
 	"github.com/lobby-dev/lobby/hub"
 	"github.com/lobby-dev/lobby/jobs"
+	"github.com/lobby-dev/lobby/knowledge"
 	"github.com/lobby-dev/lobby/local"
 	"github.com/lobby-dev/lobby/mail"
 	"github.com/lobby-dev/lobby/offline"
@@ -51,16 +54,22 @@ type Config struct {
 	OpenAIAPIKey    string
 	OpenAIBaseURL   string
 	OpenAIModel     string
-	PublicRateLimit int            // requests a minute per client address on public routes; 0 is off
-	CodeRateLimit   int            // sign-in codes an hour per client address; 0 is off
-	TokenRateLimit  int            // requests a minute per credential on public routes; 0 is off
-	StreamLimit     int            // streams, sockets and long polls one credential may hold; 0 is the contract's 20
-	TrustedProxies  []netip.Prefix // proxies whose X-Forwarded-For or Forwarded names the client
-	MetricsToken    string         // lets a client elsewhere read /metrics with it as bearer token
-	MetricsAddr     string         // serves /metrics on a listener of its own instead of the API's
-	ReplyRateLimit  int            // replies a minute per consultant; 0 is the server's default
-	ShutdownTimeout time.Duration
-	WebhookTimeout  time.Duration
+	// Embeddings names the embedding model of knowledge search: "words" (built in, the
+	// default) or "openai", an OpenAI-compatible API at EmbeddingsURL.
+	Embeddings       string
+	EmbeddingsURL    string
+	EmbeddingsModel  string
+	EmbeddingsAPIKey string
+	PublicRateLimit  int            // requests a minute per client address on public routes; 0 is off
+	CodeRateLimit    int            // sign-in codes an hour per client address; 0 is off
+	TokenRateLimit   int            // requests a minute per credential on public routes; 0 is off
+	StreamLimit      int            // streams, sockets and long polls one credential may hold; 0 is the contract's 20
+	TrustedProxies   []netip.Prefix // proxies whose X-Forwarded-For or Forwarded names the client
+	MetricsToken     string         // lets a client elsewhere read /metrics with it as bearer token
+	MetricsAddr      string         // serves /metrics on a listener of its own instead of the API's
+	ReplyRateLimit   int            // replies a minute per consultant; 0 is the server's default
+	ShutdownTimeout  time.Duration
+	WebhookTimeout   time.Duration
 	// ReplyTimeout bounds one managed reply; a reply whose process died is produced
 	// again once this and 10 s have passed. 0 means 3 minutes.
 	ReplyTimeout  time.Duration
@@ -74,21 +83,23 @@ type App struct {
 	Now    func() time.Time // time.Now when nil
 
 	// Parts a caller may give before Open; Open makes those left nil from Config.
-	DB     *sqldb.DB // opened and migrated from Config.Database when nil; then Close closes it
-	LLM    lobby.LLM
-	Mailer lobby.Mailer
-	Egress *egress.Client // the client webhook deliveries go out through
+	DB       *sqldb.DB // opened and migrated from Config.Database when nil; then Close closes it
+	LLM      lobby.LLM
+	Embedder lobby.Embedder
+	Mailer   lobby.Mailer
+	Egress   *egress.Client // the client webhook deliveries go out through
 
 	// What Open made.
-	Events   lobby.EventService
-	Broker   *postgres.Broker // carries events between instances; nil on SQLite
-	Console  *mail.Console    // the console mailer's dev mailbox; nil with real mail
-	Payments lobby.Payments
-	Consult  *chat.Service
-	Worker   *deliver.Worker
-	Queue    *river.Client[*sql.Tx]
-	Registry *prometheus.Registry
-	Server   *lobbyhttp.Server
+	Events    lobby.EventService
+	Broker    *postgres.Broker // carries events between instances; nil on SQLite
+	Console   *mail.Console    // the console mailer's dev mailbox; nil with real mail
+	Payments  lobby.Payments
+	Consult   *chat.Service
+	Retriever *knowledge.Retriever
+	Worker    *deliver.Worker
+	Queue     *river.Client[*sql.Tx]
+	Registry  *prometheus.Registry
+	Server    *lobbyhttp.Server
 
 	ownDB bool
 	stops []func(ctx context.Context) // background work, stopped last first
@@ -166,6 +177,11 @@ func (a *App) Open(ctx context.Context) error {
 	if a.Egress == nil {
 		a.Egress = egress.NewClient(egress.Config{Dev: cfg.Dev, Timeout: cfg.WebhookTimeout})
 	}
+	if a.Embedder == nil {
+		if a.Embedder, err = NewEmbedder(cfg); err != nil {
+			return err
+		}
+	}
 	a.Payments = &local.Payments{BaseURL: cfg.BaseURL}
 
 	svc := db.Services()
@@ -180,8 +196,9 @@ func (a *App) Open(ctx context.Context) error {
 	// The store publishes what each write changed, once it commits.
 	db.Events = a.Events
 
+	a.Retriever = &knowledge.Retriever{Knowledge: svc.Knowledge, Embedder: a.Embedder, Logger: log}
 	a.Consult = &chat.Service{Chat: svc.Chat, Consultants: svc.Consultants, Events: a.Events, LLM: a.LLM, Logger: log,
-		ReplyTimeout: cfg.ReplyTimeout}
+		Retriever: a.Retriever, ReplyTimeout: cfg.ReplyTimeout}
 	db.ReplyWatch = a.Consult.JobTimeout()
 
 	a.Registry = prometheus.NewRegistry()
@@ -195,11 +212,14 @@ func (a *App) Open(ctx context.Context) error {
 	river.AddWorker(workers, a.Worker)
 	river.AddWorker(workers, &deliver.Pruner{Deliveries: svc.Deliveries, Logger: log, Now: a.Now})
 	river.AddWorker(workers, a.Consult.Replier())
+	river.AddWorker(workers, &knowledge.Ingester{Knowledge: svc.Knowledge, Embedder: a.Embedder, Logger: log})
+	reembed := &knowledge.Reembedder{Knowledge: svc.Knowledge, Embedder: a.Embedder, Logger: log}
+	river.AddWorker(workers, reembed)
 	// The queue's rescue window follows the deliveries' timeout, so a delivery is never
 	// rescued, and run twice, while it still runs; River's rescuer also waits out each
 	// worker's own Timeout, a reply's longer one too.
 	if a.Queue, err = jobs.New(db, workers, jobs.Config{JobTimeout: a.Worker.JobTimeout(), Logger: log,
-		Periodic: []*river.PeriodicJob{deliver.PruneEveryHour()}}); err != nil {
+		Periodic: []*river.PeriodicJob{deliver.PruneEveryHour(), reembed.PeriodicJob()}}); err != nil {
 		return err
 	}
 	if err := a.Queue.Start(context.WithoutCancel(ctx)); err != nil {
@@ -219,6 +239,7 @@ func (a *App) Open(ctx context.Context) error {
 
 	a.Server = &lobbyhttp.Server{
 		Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Chat: svc.Chat, Deliveries: svc.Deliveries,
+		Knowledge: svc.Knowledge, Retriever: a.Retriever,
 		Inbox:   &deliver.Inbox{Deliveries: svc.Deliveries, Events: a.Events, Payloads: payloads},
 		Consult: a.Consult, Events: a.Events, Payments: a.Payments, Mailer: a.Mailer,
 		Ready: db.Ready, Logger: log, Dev: cfg.Dev, BaseURL: cfg.BaseURL,
@@ -333,6 +354,15 @@ func newMailer(cfg Config, log *slog.Logger) (lobby.Mailer, *mail.Console, error
 	}
 	c := mail.NewConsole(log)
 	return c, c, nil
+}
+
+// NewEmbedder returns the embedder cfg.Embeddings names.
+func NewEmbedder(cfg Config) (lobby.Embedder, error) {
+	if cfg.Embeddings != "openai" {
+		return embed.Words{}, nil
+	}
+	return embed.NewOpenAI(embed.OpenAIConfig{BaseURL: cmp.Or(cfg.EmbeddingsURL, "https://api.openai.com/v1"),
+		APIKey: cfg.EmbeddingsAPIKey, Model: cmp.Or(cfg.EmbeddingsModel, "text-embedding-3-small")})
 }
 
 // NewLLM returns the inference provider cfg.LLM names.

@@ -24,7 +24,9 @@ type Service struct {
 	Consultants lobby.ConsultantService
 	Events      lobby.EventService // the replies' pieces; the store publishes the rest
 	LLM         lobby.LLM
-	Logger      *slog.Logger
+	// Retriever finds the knowledge a managed reply draws on; nil means none.
+	Retriever lobby.Retriever
+	Logger    *slog.Logger
 	// ReplyTimeout bounds one reply, retries included; 0 means 3 minutes.
 	ReplyTimeout time.Duration
 	// ContextTokens is the model's context budget; 0 means the prompt package's default.
@@ -183,7 +185,8 @@ func (s *Service) produce(ctx context.Context, reply *lobby.Message) lobby.Finis
 	if err != nil {
 		return s.fail(reply, "", "", err)
 	}
-	built := prompt.Build(prompt.Params{Consultant: consultant, Summary: summaryText(conv), History: history, ContextTokens: s.ContextTokens})
+	built := prompt.Build(prompt.Params{Consultant: consultant, Summary: summaryText(conv), History: history,
+		Knowledge: s.knowledge(ctx, consultant, history), ContextTokens: s.ContextTokens})
 	req := built.Request
 	s.foldDue(reply.ID, conv, consultant, foldPoint(history, built.Dropped, full))
 	guard := prompt.NewGuard(consultant.SystemPrompt + "\n" + prompt.Footer)
@@ -208,7 +211,48 @@ func (s *Service) produce(ctx context.Context, reply *lobby.Message) lobby.Finis
 	if err != nil {
 		return s.fail(reply, guard.Text(), model, err)
 	}
-	return lobby.FinishParams{ID: reply.ID, Content: guard.Text(), Status: lobby.MessageComplete, Model: model}
+	return lobby.FinishParams{ID: reply.ID, Content: guard.Text(), Status: lobby.MessageComplete, Model: model,
+		Sources: sourcesOf(req, completion)}
+}
+
+// passages is how many passages of its knowledge a managed reply is given, at most;
+// the prompt keeps those that fit its share of the budget.
+const passages = 6
+
+// knowledge retrieves the consultant's passages that best answer the buyer's newest
+// message. A search that fails leaves the reply to answer without them.
+func (s *Service) knowledge(ctx context.Context, c *lobby.Consultant, history []*lobby.Message) []lobby.Source {
+	if s.Retriever == nil || len(history) == 0 || history[len(history)-1].Role != lobby.RoleBuyer {
+		return nil
+	}
+	ps, err := s.Retriever.Retrieve(ctx, c.ID, history[len(history)-1].Content, passages)
+	if err != nil {
+		s.Logger.Warn("knowledge search failed; replying without it", "consultant_id", c.ID, "err", err)
+		return nil
+	}
+	out := make([]lobby.Source, len(ps))
+	for i, p := range ps {
+		out[i] = lobby.Source{DocumentID: p.DocumentID, Title: p.Title, Text: p.Text}
+	}
+	return out
+}
+
+// sourcesOf is the documents a reply drew on, each once, in order: those the provider
+// says it quoted, or else all whose passages it was given.
+func sourcesOf(req lobby.CompletionRequest, c *lobby.Completion) []lobby.MessageSource {
+	used := req.Sources
+	if c != nil && c.Quoted != nil {
+		used = c.Quoted
+	}
+	var out []lobby.MessageSource
+	seen := map[string]bool{}
+	for _, src := range used {
+		if src.DocumentID != "" && !seen[src.DocumentID] {
+			seen[src.DocumentID] = true
+			out = append(out, lobby.MessageSource{DocumentID: src.DocumentID, Title: src.Title})
+		}
+	}
+	return out
 }
 
 // fail logs err and returns the reply as failed, with what had streamed and why it

@@ -37,14 +37,7 @@ type Text struct {
 // (it is then most likely binary or another encoding); below that it is cleaned with
 // lobby.CleanText.
 func Read(data []byte, filename, contentType string) (*Text, error) {
-	if len(data) > lobby.MaxDocumentLen {
-		return nil, lobby.Errorf(lobby.ETOOLARGE, "this file is %d bytes; the most is %d (10 MiB)", len(data), lobby.MaxDocumentLen)
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, lobby.Errorf(lobby.EINVALID, "this file is empty; upload a document with text")
-	}
-	hint := hintType(filename, contentType)
-	kind, err := detect(data, hint)
+	kind, err := Detect(data, filename, contentType)
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +62,20 @@ func Read(data []byte, filename, contentType string) (*Text, error) {
 		return nil, noWords(kind)
 	}
 	return t, nil
+}
+
+// Detect returns the type Read reads data as, one of the Type constants, or the
+// refusal Read gives before reading it: ETOOLARGE, EINVALID for an empty file,
+// EMEDIATYPE for bytes of no type it reads or of another type than declared. It parses
+// nothing, so an upload can be refused at once, before its ingestion.
+func Detect(data []byte, filename, contentType string) (string, error) {
+	if len(data) > lobby.MaxDocumentLen {
+		return "", lobby.Errorf(lobby.ETOOLARGE, "this file is %d bytes; the most is %d (10 MiB)", len(data), lobby.MaxDocumentLen)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return "", lobby.Errorf(lobby.EINVALID, "this file is empty; upload a document with text")
+	}
+	return detect(data, hintType(filename, contentType))
 }
 
 func noWords(kind string) error {

@@ -38,6 +38,8 @@ type Server struct {
 	Subscriptions lobby.SubscriptionService
 	Chat          lobby.ChatService
 	Deliveries    lobby.DeliveryService
+	Knowledge     lobby.KnowledgeService
+	Retriever     lobby.Retriever
 	Inbox         Inbox
 	Consult       Consulter
 	Events        lobby.EventService
@@ -126,6 +128,12 @@ func (s *Server) routes() []route {
 		{"DELETE /api/v1/consultants/{slug}", ownerOnly, s.handleConsultantArchive},
 		{"POST /api/v1/consultants/{slug}/key", ownerOnly, s.handleKeyRotate},
 		{"GET /api/v1/consultants/{slug}/keys", ownerOnly, s.handleKeyList},
+
+		{"POST /api/v1/consultants/{slug}/knowledge", owner, s.handleDocumentCreate},
+		{"GET /api/v1/consultants/{slug}/knowledge", owner, s.handleDocumentList},
+		{"GET /api/v1/consultants/{slug}/knowledge/{id}", owner, s.handleDocumentGet},
+		{"DELETE /api/v1/consultants/{slug}/knowledge/{id}", owner, s.handleDocumentDelete},
+		{"POST /api/v1/consultants/{slug}/knowledge/search", owner, s.handleKnowledgeSearch},
 
 		{"POST /api/v1/consultants/{slug}/subscribe", user, s.handleSubscribe},
 		{"GET /api/v1/checkout/{id}", user, s.handleCheckoutGet},

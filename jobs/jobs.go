@@ -51,11 +51,27 @@ const ReplyAttempts = 5
 // Ingest is the job that reads, chunks and embeds an uploaded knowledge document. Run
 // again after a crash, it starts the document over.
 type Ingest struct {
-	DocumentID string `json:"document_id"`
+	ConsultantID string `json:"consultant_id"`
+	DocumentID   string `json:"document_id"`
 }
 
 // Kind names the job for the queue; it is stored with every job, so it never changes.
 func (Ingest) Kind() string { return "ingest" }
+
+// IngestAttempts is how many times a document's ingestion runs before the document
+// fails: a remote embedder that is down is tried again, with River's backoff, for
+// about an hour and a half.
+const IngestAttempts = 8
+
+// InsertOpts bounds an ingestion's attempts wherever it is queued.
+func (Ingest) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: IngestAttempts} }
+
+// Reembed is the periodic job that embeds, with the configured model, the chunks whose
+// vectors another model made: changing the model re-embeds in the background.
+type Reembed struct{}
+
+// Kind names the job for the queue; it is stored with every job, so it never changes.
+func (Reembed) Kind() string { return "reembed" }
 
 // PruneDeliveries is the hourly job that deletes deliveries past
 // lobby.DeliveryRetention.

@@ -1,9 +1,9 @@
 // Package offline is the embedded inference provider: no network, no model, and the
 // same answer to the same question. It answers from what the consultant has published
-// — its profile and, once indexed, its knowledge — by picking the passages that share
-// the most words with the question and composing them into a reply that says plainly
-// it is the offline provider. It is how a new user tries every feature with no account
-// anywhere.
+// — its profile and the passages of its knowledge base that retrieval found for the
+// question — by quoting the one passage that shares the most words with the question,
+// under its title, and it says plainly it is the offline provider. It is how a new
+// user tries every feature with no account anywhere.
 package offline
 
 import (
@@ -33,10 +33,10 @@ func (p *Provider) Name() string { return "offline" }
 
 var sentenceEnd = regexp.MustCompile(`(?m)[.!?](\s+|$)|\n+`)
 
-type passage struct {
-	title, text string
-	score       float64
-	order       int
+type sentence struct {
+	text  string
+	score float64
+	order int
 }
 
 // Complete implements lobby.LLM.
@@ -45,7 +45,7 @@ func (p *Provider) Complete(ctx context.Context, req lobby.CompletionRequest, on
 	if n := len(req.Turns); n > 0 {
 		question = req.Turns[n-1].Content
 	}
-	text := compose(question, req.Sources)
+	text, quoted := compose(question, req.Sources)
 	chunk := p.Chunk
 	if chunk <= 0 {
 		chunk = 24
@@ -57,47 +57,63 @@ func (p *Provider) Complete(ctx context.Context, req lobby.CompletionRequest, on
 		}
 		onDelta(string(runes[i:min(i+chunk, len(runes))]))
 	}
-	return &lobby.Completion{Text: text, Model: Model, StopReason: "end_turn",
+	return &lobby.Completion{Text: text, Model: Model, StopReason: "end_turn", Quoted: quoted,
 		InputTokens: len(strings.Fields(req.System)) + len(strings.Fields(question)), OutputTokens: len(strings.Fields(text))}, nil
 }
 
-// compose picks up to three sentences of the sources that best match the question.
-func compose(question string, sources []lobby.Source) string {
+// compose answers from the one source that best matches the question — the
+// consultant's profile or a retrieved passage — quoting up to three of its sentences
+// that share words with the question, in their order. It returns the answer and the
+// source it quotes (none when nothing matches).
+func compose(question string, sources []lobby.Source) (string, []lobby.Source) {
 	q := words(question)
-	var ps []passage
-	for _, s := range sources {
-		for _, sentence := range splitSentences(s.Text) {
-			w := words(sentence)
+	best, bestScore := -1, [2]float64{}
+	var picked []sentence
+	for i, src := range sources {
+		var ss []sentence
+		for _, text := range splitSentences(src.Text) {
 			score := 0.0
-			for word := range w {
+			for word := range words(text) {
 				if q[word] {
 					score += 1 + float64(len(word))/10 // longer shared words say more
 				}
 			}
-			ps = append(ps, passage{title: s.Title, text: sentence, score: score, order: len(ps)})
+			ss = append(ss, sentence{text: text, score: score, order: len(ss)})
+		}
+		sort.SliceStable(ss, func(a, b int) bool { return ss[a].score > ss[b].score })
+		ss = ss[:min(3, len(ss))]
+		for len(ss) > 0 && ss[len(ss)-1].score == 0 {
+			ss = ss[:len(ss)-1]
+		}
+		if len(ss) == 0 {
+			continue
+		}
+		// The best sentence decides, then the three together; on a tie the source
+		// given first (the better retrieved) wins.
+		score := [2]float64{ss[0].score, 0}
+		for _, s := range ss {
+			score[1] += s.score
+		}
+		if score[0] > bestScore[0] || score[0] == bestScore[0] && score[1] > bestScore[1] {
+			best, bestScore, picked = i, score, ss
 		}
 	}
-	sort.SliceStable(ps, func(i, j int) bool { return ps[i].score > ps[j].score })
 	var b strings.Builder
 	b.WriteString("(Offline reply: this server runs the offline provider, which calls no model and answers only from what the consultant has published.)\n\n")
-	if len(ps) == 0 || ps[0].score == 0 {
+	if best < 0 {
 		b.WriteString("I have nothing published that matches your question")
 		if len(sources) > 0 {
 			fmt.Fprintf(&b, ". What I can tell you about myself: %s", firstSentences(sources[0].Text, 2))
 		}
 		b.WriteString("\n")
-		return b.String()
-	}
-	picked := ps[:min(3, len(ps))]
-	for len(picked) > 1 && picked[len(picked)-1].score == 0 {
-		picked = picked[:len(picked)-1]
+		return b.String(), []lobby.Source{}
 	}
 	sort.SliceStable(picked, func(i, j int) bool { return picked[i].order < picked[j].order })
-	fmt.Fprintf(&b, "From %s:\n", picked[0].title)
-	for _, p := range picked {
-		b.WriteString("- " + p.text + "\n")
+	fmt.Fprintf(&b, "From %s:\n\n", sources[best].Title)
+	for _, s := range picked {
+		b.WriteString("> " + s.text + "\n")
 	}
-	return b.String()
+	return b.String(), []lobby.Source{sources[best]}
 }
 
 func splitSentences(text string) []string {

@@ -47,10 +47,10 @@ func (p *Provider) Summarize(ctx context.Context, previous string, turns []lobby
 }
 
 // gist is a turn's first sentence that says something: not an offline reply's notice
-// nor its "From ..." line, on one line, at most maxSummaryLine characters.
+// nor its "From ..." line, without its quote mark, on one line, at most maxSummaryLine characters.
 func gist(content string) string {
 	for _, s := range splitSentences(content) {
-		s = strings.TrimSpace(strings.TrimPrefix(s, "- "))
+		s = strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(s, "- "), "> ")) // a quoted passage's line
 		if s == "" || strings.HasPrefix(s, "(Offline reply") || strings.HasPrefix(s, "From ") && strings.HasSuffix(s, ":") {
 			continue
 		}

@@ -218,7 +218,7 @@ func TestComplete(t *testing.T) {
 			t.Errorf("deltas = %q, want %q", got, want)
 		}
 		want := lobby.Completion{Text: "Hello, world.", Model: servedModel, StopReason: "stop", InputTokens: 19, OutputTokens: 4}
-		if *c != want {
+		if !reflect.DeepEqual(*c, want) {
 			t.Errorf("completion = %+v, want %+v", *c, want)
 		}
 
@@ -260,7 +260,7 @@ func TestComplete(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := lobby.Completion{Text: "Hi!", Model: servedModel, StopReason: "stop"}
-		if *c != want || strings.Join(got, "") != "Hi!" {
+		if !reflect.DeepEqual(*c, want) || strings.Join(got, "") != "Hi!" {
 			t.Errorf("completion = %+v, deltas %q; want %+v", *c, got, want)
 		}
 	})

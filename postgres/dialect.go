@@ -79,6 +79,8 @@ func (dialect) VectorValue(v []float32) any {
 	return string(append(b, ']'))
 }
 
+func (dialect) VectorArg(arg string) string { return arg + "::vector" }
+
 // VectorSearch uses the dimension's HNSW index (see VectorIndex). Iterative scans
 // (pgvector 0.8) go on through the index until the consultant's rows fill the page,
 // instead of filtering ef_search candidates down to fewer.
@@ -92,6 +94,8 @@ func (dialect) VectorSearch(column, arg string, dim int) sqldb.VectorMatch {
 
 // VectorIndex makes an HNSW cosine index of the vectors of one dimension: pgvector
 // indexes only columns of a fixed dimension, so it indexes the cast.
+func (dialect) Analyze(table string) string { return "ANALYZE " + table }
+
 func (dialect) VectorIndex(table, column, dimColumn string, dim int) string {
 	d := strconv.Itoa(dim)
 	return "CREATE INDEX IF NOT EXISTS " + table + "_" + column + "_" + d + " ON " + table +

@@ -33,7 +33,7 @@ const (
 type Params struct {
 	Consultant *lobby.Consultant
 	// Knowledge is the retrieved passages of the consultant's knowledge base, best
-	// first; those past its share of the budget are left out.
+	// first; those that fit KnowledgeShare of the budget are fenced into the prompt.
 	Knowledge []lobby.Source
 	// Summary is the conversation's memory of the turns before History; "" for none.
 	Summary string
@@ -96,14 +96,7 @@ func Build(p Params) Assembly {
 	if p.MaxTokens <= 0 {
 		p.MaxTokens = DefaultMaxTokens
 	}
-	sources := []lobby.Source{Profile(p.Consultant)}
-	knowledge := p.ContextTokens * KnowledgeShare / 100
-	for _, k := range p.Knowledge {
-		if knowledge -= EstimateTokens(k.Title) + EstimateTokens(k.Text) + 8; knowledge < 0 {
-			break
-		}
-		sources = append(sources, k)
-	}
+	sources := append([]lobby.Source{Profile(p.Consultant)}, fitKnowledge(p.Knowledge, (p.ContextTokens-p.MaxTokens)*KnowledgeShare/100)...)
 	var sys strings.Builder
 	if prompt := strings.TrimSpace(Scrub(p.Consultant.SystemPrompt)); prompt != "" {
 		sys.WriteString(prompt + "\n\n")
@@ -140,6 +133,21 @@ func clipTokens(s string, tokens int) string {
 		r = r[min(len(r), max(1, len(r)/10)):]
 	}
 	return string(r)
+}
+
+// fitKnowledge keeps the best passages, in order, while their estimated tokens fit
+// budget: a passage that does not fit is left out, a shorter one after it may fit.
+func fitKnowledge(ks []lobby.Source, budget int) []lobby.Source {
+	var out []lobby.Source
+	for _, k := range ks {
+		cost := EstimateTokens(k.Title) + EstimateTokens(k.Text) + 8 // and its fence
+		if cost > budget {
+			continue
+		}
+		budget -= cost
+		out = append(out, k)
+	}
+	return out
 }
 
 // titleQuotes keeps a title inside its attribute's quotes.

@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/lobby-dev/lobby"
@@ -42,12 +44,18 @@ func scanConversation(row scanner) (*lobby.Conversation, error) {
 	return &c, nil
 }
 
-const messageColumns = `id, conversation_id, role, content, status, error, model, created_at, updated_at`
+const messageColumns = `id, conversation_id, role, content, status, error, model, created_at, updated_at, sources`
 
 func scanMessage(row scanner) (*lobby.Message, error) {
 	var m lobby.Message
-	if err := row.Scan(&m.ID, &m.ConversationID, &m.Role, &m.Content, &m.Status, &m.Error, &m.Model, &m.CreatedAt, &m.UpdatedAt); err != nil {
+	var sources string
+	if err := row.Scan(&m.ID, &m.ConversationID, &m.Role, &m.Content, &m.Status, &m.Error, &m.Model, &m.CreatedAt, &m.UpdatedAt, &sources); err != nil {
 		return nil, err
+	}
+	if sources != "" {
+		if err := json.Unmarshal([]byte(sources), &m.Sources); err != nil {
+			return nil, fmt.Errorf("message %s: sources: %w", m.ID, err)
+		}
 	}
 	m.CreatedAt, m.UpdatedAt = m.CreatedAt.UTC(), m.UpdatedAt.UTC()
 	return &m, nil
@@ -98,7 +106,7 @@ func (s *ChatService) CreateExchange(ctx context.Context, p lobby.ExchangeParams
 }
 
 func insertMessage(ctx context.Context, tx *Tx, m *lobby.Message) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO messages (`+messageColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	_, err := tx.ExecContext(ctx, `INSERT INTO messages (`+messageColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '')`,
 		m.ID, m.ConversationID, m.Role, m.Content, m.Status, m.Error, m.Model, m.CreatedAt, m.UpdatedAt)
 	return err
 }
@@ -260,9 +268,10 @@ func (s *ChatService) FinishMessage(ctx context.Context, p lobby.FinishParams) (
 	var m *lobby.Message
 	err := s.db.tx(ctx, func(tx *Tx) error {
 		var err error
-		m, err = scanMessage(tx.QueryRowContext(ctx, `UPDATE messages SET content = $1, status = $2, error = $3, model = $4, updated_at = $5
-			WHERE id = $6 AND status = $7 RETURNING `+messageColumns,
-			lobby.CleanText(p.Content), p.Status, lobby.CleanText(p.Error), lobby.CleanText(p.Model), tx.now, p.ID, lobby.MessageStreaming))
+		m, err = scanMessage(tx.QueryRowContext(ctx, `UPDATE messages SET content = $1, status = $2, error = $3, model = $4, updated_at = $5,
+			sources = $8 WHERE id = $6 AND status = $7 RETURNING `+messageColumns,
+			lobby.CleanText(p.Content), p.Status, lobby.CleanText(p.Error), lobby.CleanText(p.Model), tx.now, p.ID, lobby.MessageStreaming,
+			encodeSources(p.Sources)))
 		if errors.Is(err, sql.ErrNoRows) { // ended already, or never was
 			if m, err = scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = $1`, p.ID)); err != nil {
 				return notFound(err, "no message %q", p.ID)
@@ -283,6 +292,19 @@ func (s *ChatService) FinishMessage(ctx context.Context, p lobby.FinishParams) (
 		return nil, err
 	}
 	return m, nil
+}
+
+// encodeSources is how a message's sources are stored: JSON, ” for none.
+func encodeSources(ss []lobby.MessageSource) string {
+	if len(ss) == 0 {
+		return ""
+	}
+	clean := make([]lobby.MessageSource, len(ss))
+	for i, src := range ss {
+		clean[i] = lobby.MessageSource{DocumentID: src.DocumentID, Title: lobby.CleanText(src.Title)}
+	}
+	b, _ := json.Marshal(clean) // strings only: it cannot fail
+	return string(b)
 }
 
 // refund gives back to its subscription the message that reply, just failed, answered:

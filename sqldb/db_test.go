@@ -27,6 +27,8 @@ func (plain) SkipLocked() string                                      { return "
 func (plain) IsUniqueViolation(error) bool                            { return false }
 func (plain) TextSearch(_, _, _ string, _ []string, _ bool) TextMatch { return TextMatch{} }
 func (plain) VectorValue(v []float32) any                             { return EncodeVector(v) }
+func (plain) VectorArg(arg string) string                             { return arg }
+func (plain) Analyze(string) string                                   { return "" }
 func (plain) VectorSearch(_, _ string, _ int) VectorMatch             { return VectorMatch{} }
 func (plain) VectorIndex(_, _, _ string, _ int) string                { return "" }
 

@@ -40,10 +40,18 @@ type Dialect interface {
 	// VectorValue returns v as the value of a vector column.
 	VectorValue(v []float32) any
 
+	// VectorArg returns the placeholder arg, holding a VectorValue, as an expression of
+	// a vector column's type where SQL cannot infer it (a SELECT list).
+	VectorArg(arg string) string
+
 	// VectorSearch returns the SQL that ranks the rows of a vector column whose
 	// vectors have dim dimensions by cosine distance to the vector passed as the
 	// placeholder arg; the zero VectorMatch when the store ranks them in Go instead.
 	VectorSearch(column, arg string, dim int) VectorMatch
+
+	// Analyze returns the statement that brings the planner's statistics of table up
+	// to date, "" when the store needs none.
+	Analyze(table string) string
 
 	// VectorIndex returns the statement that indexes table's vector column for
 	// vectors of dim dimensions, whose dimension is in dimColumn; "" when there is

@@ -1,15 +1,16 @@
 package sqldb
 
 import (
-	"container/heap"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"math"
 	"sort"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/lobby-dev/lobby"
 	"github.com/lobby-dev/lobby/jobs"
@@ -20,6 +21,8 @@ type KnowledgeService struct {
 	db *DB
 	// indexed holds the vector dimensions whose index this process has made sure of.
 	indexed sync.Map
+	// vectors keeps the vectors searched in Go, on a store without a vector index.
+	vectors vectorCache
 }
 
 var _ lobby.KnowledgeService = (*KnowledgeService)(nil)
@@ -84,9 +87,20 @@ func (s *KnowledgeService) CreateDocument(ctx context.Context, p lobby.DocumentP
 		}
 		same, err := scanDocument(tx.QueryRowContext(ctx, `SELECT `+documentColumns+` FROM documents d
 			WHERE d.consultant_id = $1 AND d.sha256 = $2`, d.ConsultantID, d.SHA256))
-		if err == nil {
+		if err == nil && same.Status != lobby.DocumentFailed {
 			d = same
 			return nil
+		} else if err == nil {
+			// Uploaded again after it failed: ingested again, the way to retry.
+			d = same
+			d.Status, d.Error, d.ChunksDone, d.ChunksTotal, d.UpdatedAt = lobby.DocumentProcessing, "", 0, 0, tx.now
+			if _, err := tx.ExecContext(ctx, `UPDATE documents SET status = $1, error = '', chunks_done = 0, chunks_total = 0,
+				updated_at = $2 WHERE id = $3`, d.Status, d.UpdatedAt, d.ID); err != nil {
+				return err
+			}
+			created = true
+			_, err = tx.db.jobs.InsertTx(ctx, tx.Tx, jobs.Ingest{ConsultantID: d.ConsultantID, DocumentID: d.ID}, nil)
+			return err
 		}
 		if err = notFound(err, ""); lobby.ErrorCode(err) != lobby.ENOTFOUND {
 			return err
@@ -99,7 +113,7 @@ func (s *KnowledgeService) CreateDocument(ctx context.Context, p lobby.DocumentP
 		if err != nil {
 			return err
 		}
-		if _, err := tx.db.jobs.InsertTx(ctx, tx.Tx, jobs.Ingest{DocumentID: d.ID}, nil); err != nil {
+		if _, err := tx.db.jobs.InsertTx(ctx, tx.Tx, jobs.Ingest{ConsultantID: d.ConsultantID, DocumentID: d.ID}, nil); err != nil {
 			return err
 		}
 		created = true
@@ -137,6 +151,7 @@ func (s *KnowledgeService) DeleteDocument(ctx context.Context, consultantID, id 
 		if _, err := s.findDocument(ctx, tx, consultantID, id, s.db.dialect.ForUpdate()); err != nil {
 			return err
 		}
+		tx.afterCommit(func() { s.vectors.forget(consultantID) })
 		// The chunks first, so that their full-text entries go with them on either store.
 		if _, err := tx.ExecContext(ctx, `DELETE FROM chunks WHERE document_id = $1`, id); err != nil {
 			return err
@@ -145,6 +160,9 @@ func (s *KnowledgeService) DeleteDocument(ctx context.Context, consultantID, id 
 		return err
 	})
 }
+
+// chunkInsertBatch is how many chunks one INSERT stores.
+const chunkInsertBatch = 100
 
 // ReplaceChunks implements lobby.KnowledgeService.
 func (s *KnowledgeService) ReplaceChunks(ctx context.Context, documentID string, chunks []lobby.Chunk) ([]lobby.Chunk, error) {
@@ -157,6 +175,7 @@ func (s *KnowledgeService) ReplaceChunks(ctx context.Context, documentID string,
 		if d.Status != lobby.DocumentProcessing {
 			return lobby.Errorf(lobby.ECONFLICT, "document %q is %s, not processing: its chunks are kept as they are", documentID, d.Status)
 		}
+		tx.afterCommit(func() { s.vectors.forget(d.ConsultantID) })
 		if _, err := tx.ExecContext(ctx, `DELETE FROM chunks WHERE document_id = $1`, documentID); err != nil {
 			return err
 		}
@@ -164,11 +183,21 @@ func (s *KnowledgeService) ReplaceChunks(ctx context.Context, documentID string,
 			c.ID = lobby.NewID(prefixChunk)
 			c.DocumentID = documentID
 			c.Heading, c.Text = lobby.CleanText(c.Heading), lobby.CleanText(c.Text)
+			out[i] = c
+		}
+		// Many rows a statement: a round trip each would be most of the time.
+		for batch := out; len(batch) > 0; batch = batch[min(len(batch), chunkInsertBatch):] {
+			rows := batch[:min(len(batch), chunkInsertBatch)]
+			values := make([]string, len(rows))
+			args := make([]any, 0, 6*len(rows))
+			for i, c := range rows {
+				values[i] = "(" + placeholders(6*i+1, 6) + ")"
+				args = append(args, c.ID, documentID, d.ConsultantID, c.Position, c.Heading, c.Text)
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO chunks (id, document_id, consultant_id, position, heading, text)
-				VALUES ($1, $2, $3, $4, $5, $6)`, c.ID, documentID, d.ConsultantID, c.Position, c.Heading, c.Text); err != nil {
+				VALUES `+strings.Join(values, ", "), args...); err != nil {
 				return err
 			}
-			out[i] = c
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE documents SET chunks_total = $1, chunks_done = 0, updated_at = $2 WHERE id = $3`,
 			len(chunks), tx.now, documentID)
@@ -193,29 +222,40 @@ func (s *KnowledgeService) StoreVectors(ctx context.Context, documentID, model s
 		dims[len(v.Vector)] = true
 	}
 	return s.db.tx(ctx, func(tx *Tx) error {
-		if _, err := s.findDocumentByID(ctx, tx, documentID, s.db.dialect.ForUpdate()); err != nil {
+		d, err := s.findDocumentByID(ctx, tx, documentID, s.db.dialect.ForUpdate())
+		if err != nil {
 			return err
 		}
+		tx.afterCommit(func() { s.vectors.forget(d.ConsultantID) })
 		for dim := range dims {
 			if err := s.indexDimension(ctx, tx, dim); err != nil {
 				return err
 			}
 		}
 		n := 0
-		for _, v := range vectors {
-			res, err := tx.ExecContext(ctx, `UPDATE chunks SET embedding_model = $1, embedding_dim = $2, embedding = $3
-				WHERE id = $4 AND document_id = $5`, model, len(v.Vector), s.db.dialect.VectorValue(v.Vector), v.ChunkID, documentID)
+		for batch := vectors; len(batch) > 0; batch = batch[min(len(batch), chunkInsertBatch):] {
+			rows := batch[:min(len(batch), chunkInsertBatch)]
+			values := make([]string, len(rows))
+			args := []any{model, documentID}
+			for i, v := range rows {
+				values[i] = fmt.Sprintf("SELECT $%d AS id, CAST($%d AS INTEGER) AS dim, %s AS embedding",
+					3*i+3, 3*i+4, s.db.dialect.VectorArg(fmt.Sprintf("$%d", 3*i+5)))
+				args = append(args, v.ChunkID, len(v.Vector), s.db.dialect.VectorValue(v.Vector))
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE chunks SET embedding_model = $1, embedding_dim = v.dim, embedding = v.embedding
+				FROM (`+strings.Join(values, " UNION ALL ")+`) AS v
+				WHERE chunks.id = v.id AND chunks.document_id = $2`, args...)
 			if err != nil {
 				return err
 			}
 			if k, err := res.RowsAffected(); err != nil {
 				return err
-			} else if k == 0 {
-				return lobby.Errorf(lobby.ENOTFOUND, "document %q has no chunk %q; its chunks were replaced", documentID, v.ChunkID)
+			} else if int(k) != len(rows) {
+				return lobby.Errorf(lobby.ENOTFOUND, "document %q lacks %d of the chunks given vectors; its chunks were replaced", documentID, len(rows)-int(k))
 			}
-			n++
+			n += len(rows)
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE documents SET updated_at = $1,
+		_, err = tx.ExecContext(ctx, `UPDATE documents SET updated_at = $1,
 			chunks_done = CASE WHEN chunks_done + $2 > chunks_total THEN chunks_total ELSE chunks_done + $2 END WHERE id = $3`,
 			tx.now, n, documentID)
 		return err
@@ -257,6 +297,8 @@ func (s *KnowledgeService) FinishDocument(ctx context.Context, id, status, errMs
 		if d, err = s.findDocumentByID(ctx, tx, id, s.db.dialect.ForUpdate()); err != nil {
 			return err
 		}
+		consultantID := d.ConsultantID
+		tx.afterCommit(func() { s.vectors.forget(consultantID) })
 		d.Status, d.Error, d.UpdatedAt = status, lobby.CleanText(errMsg), tx.now
 		d.ChunkCount = 0
 		if status == lobby.DocumentReady {
@@ -269,7 +311,22 @@ func (s *KnowledgeService) FinishDocument(ctx context.Context, id, status, errMs
 	if err != nil {
 		return nil, err
 	}
+	if d.Status == lobby.DocumentReady && d.ChunksTotal >= analyzeAfter {
+		s.analyze(ctx)
+	}
 	return d, nil
+}
+
+// analyzeAfter is how many chunks one document must add for the planner's statistics
+// to be brought up to date at once: until autovacuum does, a planner that takes a
+// just-filled table for small passes over its vector index (25 ms a search, not 1).
+const analyzeAfter = 1000
+
+// analyze updates the chunks' statistics; if it fails, autovacuum will soon.
+func (s *KnowledgeService) analyze(ctx context.Context) {
+	if stmt := s.db.dialect.Analyze("chunks"); stmt != "" {
+		s.db.write.ExecContext(ctx, stmt)
+	}
 }
 
 const chunkColumns = `c.id, c.document_id, c.position, c.heading, c.text`
@@ -301,9 +358,40 @@ func (s *KnowledgeService) ChunksWithoutVector(ctx context.Context, model string
 // maxSearch is the most matches one search returns.
 const maxSearch = 100
 
+// maxQuestionWords is how many of a question's words its full text search matches.
+const maxQuestionWords = 32
+
+// questionWords are the words a question's full text search matches any of, ranked by
+// BM25 or ts_rank: each once, without the words too common to say what it is about.
+func questionWords(q string) []string {
+	seen := map[string]bool{}
+	var words []string
+	for _, w := range strings.FieldsFunc(strings.ToLower(q), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		if len(w) < 2 || stopWords[w] || seen[w] {
+			continue
+		}
+		seen[w] = true
+		if words = append(words, w); len(words) == maxQuestionWords {
+			break
+		}
+	}
+	return words
+}
+
+// stopWords are English words too common to say what a question is about.
+var stopWords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`a an and are as at be been but by can could did do does doing for from had has have
+		how i if in into is it its me my of on or our so than that the their them then there these they this those to
+		us was we were what when where which who whom why will with would you your yours`) {
+		stopWords[w] = true
+	}
+}
+
 // SearchText implements lobby.KnowledgeService.
 func (s *KnowledgeService) SearchText(ctx context.Context, consultantID, query string, n int) ([]lobby.ChunkMatch, error) {
-	words := searchWords(query)
+	words := questionWords(query)
 	if len(words) == 0 || n <= 0 {
 		return nil, nil
 	}
@@ -379,43 +467,22 @@ func (s *KnowledgeService) SearchVector(ctx context.Context, consultantID, model
 }
 
 // searchVectorInGo ranks the consultant's vectors of model exactly: their dot product
-// with v is their cosine, since every vector is L2-normalised.
+// with v is their cosine, since every vector is L2-normalised. The vectors are read
+// once into memory and kept there until a write of the consultant's changes them.
 func (s *KnowledgeService) searchVectorInGo(ctx context.Context, consultantID, model string, v []float32, n int) ([]lobby.ChunkMatch, error) {
-	rows, err := s.db.read.QueryContext(ctx, `SELECT c.rowid, c.embedding FROM chunks c
-		JOIN documents d ON d.id = c.document_id
-		WHERE c.consultant_id = $1 AND c.embedding_model = $2 AND c.embedding_dim = $3 AND d.status = $4`,
-		consultantID, model, len(v), lobby.DocumentReady)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	top := make(nearest, 0, n+1)
-	var blob []byte
-	for rows.Next() {
-		var rowid int64
-		if err := rows.Scan(&rowid, &blob); err != nil {
+	key := vectorKey{consultantID, model, len(v)}
+	set, gen := s.vectors.get(key)
+	if set == nil {
+		var err error
+		if set, err = s.loadVectors(ctx, key); err != nil {
 			return nil, err
 		}
-		if len(blob) != 4*len(v) {
-			continue
-		}
-		score := dot(v, blob)
-		if len(top) == n && score <= top[0].score {
-			continue
-		}
-		heap.Push(&top, scored{rowid, score})
-		if len(top) > n {
-			heap.Pop(&top)
-		}
+		s.vectors.put(key, set, gen)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows.Close()
+	top := set.nearest(v, n)
 	if len(top) == 0 {
 		return nil, nil
 	}
-	sort.Slice(top, func(i, j int) bool { return top[i].score > top[j].score })
 	args := make([]any, len(top))
 	score := make(map[int64]float64, len(top))
 	for i, t := range top {
@@ -450,6 +517,34 @@ func (s *KnowledgeService) searchVectorInGo(ctx context.Context, consultantID, m
 	return out, nil
 }
 
+// loadVectors reads a consultant's vectors of a model, of its ready documents.
+func (s *KnowledgeService) loadVectors(ctx context.Context, k vectorKey) (*vectorSet, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT c.rowid, c.embedding FROM chunks c
+		JOIN documents d ON d.id = c.document_id
+		WHERE c.consultant_id = $1 AND c.embedding_model = $2 AND c.embedding_dim = $3 AND d.status = $4`,
+		k.consultantID, k.model, k.dim, lobby.DocumentReady)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	set := &vectorSet{}
+	var blob []byte
+	for rows.Next() {
+		var rowid int64
+		if err := rows.Scan(&rowid, &blob); err != nil {
+			return nil, err
+		}
+		if len(blob) != 4*k.dim {
+			continue
+		}
+		set.rowids = append(set.rowids, rowid)
+		for i := range k.dim {
+			set.vecs = append(set.vecs, math.Float32frombits(binary.LittleEndian.Uint32(blob[4*i:])))
+		}
+	}
+	return set, rows.Err()
+}
+
 // EncodeVector returns v as little-endian float32s, the form the Go search reads.
 func EncodeVector(v []float32) []byte {
 	b := make([]byte, 4*len(v))
@@ -457,15 +552,6 @@ func EncodeVector(v []float32) []byte {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
 	}
 	return b
-}
-
-// dot is v·w, w in EncodeVector's form and as long.
-func dot(v []float32, w []byte) float64 {
-	var sum float32
-	for i, x := range v {
-		sum += x * math.Float32frombits(binary.LittleEndian.Uint32(w[4*i:]))
-	}
-	return float64(sum)
 }
 
 type scored struct {

@@ -80,10 +80,14 @@ func (dialect) TextSearch(table, alias, arg string, words []string, anyWord bool
 // VectorValue is little-endian float32s, as sqldb's search in Go reads them.
 func (dialect) VectorValue(v []float32) any { return sqldb.EncodeVector(v) }
 
+func (dialect) VectorArg(arg string) string { return arg }
+
 // VectorSearch ranks in Go: SQLite has no vector index.
 func (dialect) VectorSearch(column, arg string, dim int) sqldb.VectorMatch {
 	return sqldb.VectorMatch{}
 }
+
+func (dialect) Analyze(table string) string { return "" }
 
 func (dialect) VectorIndex(table, column, dimColumn string, dim int) string { return "" }
 

@@ -189,6 +189,20 @@ func testKnowledge(t *testing.T, open func(*testing.T) *Store) {
 		WantCode(t, err, lobby.ENOTFOUND)
 		_, err = k.FinishDocument(ctx, f.ID, "done", "")
 		WantCode(t, err, lobby.EINVALID)
+
+		// Uploaded again, a failed document is ingested again: the way to retry it.
+		jobsBefore, err := st.QueuedJobs(ctx, jobs.Ingest{}.Kind())
+		must(t, err)
+		again, created, err := k.CreateDocument(ctx, lobby.DocumentParams{ConsultantID: c.ID, Title: "Broken", ContentType: "application/pdf", Content: []byte("%PDF-")})
+		must(t, err)
+		jobsAfter, err := st.QueuedJobs(ctx, jobs.Ingest{}.Kind())
+		must(t, err)
+		if !created || again.ID != f.ID || again.Status != lobby.DocumentProcessing || again.Error != "" || len(jobsAfter) != len(jobsBefore)+1 {
+			t.Fatalf("uploaded again after failing: created %v, %+v, jobs %d → %d", created, again, len(jobsBefore), len(jobsAfter))
+		}
+		if got, _ := k.FindDocumentByID(ctx, c.ID, f.ID); got.Status != lobby.DocumentProcessing {
+			t.Fatalf("stored = %+v", got)
+		}
 	})
 	t.Run("Paging", func(t *testing.T) {
 		for i := range 3 {
@@ -408,6 +422,40 @@ func testKnowledgeSearch(t *testing.T, open func(*testing.T) *Store) {
 			t.Fatalf("a processing document was searched: %+v %+v", ms, vs)
 		}
 	})
+	t.Run("VectorSearchFollowsWrites", func(t *testing.T) {
+		// Each search comes after the one before, as a store that keeps vectors in
+		// memory would have them: every write must show in the next search.
+		probe := unit(8, 6, 0)
+		nearestIs := func(want string) {
+			t.Helper()
+			vs, err := k.SearchVector(ctx, c.ID, "m", probe, 1)
+			must(t, err)
+			if got := ""; len(vs) == 1 && vs[0].Score > 0.99 {
+				got = vs[0].DocumentID
+				if got != want {
+					t.Fatalf("nearest is %s, want %q", got, want)
+				}
+			} else if want != "" {
+				t.Fatalf("nearest = %+v, want a chunk of %s", vs, want)
+			}
+		}
+		p, _, err := k.CreateDocument(ctx, lobby.DocumentParams{ConsultantID: c.ID, Title: "Later", ContentType: "text/plain", Content: []byte("later")})
+		must(t, err)
+		stored, err := k.ReplaceChunks(ctx, p.ID, []lobby.Chunk{{Text: "a late chunk"}})
+		must(t, err)
+		nearestIs("")
+		must(t, k.StoreVectors(ctx, p.ID, "m", []lobby.ChunkVector{{ChunkID: stored[0].ID, Vector: probe}}))
+		nearestIs("") // processing still
+		_, err = k.FinishDocument(ctx, p.ID, lobby.DocumentReady, "")
+		must(t, err)
+		nearestIs(p.ID)
+		must(t, k.StoreVectors(ctx, p.ID, "m", []lobby.ChunkVector{{ChunkID: stored[0].ID, Vector: unit(8, 6, 1.2)}}))
+		nearestIs("") // re-embedded elsewhere
+		must(t, k.StoreVectors(ctx, p.ID, "m", []lobby.ChunkVector{{ChunkID: stored[0].ID, Vector: probe}}))
+		nearestIs(p.ID)
+		must(t, k.DeleteDocument(ctx, c.ID, p.ID))
+		nearestIs("")
+	})
 }
 
 func normalise(v []float32) []float32 {
@@ -452,7 +500,7 @@ func BenchmarkKnowledgeSearch(b *testing.B, backend Backend, chunks int) {
 	c := knowledgeOwner(b, st, "bench")
 	fill(c)
 	fill(knowledgeOwner(b, st, "bench-other"))
-	analyze(b, db)
+	Analyze(b, db)
 	q := RandomVector(r, 100)
 	b.Run("SearchVector", func(b *testing.B) {
 		for b.Loop() {
@@ -472,10 +520,10 @@ func BenchmarkKnowledgeSearch(b *testing.B, backend Backend, chunks int) {
 	})
 }
 
-// analyze brings PostgreSQL's statistics up to date at once, as autovacuum would soon
+// Analyze brings PostgreSQL's statistics up to date at once, as autovacuum would soon
 // after a bulk load: until then the planner takes a just-filled table for empty and
 // passes over the vector index.
-func analyze(t testing.TB, db *sqldb.DB) {
+func Analyze(t testing.TB, db *sqldb.DB) {
 	url := DSN(db)
 	if !strings.HasPrefix(url, "postgres") {
 		return

@@ -40,6 +40,10 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&c.OpenAIAPIKey, "openai-api-key", "", "API key of the OpenAI-compatible server, for --llm openai (or OPENAI_API_KEY)")
 	fs.StringVar(&c.OpenAIBaseURL, "openai-base-url", "", "base URL of an OpenAI-compatible API (OpenRouter, Ollama, vLLM, llama.cpp); default OpenAI's")
 	fs.StringVar(&c.OpenAIModel, "openai-model", "", "model for --llm openai when a consultant names none (default gpt-4o-mini)")
+	fs.StringVar(&c.Embeddings, "embeddings", "words", "embedding model for knowledge search: words (built in, no network) or openai (any OpenAI-compatible /v1/embeddings)")
+	fs.StringVar(&c.EmbeddingsURL, "embeddings-url", "", "base URL of the OpenAI-compatible embeddings API, for --embeddings openai (default OpenAI's; Ollama: http://localhost:11434/v1)")
+	fs.StringVar(&c.EmbeddingsModel, "embeddings-model", "", "embedding model, for --embeddings openai (default text-embedding-3-small)")
+	fs.StringVar(&c.EmbeddingsAPIKey, "embeddings-api-key", "", "API key of the embeddings API, for --embeddings openai (default --openai-api-key)")
 	fs.StringVar(&c.Mail, "mail", "console", "mailer: console (logs mail and keeps /dev/mailbox), resend or smtp")
 	fs.StringVar(&c.MailFrom, "mail-from", "Lobby <login@lobby.localhost>", "the From of Lobby's mail")
 	fs.StringVar(&c.ResendAPIKey, "resend-api-key", "", "Resend API key, for --mail resend (or RESEND_API_KEY)")
@@ -98,6 +102,9 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 	if c.OpenAIAPIKey == "" {
 		c.OpenAIAPIKey = getenv("OPENAI_API_KEY")
 	}
+	if c.EmbeddingsAPIKey == "" {
+		c.EmbeddingsAPIKey = c.OpenAIAPIKey
+	}
 	if c.LLM == "" {
 		c.LLM = "offline"
 		if c.AnthropicAPIKey != "" {
@@ -112,6 +119,11 @@ func (c *Config) validate() error {
 	case "offline", "anthropic", "openai":
 	default:
 		return fmt.Errorf("--llm %q: use offline, anthropic or openai", c.LLM)
+	}
+	switch c.Embeddings {
+	case "words", "openai":
+	default:
+		return fmt.Errorf("--embeddings %q: use words or openai", c.Embeddings)
 	}
 	switch c.Mail {
 	case "console", "resend", "smtp":

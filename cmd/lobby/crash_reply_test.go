@@ -84,7 +84,7 @@ func TestKillLosesNoReply(t *testing.T) {
 		const n = 200
 		model := newSlowModel(t)
 		lobby := lobbytest.Serve(t, "--database", lobbytest.Database(t, b), "--llm", "openai",
-			"--openai-base-url", model.URL+"/v1", "--openai-api-key", "sk-test", "--reply-timeout", "5s")
+			"--openai-base-url", model.URL+"/v1", "--openai-api-key", "sk-test", "--reply-timeout", "15s")
 		owner := lobby.SignIn("owner@example.com")
 		lobby.Do("POST", "/api/v1/consultants", owner, map[string]any{"slug": "thinker", "name": "Thinker", "tagline": "Thinks",
 			"description": "Thinks slowly.", "category": "general", "mode": "managed", "system_prompt": "Answer."}, nil, 201)
@@ -106,9 +106,10 @@ func TestKillLosesNoReply(t *testing.T) {
 		model.letGo()
 		lobby.Restart()
 
-		// The replies' jobs wait out their timeout (5 s + 10 s), then River's rescuer: a
-		// new leader (up to 15 s) and its next pass (every 30 s).
-		type message struct{ ID, Role, Content, Status string }
+		// The replies' jobs wait out their timeout (15 s, enough for 200 replies at once
+		// on a loaded machine, + 10 s), then River's rescuer: a new leader (up to 15 s)
+		// and its next pass (every 30 s).
+		type message struct{ ID, Role, Content, Status, Error string }
 		var msgs []message
 		for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
 			msgs = msgs[:0]
@@ -140,7 +141,7 @@ func TestKillLosesNoReply(t *testing.T) {
 		}
 		for i := 0; i < len(msgs); i += 2 {
 			q, a := msgs[i], msgs[i+1]
-			if q.Role != "buyer" || a.Role != "consultant" || a.Status != "complete" || a.Content != "Answer to "+q.Content {
+			if q.Role != "buyer" || a.Role != "consultant" || a.Status != "complete" || a.Content != "Answer to "+q.Content || a.Error != "" {
 				t.Fatalf("exchange %d: %+v then %+v; want the reply complete, once: %q", i/2, q, a, "Answer to "+q.Content)
 			}
 		}

@@ -33,14 +33,14 @@ func TestParseFlags(t *testing.T) {
 		t.Fatalf("config = %+v: the flag must win over LOBBY_ADDR and the others come from the environment", cfg)
 	}
 	cfg, _ = parseFlags("serve", nil, func(k string) string { return map[string]string{"ANTHROPIC_API_KEY": "x"}[k] }, io.Discard)
-	if cfg.LLM != "anthropic" || cfg.Database != "sqlite:lobby.db" || cfg.Payments != "local" || cfg.PublicRateLimit != 10 || cfg.CodeRateLimit != 10 || cfg.TokenRateLimit != 120 {
+	if cfg.LLM != "anthropic" || cfg.Database != "sqlite:lobby.db" || cfg.Payments != "local" || cfg.Embeddings != "words" || cfg.PublicRateLimit != 10 || cfg.CodeRateLimit != 10 || cfg.TokenRateLimit != 120 {
 		t.Fatalf("defaults = %+v", cfg)
 	}
 	if want := []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}; cfg.WebhookTimeout != 15*time.Second || !slices.Equal(cfg.RetrySchedule, want) {
 		t.Fatalf("webhook defaults: timeout %s, schedule %v; want 15s and the contract's %v", cfg.WebhookTimeout, cfg.RetrySchedule, want)
 	}
 	for _, bad := range [][]string{
-		{"--llm", "gpt"}, {"--mail", "pigeon"}, {"--payments", "cash"}, {"--database", "mysql://x"},
+		{"--llm", "gpt"}, {"--mail", "pigeon"}, {"--payments", "cash"}, {"--database", "mysql://x"}, {"--embeddings", "glove"},
 		{"--public-rate-limit", "-1"}, {"--code-rate-limit", "-1"}, {"--token-rate-limit", "-1"}, {"--trusted-proxies", "10.0.0.0/8,proxy.example"}, {"--base-url", "lobby.example.com"}, {"--nope"}, {"stray"},
 		{"--webhook-timeout", "10ms"}, {"--webhook-timeout", "1h"}, {"--webhook-retry-schedule", "0s,soon"},
 		{"--webhook-retry-schedule", "0s,-5s"}, {"--webhook-retry-schedule", "0s,200h"},

@@ -35,12 +35,23 @@ const SessionCookie = "lobby_session"
 // another media type, a body over 1 MiB, malformed JSON, a wrong type, an unknown field
 // or anything after the value. Each error says what to fix.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	return DecodeJSONUpTo(w, r, v, MaxJSONBody)
+}
+
+// DecodeJSONUpTo is DecodeJSON for a route whose body may be up to limit bytes, an
+// upload's. A body that says it is longer is refused before any of it is read.
+func DecodeJSONUpTo(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return lobby.Errorf(lobby.EMEDIATYPE, "send the body as JSON with Content-Type: application/json")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxJSONBody))
+	if r.ContentLength > limit {
+		return tooLarge(limit)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if e := (*lobby.Error)(nil); errors.As(err, &e) {
 		return e // the body's reader said what went wrong, such as its time running out
+	} else if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
+		return tooLarge(limit)
 	} else if err != nil {
 		return jsonError(err)
 	}
@@ -133,15 +144,16 @@ func CheckURL(r *http.Request) error {
 	return nil
 }
 
+func tooLarge(limit int64) error {
+	return lobby.Errorf(lobby.ETOOLARGE, "the JSON body is over %d bytes", limit)
+}
+
 func jsonError(err error) error {
 	var (
 		syntax *json.SyntaxError
 		typ    *json.UnmarshalTypeError
-		tooBig *http.MaxBytesError
 	)
 	switch {
-	case errors.As(err, &tooBig):
-		return lobby.Errorf(lobby.ETOOLARGE, "the JSON body is over %d bytes", MaxJSONBody)
 	case errors.As(err, &syntax):
 		return lobby.Errorf(lobby.EINVALID, "malformed JSON at byte %d: %v", syntax.Offset, syntax)
 	case errors.As(err, &typ):

@@ -14,18 +14,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,6 +29,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/lobby-dev/lobby/bench/devclient"
 	_ "modernc.org/sqlite"
 )
 
@@ -51,21 +47,16 @@ func main() {
 }
 
 func run(base string, buyers int, duration time.Duration, floor string, floorTime time.Duration) error {
-	u, err := url.Parse(base)
-	if err != nil {
-		return err
-	}
-	if h := u.Hostname(); h != "127.0.0.1" && h != "localhost" && h != "::1" {
-		return fmt.Errorf("%s is not a loopback URL", base)
-	}
 	if buyers < 1 || buyers > 1000 {
 		return fmt.Errorf("-buyers must be from 1 to 1000")
 	}
+	c, err := devclient.New(base, buyers, 2*time.Minute)
+	if err != nil {
+		return err
+	}
 	ctx := context.Background()
-	c := &client{base: strings.TrimSuffix(base, "/"),
-		http: &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: buyers}}}
 	fmt.Fprintf(os.Stderr, "setting up: a consultant and %d buyers\n", buyers)
-	tokens, err := c.setup(ctx, buyers)
+	tokens, err := setup(ctx, c, buyers)
 	if err != nil {
 		return err
 	}
@@ -75,7 +66,7 @@ func run(base string, buyers int, duration time.Duration, floor string, floorTim
 			return fmt.Errorf("floor: %w", err)
 		}
 	}
-	lat, errs, elapsed := c.load(ctx, tokens, duration)
+	lat, errs, elapsed := load(ctx, c, tokens, duration)
 	if len(lat) == 0 {
 		return fmt.Errorf("no round trip succeeded (%d failed)", errs)
 	}
@@ -94,7 +85,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // load has every buyer send until duration has passed, and returns each round trip's
 // latency and how many failed.
-func (c *client) load(ctx context.Context, tokens []string, duration time.Duration) ([]time.Duration, int64, time.Duration) {
+func load(ctx context.Context, c *devclient.Client, tokens []string, duration time.Duration) ([]time.Duration, int64, time.Duration) {
 	var (
 		mu   sync.Mutex
 		all  []time.Duration
@@ -113,7 +104,7 @@ func (c *client) load(ctx context.Context, tokens []string, duration time.Durati
 			var mine []time.Duration
 			for n := 0; time.Now().Before(end); n++ {
 				t := time.Now()
-				if _, err := c.do(ctx, "POST", "/api/v1/chat", tok, map[string]any{"message": "q" + strconv.Itoa(i) + "." + strconv.Itoa(n)}, http.StatusOK); err != nil {
+				if _, err := c.Do(ctx, "POST", "/api/v1/chat", tok, map[string]any{"message": "q" + strconv.Itoa(i) + "." + strconv.Itoa(n)}, http.StatusOK); err != nil {
 					if errs.Add(1) == 1 {
 						fmt.Fprintln(os.Stderr, "first failure:", err)
 					}
@@ -196,103 +187,31 @@ func insertRate(ctx context.Context, where string, d time.Duration) (float64, er
 	return float64(n) / time.Since(start).Seconds(), nil
 }
 
-type client struct {
-	base string
-	http *http.Client
-}
-
-// do sends body as JSON and decodes the answer, which must have the status want.
-func (c *client) do(ctx context.Context, method, path, token string, body any, want int) (map[string]any, error) {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
-	}
-	var v map[string]any
-	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	return v, nil
-}
-
-var codeRE = regexp.MustCompile(`\b\d{6}\b`)
-
-// signIn signs email in through the dev mailbox and returns the user's token.
-func (c *client) signIn(ctx context.Context, email string) (string, error) {
-	if _, err := c.do(ctx, "POST", "/api/v1/auth/code", "", map[string]string{"email": email}, http.StatusAccepted); err != nil {
-		return "", err
-	}
-	var mailbox struct {
-		Data []struct{ To, Subject, Text string }
-	}
-	req, _ := http.NewRequestWithContext(ctx, "GET", c.base+"/dev/mailbox.json", nil)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return "", err
-	}
-	json.NewDecoder(resp.Body).Decode(&mailbox)
-	resp.Body.Close()
-	code := ""
-	for _, m := range mailbox.Data {
-		if m.To == email {
-			code = codeRE.FindString(m.Subject + " " + m.Text)
-			break
-		}
-	}
-	if code == "" {
-		return "", fmt.Errorf("no code for %s in the dev mailbox: is the server running with --dev and the console mailer?", email)
-	}
-	v, err := c.do(ctx, "POST", "/api/v1/auth/verify", "", map[string]string{"email": email, "code": code}, http.StatusOK)
-	if err != nil {
-		return "", err
-	}
-	return v["token"].(string), nil
-}
-
 // setup creates a managed consultant with an uncapped plan and returns the buyer
 // tokens of n subscriptions to it, one user each.
-func (c *client) setup(ctx context.Context, n int) ([]string, error) {
+func setup(ctx context.Context, c *devclient.Client, n int) ([]string, error) {
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
-	owner, err := c.signIn(ctx, "loadchat-owner-"+run+"@example.com")
+	owner, err := c.SignIn(ctx, "loadchat-owner-"+run+"@example.com")
 	if err != nil {
 		return nil, err
 	}
 	slug := "load-" + run
-	if _, err := c.do(ctx, "POST", "/api/v1/consultants", owner, map[string]any{"slug": slug, "name": "Load", "tagline": "Answers at once",
+	if _, err := c.Do(ctx, "POST", "/api/v1/consultants", owner, map[string]any{"slug": slug, "name": "Load", "tagline": "Answers at once",
 		"description": "Answers every message.", "category": "general", "system_prompt": "You are helpful.", "mode": "managed",
 		"plans": []map[string]any{{"tier": "open", "price_cents": 1, "message_cap": nil}}}, http.StatusCreated); err != nil {
 		return nil, err
 	}
 	tokens := make([]string, n)
 	for i := range tokens {
-		user, err := c.signIn(ctx, fmt.Sprintf("loadchat-%s-%d@example.com", run, i))
+		user, err := c.SignIn(ctx, fmt.Sprintf("loadchat-%s-%d@example.com", run, i))
 		if err != nil {
 			return nil, err
 		}
-		ch, err := c.do(ctx, "POST", "/api/v1/consultants/"+slug+"/subscribe", user, map[string]string{"tier": "open"}, http.StatusCreated)
+		ch, err := c.Do(ctx, "POST", "/api/v1/consultants/"+slug+"/subscribe", user, map[string]string{"tier": "open"}, http.StatusCreated)
 		if err != nil {
 			return nil, err
 		}
-		done, err := c.do(ctx, "POST", "/api/v1/checkout/"+ch["checkout_id"].(string)+"/complete", user, nil, http.StatusOK)
+		done, err := c.Do(ctx, "POST", "/api/v1/checkout/"+ch["checkout_id"].(string)+"/complete", user, nil, http.StatusOK)
 		if err != nil {
 			return nil, err
 		}

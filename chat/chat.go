@@ -74,7 +74,7 @@ func (s *Service) Send(ctx context.Context, p lobby.ExchangeParams, follow bool)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.reply(context.WithoutCancel(ctx), ex.Reply)
+			s.reply(context.WithoutCancel(ctx), ex.Conversation, ex.Reply)
 		}()
 	}
 	return ex, fl, nil
@@ -93,10 +93,10 @@ func (s *Service) Wait(ctx context.Context) error {
 	}
 }
 
-func (s *Service) reply(ctx context.Context, reply *lobby.Message) {
+func (s *Service) reply(ctx context.Context, conv *lobby.Conversation, reply *lobby.Message) {
 	rctx, cancel := context.WithTimeout(ctx, s.replyTimeout())
 	defer cancel()
-	if err := s.finish(ctx, s.produce(rctx, reply)); err != nil {
+	if err := s.finish(ctx, s.produce(rctx, conv, reply)); err != nil {
 		s.Logger.Error("store reply", "message_id", reply.ID, "err", err)
 	}
 	s.remember(ctx, reply.ID)
@@ -148,7 +148,7 @@ func (r *replier) Work(ctx context.Context, job *river.Job[jobs.Reply]) error {
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.replyTimeout())
 	defer cancel()
-	out := s.produce(rctx, reply)
+	out := s.produce(rctx, nil, reply)
 	defer s.remember(ctx, reply.ID)
 	if ctx.Err() != nil { // shutting down: not the reply's fault
 		return ctx.Err()
@@ -171,11 +171,14 @@ func ignoreEnded(err error) error {
 }
 
 // produce asks the model and streams its reply through the output guard. It returns
-// the reply as it is to be stored: what the guard let out, and how it ended.
-func (s *Service) produce(ctx context.Context, reply *lobby.Message) lobby.FinishParams {
-	conv, err := s.Chat.FindConversationByID(ctx, reply.ConversationID)
-	if err != nil {
-		return s.fail(reply, "", "", err)
+// the reply as it is to be stored: what the guard let out, and how it ended. conv is
+// the reply's conversation, read here when nil.
+func (s *Service) produce(ctx context.Context, conv *lobby.Conversation, reply *lobby.Message) lobby.FinishParams {
+	var err error
+	if conv == nil {
+		if conv, err = s.Chat.FindConversationByID(ctx, reply.ConversationID); err != nil {
+			return s.fail(reply, "", "", err)
+		}
 	}
 	consultant, err := s.Consultants.FindConsultantByID(ctx, conv.ConsultantID)
 	if err != nil {

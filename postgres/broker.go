@@ -21,6 +21,9 @@ import (
 // schema has its own, "lobby_events:" and the schema's name.
 const Channel = "lobby_events"
 
+// notifyBatch is the most notifications sent in one statement.
+const notifyBatch = 200
+
 // maxDelta is the most delta text one notification carries, well under PostgreSQL's
 // 8000-byte payload limit once escaped as JSON.
 const maxDelta = 1500
@@ -137,8 +140,14 @@ func (b *Broker) send(ctx context.Context) {
 		batch := coalesce(b.queue)
 		b.queue = nil
 		b.mu.Unlock()
-		for _, n := range batch {
-			payload, _ := json.Marshal(n)
+		for len(batch) > 0 {
+			chunk := batch[:min(len(batch), notifyBatch)]
+			batch = batch[len(chunk):]
+			payloads := make([]string, len(chunk))
+			for i, n := range chunk {
+				p, _ := json.Marshal(n)
+				payloads[i] = string(p)
+			}
 			for attempt := 0; ; attempt++ {
 				if conn == nil || conn.IsClosed() {
 					c, err := pgx.Connect(ctx, b.URL)
@@ -150,7 +159,11 @@ func (b *Broker) send(ctx context.Context) {
 					}
 					conn = c
 				}
-				if _, err := conn.Exec(ctx, "SELECT pg_notify($1, $2)", b.channel, string(payload)); err != nil {
+				// One statement, so one transaction and one commit, for the whole chunk:
+				// each NOTIFY's commit waits for the WAL to be flushed, and one per event
+				// held every instance's events to the disk's pace. Notifications of one
+				// transaction arrive in order.
+				if _, err := conn.Exec(ctx, "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", b.channel, payloads); err != nil {
 					conn.Close(context.Background())
 					conn = nil
 					if !b.pause(ctx, attempt, "notify", err) {

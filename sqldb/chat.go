@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/lobby-dev/lobby"
 )
@@ -68,7 +69,8 @@ func (s *ChatService) CreateExchange(ctx context.Context, p lobby.ExchangeParams
 	}
 	var ex lobby.Exchange
 	err := s.db.tx(ctx, func(tx *Tx) error {
-		sub, err := s.db.lockActiveSubscription(ctx, tx, p.SubscriptionID)
+		var mode lobby.Mode
+		sub, err := s.db.lockActiveSubscription(ctx, tx, p.SubscriptionID, &mode)
 		if err != nil {
 			return err
 		}
@@ -81,23 +83,18 @@ func (s *ChatService) CreateExchange(ctx context.Context, p lobby.ExchangeParams
 		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET messages_used = messages_used + 1, updated_at = $1 WHERE id = $2`, tx.now, sub.ID); err != nil {
 			return err
 		}
-		if ex.Conversation, err = s.db.conversationFor(ctx, tx, sub, p.ConversationID); err != nil {
+		if ex.Conversation, err = s.db.touchConversation(ctx, tx, sub, p.ConversationID); err != nil {
 			return err
 		}
 		ex.Message = &lobby.Message{ID: lobby.NewID(lobby.PrefixMessage), ConversationID: ex.Conversation.ID, Role: lobby.RoleBuyer,
 			Content: p.Content, Status: lobby.MessageComplete, CreatedAt: tx.now, UpdatedAt: tx.now}
 		ex.Reply = &lobby.Message{ID: lobby.NewID(lobby.PrefixMessage), ConversationID: ex.Conversation.ID, Role: lobby.RoleConsultant,
 			Status: lobby.MessageStreaming, CreatedAt: tx.now, UpdatedAt: tx.now}
-		for _, m := range []*lobby.Message{ex.Message, ex.Reply} {
-			if err := insertMessage(ctx, tx, m); err != nil {
-				return err
-			}
-			tx.publish(lobby.MessageEvent(lobby.EventMessageCreated, m))
-		}
-		if _, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = $1 WHERE id = $2`, tx.now, ex.Conversation.ID); err != nil {
+		if err := insertMessages(ctx, tx, ex.Message, ex.Reply); err != nil {
 			return err
 		}
-		return s.db.createDelivery(ctx, tx, &ex)
+		tx.publish(lobby.MessageEvent(lobby.EventMessageCreated, ex.Message), lobby.MessageEvent(lobby.EventMessageCreated, ex.Reply))
+		return s.db.createDelivery(ctx, tx, &ex, mode)
 	})
 	if err != nil {
 		return nil, err
@@ -106,9 +103,39 @@ func (s *ChatService) CreateExchange(ctx context.Context, p lobby.ExchangeParams
 }
 
 func insertMessage(ctx context.Context, tx *Tx, m *lobby.Message) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO messages (`+messageColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '')`,
-		m.ID, m.ConversationID, m.Role, m.Content, m.Status, m.Error, m.Model, m.CreatedAt, m.UpdatedAt)
+	return insertMessages(ctx, tx, m)
+}
+
+// insertMessages inserts ms in one statement, a round trip for them all.
+func insertMessages(ctx context.Context, tx *Tx, ms ...*lobby.Message) error {
+	const columns = 9
+	var q strings.Builder
+	q.WriteString(`INSERT INTO messages (` + messageColumns + `) VALUES `)
+	args := make([]any, 0, columns*len(ms))
+	for i, m := range ms {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(" + placeholders(1+columns*i, columns) + ", '')") // no sources yet
+		args = append(args, m.ID, m.ConversationID, m.Role, m.Content, m.Status, m.Error, m.Model, m.CreatedAt, m.UpdatedAt)
+	}
+	_, err := tx.ExecContext(ctx, q.String(), args...)
 	return err
+}
+
+// touchConversation is conversationFor for a new message: the conversation's
+// updated_at is set to the transaction's time in the statement that finds it.
+func (db *DB) touchConversation(ctx context.Context, tx *Tx, s *lobby.Subscription, id string) (*lobby.Conversation, error) {
+	q, args := `UPDATE conversations SET updated_at = $1 WHERE id = (SELECT id FROM conversations WHERE subscription_id = $2 ORDER BY id LIMIT 1)`,
+		[]any{tx.now, s.ID}
+	if id != "" {
+		q, args = `UPDATE conversations SET updated_at = $1 WHERE id = $2 AND subscription_id = $3`, []any{tx.now, id, s.ID}
+	}
+	c, err := scanConversation(tx.QueryRowContext(ctx, q+` RETURNING `+conversationColumns, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return db.conversationFor(ctx, tx, s, id) // not found, or the default's first use
+	}
+	return c, err
 }
 
 // conversationFor returns the conversation a subscription's message goes to: the one
@@ -141,7 +168,7 @@ func insertConversation(ctx context.Context, tx *Tx, s *lobby.Subscription) (*lo
 func (s *ChatService) CreateConversation(ctx context.Context, subscriptionID string) (*lobby.Conversation, error) {
 	var c *lobby.Conversation
 	err := s.db.tx(ctx, func(tx *Tx) error {
-		sub, err := s.db.lockActiveSubscription(ctx, tx, subscriptionID)
+		sub, err := s.db.lockActiveSubscription(ctx, tx, subscriptionID, nil)
 		if err != nil {
 			return err
 		}
@@ -163,9 +190,19 @@ func (s *ChatService) CreateConversation(ctx context.Context, subscriptionID str
 }
 
 // lockActiveSubscription reads the subscription, brought up to its current period, for
-// a write transaction that changes what it holds; an ended one is refused.
-func (db *DB) lockActiveSubscription(ctx context.Context, tx *Tx, id string) (*lobby.Subscription, error) {
-	sub, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1`+db.dialect.ForUpdate(), id))
+// a write transaction that changes what it holds; an ended one is refused. With mode
+// given, it reads the consultant's mode into it as well.
+func (db *DB) lockActiveSubscription(ctx context.Context, tx *Tx, id string, mode *lobby.Mode) (*lobby.Subscription, error) {
+	var row scanner
+	if mode == nil {
+		row = tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1`+db.dialect.ForUpdate(), id)
+	} else {
+		// The consultant's mode comes with the subscription, in a subquery, which the
+		// lock does not extend to: buyers of one consultant do not queue for its row.
+		row = withColumns(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+`,
+			(SELECT mode FROM consultants WHERE consultants.id = subscriptions.consultant_id) FROM subscriptions WHERE id = $1`+db.dialect.ForUpdate(), id), mode)
+	}
+	sub, err := scanSubscription(row)
 	if err != nil {
 		return nil, notFound(err, "no subscription %q", id)
 	}

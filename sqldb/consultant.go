@@ -22,6 +22,17 @@ const consultantColumns = `c.id, c.slug, c.owner_id, c.name, c.tagline, c.descri
 
 type scanner interface{ Scan(dest ...any) error }
 
+// withColumns is row with more columns after those its scan function reads, which are
+// scanned into extra.
+func withColumns(row scanner, extra ...any) scanner { return extraColumns{row, extra} }
+
+type extraColumns struct {
+	row   scanner
+	extra []any
+}
+
+func (e extraColumns) Scan(dest ...any) error { return e.row.Scan(append(dest, e.extra...)...) }
+
 func scanConsultant(row scanner) (*lobby.Consultant, error) {
 	var c lobby.Consultant
 	var tags string

@@ -72,13 +72,9 @@ func (inboxChannel) await(ctx context.Context, tx *Tx, d *lobby.Delivery) error 
 }
 
 // createDelivery stores ex.Delivery, the delivery of ex's message, when the consultant
-// runs its own agent, and hands it to the mode's channel. A managed consultant's
-// exchange has none.
-func (db *DB) createDelivery(ctx context.Context, tx *Tx, ex *lobby.Exchange) error {
-	var mode lobby.Mode
-	if err := tx.QueryRowContext(ctx, `SELECT mode FROM consultants WHERE id = $1`, ex.Conversation.ConsultantID).Scan(&mode); err != nil {
-		return err
-	}
+// runs its own agent in mode, and hands it to the mode's channel. A managed
+// consultant's exchange has none.
+func (db *DB) createDelivery(ctx context.Context, tx *Tx, ex *lobby.Exchange, mode lobby.Mode) error {
 	if !mode.RunsOwnAgent() { // Lobby produces the reply; a job watches that it ends
 		_, err := tx.db.jobs.InsertTx(ctx, tx.Tx, jobs.Reply{MessageID: ex.Reply.ID},
 			&river.InsertOpts{Queue: jobs.QueueReplies, MaxAttempts: jobs.ReplyAttempts, ScheduledAt: time.Now().Add(tx.db.ReplyWatch)})

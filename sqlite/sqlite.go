@@ -1,10 +1,10 @@
 // Package sqlite opens Lobby's store on an embedded SQLite file (modernc.org/sqlite,
 // pure Go): WAL, a busy timeout, a read pool and a one-connection write pool whose
 // transactions begin immediately, so concurrent writers queue instead of failing.
+// Every connection keeps the statements it runs prepared (see openCached).
 package sqlite
 
 import (
-	"database/sql"
 	"fmt"
 	"runtime"
 	"strings"
@@ -19,7 +19,7 @@ func Open(path string) (*sqldb.DB, error) {
 	}
 	const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)" +
 		"&_pragma=synchronous(NORMAL)&_time_format=sqlite"
-	write, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	write, err := openCached("file:" + path + "?" + pragmas + "&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}
@@ -33,7 +33,7 @@ func Open(path string) (*sqldb.DB, error) {
 	}
 	// Readers map the file and cache up to 64 MiB each, so that an exact vector search
 	// scanning a knowledge base reads memory instead of making a syscall a page.
-	read, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)&_pragma=mmap_size(268435456)&_pragma=cache_size(-65536)")
+	read, err := openCached("file:" + path + "?" + pragmas + "&_pragma=query_only(1)&_pragma=mmap_size(268435456)&_pragma=cache_size(-65536)")
 	if err != nil {
 		write.Close()
 		return nil, err

@@ -11,16 +11,12 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"os"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -29,6 +25,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/lobby-dev/lobby/bench/devclient"
 )
 
 func main() {
@@ -43,12 +40,9 @@ func main() {
 }
 
 func run(base string, n int, hold time.Duration) error {
-	u, err := url.Parse(base)
+	dc, err := devclient.New(base, 2, 30*time.Second)
 	if err != nil {
 		return err
-	}
-	if h := u.Hostname(); h != "127.0.0.1" && h != "localhost" && h != "::1" {
-		return fmt.Errorf("%s is not a loopback URL", base)
 	}
 	if n < 1 || n > 20000 {
 		return fmt.Errorf("-n must be from 1 to 20000")
@@ -58,7 +52,7 @@ func run(base string, n int, hold time.Duration) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute+hold)
 	defer cancel()
-	c := &client{base: strings.TrimSuffix(base, "/"), http: &http.Client{Timeout: 30 * time.Second}}
+	c := &client{dc}
 	token, cnv, err := c.setup(ctx)
 	if err != nil {
 		return err
@@ -69,7 +63,7 @@ func run(base string, n int, hold time.Duration) error {
 	}
 	fmt.Printf("before: heap+stacks %d KB, RSS %d KB\n", before.heapStacks/1024, before.rss/1024)
 
-	wsURL := strings.Replace(c.base, "http", "ws", 1) + "/api/v1/realtime"
+	wsURL := strings.Replace(c.Base, "http", "ws", 1) + "/api/v1/realtime"
 	conns := make([]*websocket.Conn, n)
 	sem := make(chan struct{}, 64)
 	var wg sync.WaitGroup
@@ -167,87 +161,23 @@ func follow(ctx context.Context, wsURL, token, cnv string) (*websocket.Conn, err
 	return ws, nil
 }
 
-type client struct {
-	base string
-	http *http.Client
-}
-
-func (c *client) do(ctx context.Context, method, path, token string, body any) (map[string]any, error) {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
-	}
-	var v map[string]any
-	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	return v, nil
-}
-
-var codeRE = regexp.MustCompile(`\b\d{6}\b`)
-
 // setup signs in, creates a consultant, subscribes and starts a conversation; it
 // returns the buyer token and the conversation's ID.
 func (c *client) setup(ctx context.Context) (string, string, error) {
-	email := fmt.Sprintf("wsidle-%d@example.com", time.Now().UnixNano())
-	if _, err := c.do(ctx, "POST", "/api/v1/auth/code", "", map[string]string{"email": email}); err != nil {
-		return "", "", err
-	}
-	var mailbox struct {
-		Data []struct{ To, Subject, Text string }
-	}
-	req, _ := http.NewRequestWithContext(ctx, "GET", c.base+"/dev/mailbox.json", nil)
-	resp, err := c.http.Do(req)
+	user, err := c.SignIn(ctx, fmt.Sprintf("wsidle-%d@example.com", time.Now().UnixNano()))
 	if err != nil {
 		return "", "", err
 	}
-	json.NewDecoder(resp.Body).Decode(&mailbox)
-	resp.Body.Close()
-	code := ""
-	for _, m := range mailbox.Data {
-		if m.To == email {
-			code = codeRE.FindString(m.Subject + " " + m.Text)
-			break
-		}
-	}
-	if code == "" {
-		return "", "", fmt.Errorf("no code for %s in the dev mailbox: is the server running with the console mailer?", email)
-	}
-	v, err := c.do(ctx, "POST", "/api/v1/auth/verify", "", map[string]string{"email": email, "code": code})
-	if err != nil {
-		return "", "", err
-	}
-	user := v["token"].(string)
 	slug := fmt.Sprintf("idle-%d", time.Now().UnixNano()%1e9)
-	if _, err := c.do(ctx, "POST", "/api/v1/consultants", user, map[string]any{"slug": slug, "name": "Idle", "tagline": "Waits",
-		"description": "Answers slowly.", "category": "general", "system_prompt": "You are helpful.", "mode": "polling"}); err != nil {
+	if _, err := c.Do(ctx, "POST", "/api/v1/consultants", user, map[string]any{"slug": slug, "name": "Idle", "tagline": "Waits",
+		"description": "Answers slowly.", "category": "general", "system_prompt": "You are helpful.", "mode": "polling"}, http.StatusCreated); err != nil {
 		return "", "", err
 	}
-	ch, err := c.do(ctx, "POST", "/api/v1/consultants/"+slug+"/subscribe", user, map[string]string{"tier": "unlimited"})
+	ch, err := c.Do(ctx, "POST", "/api/v1/consultants/"+slug+"/subscribe", user, map[string]string{"tier": "unlimited"}, http.StatusCreated)
 	if err != nil {
 		return "", "", err
 	}
-	done, err := c.do(ctx, "POST", "/api/v1/checkout/"+ch["checkout_id"].(string)+"/complete", user, nil)
+	done, err := c.Do(ctx, "POST", "/api/v1/checkout/"+ch["checkout_id"].(string)+"/complete", user, nil, http.StatusOK)
 	if err != nil {
 		return "", "", err
 	}
@@ -255,12 +185,14 @@ func (c *client) setup(ctx context.Context) (string, string, error) {
 	if buyer == "" {
 		return "", "", fmt.Errorf("checkout completed without a buyer_token: %v", done)
 	}
-	sent, err := c.do(ctx, "POST", "/api/v1/chat", buyer, map[string]any{"message": "hello", "wait_seconds": 0})
+	sent, err := c.Do(ctx, "POST", "/api/v1/chat", buyer, map[string]any{"message": "hello", "wait_seconds": 0}, http.StatusAccepted)
 	if err != nil {
 		return "", "", err
 	}
 	return buyer, sent["conversation_id"].(string), nil
 }
+
+type client struct{ *devclient.Client }
 
 type reading struct{ heapStacks, stacks, rss, goroutines int64 }
 
@@ -286,8 +218,8 @@ func (c *client) memory(ctx context.Context, since time.Time) (reading, error) {
 }
 
 func (c *client) metrics(ctx context.Context) (map[string]float64, error) {
-	req, _ := http.NewRequestWithContext(ctx, "GET", c.base+"/metrics", nil)
-	resp, err := c.http.Do(req)
+	req, _ := http.NewRequestWithContext(ctx, "GET", c.Base+"/metrics", nil)
+	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -94,12 +94,24 @@ func (s *Service) Wait(ctx context.Context) error {
 }
 
 func (s *Service) reply(ctx context.Context, conv *lobby.Conversation, reply *lobby.Message) {
-	rctx, cancel := context.WithTimeout(ctx, s.replyTimeout())
-	defer cancel()
-	if err := s.finish(ctx, s.produce(rctx, conv, reply)); err != nil {
+	if err := s.respond(ctx, conv, reply); err != nil {
 		s.Logger.Error("store reply", "message_id", reply.ID, "err", err)
 	}
-	s.remember(ctx, reply.ID)
+}
+
+// respond produces a reply within its time and stores how it ended, then folds the
+// memory its context made due; conv is the reply's conversation, or nil to read it. A
+// ctx that ends first (the process shutting down) leaves the reply streaming, for its
+// job to produce again, and its error is returned.
+func (s *Service) respond(ctx context.Context, conv *lobby.Conversation, reply *lobby.Message) error {
+	defer s.remember(ctx, reply.ID)
+	rctx, cancel := context.WithTimeout(ctx, s.replyTimeout())
+	defer cancel()
+	out := s.produce(rctx, conv, reply)
+	if ctx.Err() != nil { // shutting down: not the reply's fault
+		return ctx.Err()
+	}
+	return s.finish(ctx, out)
 }
 
 // Follower follows conversations over the service's store and events.
@@ -146,14 +158,7 @@ func (r *replier) Work(ctx context.Context, job *river.Job[jobs.Reply]) error {
 	if reply, err = s.Chat.RestartMessage(ctx, reply.ID); err != nil {
 		return ignoreEnded(err)
 	}
-	rctx, cancel := context.WithTimeout(ctx, s.replyTimeout())
-	defer cancel()
-	out := s.produce(rctx, nil, reply)
-	defer s.remember(ctx, reply.ID)
-	if ctx.Err() != nil { // shutting down: not the reply's fault
-		return ctx.Err()
-	}
-	return s.finish(ctx, out)
+	return s.respond(ctx, nil, reply)
 }
 
 // finish stores how a reply ended, even when the job's own time ran out.

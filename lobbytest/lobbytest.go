@@ -6,10 +6,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lobby-dev/lobby/bench/devclient"
 	"github.com/lobby-dev/lobby/storetest"
 )
 
@@ -73,6 +72,7 @@ type Process struct {
 	done chan struct{}
 	// URL is the server's base URL.
 	URL string
+	api *devclient.Client // of URL
 	log *bytes.Buffer
 	mu  sync.Mutex
 }
@@ -116,6 +116,9 @@ func (p *Process) start() {
 	}()
 	select {
 	case p.URL = <-found:
+		if p.api, err = devclient.New(p.URL, 64, 0); err != nil {
+			p.t.Fatal(err)
+		}
 	case <-p.done:
 		p.t.Fatalf("lobby serve exited at start:\n%s", p.Log())
 	case <-time.After(60 * time.Second):
@@ -150,55 +153,23 @@ func (p *Process) Restart() {
 // fails the test unless the status is want.
 func (p *Process) Do(method, path, token string, body, out any, want int) {
 	p.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, method, p.URL+path, rd)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		p.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		p.t.Fatalf("%s %s: status %d, want %d: %s", method, path, resp.StatusCode, want, b)
-	}
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			p.t.Fatalf("%s %s: %v: %s", method, path, err, b)
-		}
+	if err := p.api.DoInto(ctx, method, path, token, body, out, want); err != nil {
+		p.t.Fatal(err)
 	}
 }
-
-var codeRE = regexp.MustCompile(`\b(\d{6})\b`)
 
 // SignIn signs email in with the code from the dev mailbox and returns the token.
 func (p *Process) SignIn(email string) string {
 	p.t.Helper()
-	p.Do("POST", "/api/v1/auth/code", "", map[string]string{"email": email}, nil, 202)
-	var box struct {
-		Data []struct{ To, Subject string } `json:"data"`
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	token, err := p.api.SignIn(ctx, email)
+	if err != nil {
+		p.t.Fatal(err)
 	}
-	p.Do("GET", "/dev/mailbox.json", "", nil, &box, 200)
-	for _, m := range box.Data {
-		if m.To == email {
-			var v struct{ Token string }
-			p.Do("POST", "/api/v1/auth/verify", "", map[string]string{"email": email, "code": codeRE.FindString(m.Subject)}, &v, 200)
-			return v.Token
-		}
-	}
-	p.t.Fatalf("no code mailed to %s", email)
-	return ""
+	return token
 }
 
 // Agent is a self-hosted consultant made through the API.

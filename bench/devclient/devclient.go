@@ -39,6 +39,13 @@ func New(base string, conns int, timeout time.Duration) (*Client, error) {
 // Do sends body, if any, as JSON and decodes the answer, which must have the status
 // want.
 func (c *Client) Do(ctx context.Context, method, path, token string, body any, want int) (map[string]any, error) {
+	var v map[string]any
+	err := c.DoInto(ctx, method, path, token, body, &v, want)
+	return v, err
+}
+
+// DoInto is Do decoding the answer into out, or leaving it unread when out is nil.
+func (c *Client) DoInto(ctx context.Context, method, path, token string, body, out any, want int) error {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -46,7 +53,7 @@ func (c *Client) Do(ctx context.Context, method, path, token string, body any, w
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, rd)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -56,18 +63,19 @@ func (c *Client) Do(ctx context.Context, method, path, token string, body any, w
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != want {
-		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
+		return fmt.Errorf("%s %s: %s, want %d: %s", method, path, resp.Status, want, b)
 	}
-	var v map[string]any
-	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("%s %s: %w: %s", method, path, err, b)
+		}
 	}
-	return v, nil
+	return nil
 }
 
 var codeRE = regexp.MustCompile(`\b\d{6}\b`)

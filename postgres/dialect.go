@@ -45,7 +45,8 @@ func (dialect) IsUniqueViolation(err error) bool {
 
 // TextSearch matches table's tsvector column search, weighted by its migration.
 // Words are letters and digits only, so none is to_tsquery's syntax.
-func (dialect) TextSearch(table, alias, arg string, words []string, anyWord bool) sqldb.TextMatch {
+// The scope is left to the caller's WHERE, which the planner combines with the index.
+func (dialect) TextSearch(table, alias, arg string, words []string, anyWord bool, scope string) sqldb.TextMatch {
 	query := "to_tsquery('english', " + arg + ")"
 	q := make([]string, len(words))
 	for i, w := range words {

@@ -198,7 +198,7 @@ func (s *ConsultantService) FindConsultants(ctx context.Context, f lobby.Consult
 		if err != nil {
 			return nil, "", err
 		}
-		match := s.db.dialect.TextSearch("consultants", "c", "$1", words, false)
+		match := s.db.dialect.TextSearch("consultants", "c", "$1", words, false, "")
 		arg(match.Query) // $1
 		where = append(where, match.Where)
 		query = `SELECT ` + consultantColumns + ` FROM consultants c ` + match.Join + ` WHERE %s ORDER BY ` +

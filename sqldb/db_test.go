@@ -18,19 +18,19 @@ import (
 // plain is a dialect of no locks and no search, enough for transactions.
 type plain struct{}
 
-func (plain) Name() string                                            { return "plain" }
-func (plain) Migrations() fs.FS                                       { return fstest.MapFS{} }
-func (plain) LockTx(int64) string                                     { return "" }
-func (plain) LockSession(int64) (string, string)                      { return "", "" }
-func (plain) ForUpdate() string                                       { return "" }
-func (plain) SkipLocked() string                                      { return "" }
-func (plain) IsUniqueViolation(error) bool                            { return false }
-func (plain) TextSearch(_, _, _ string, _ []string, _ bool) TextMatch { return TextMatch{} }
-func (plain) VectorValue(v []float32) any                             { return EncodeVector(v) }
-func (plain) VectorArg(arg string) string                             { return arg }
-func (plain) Analyze(string) string                                   { return "" }
-func (plain) VectorSearch(_, _ string, _ int) VectorMatch             { return VectorMatch{} }
-func (plain) VectorIndex(_, _, _ string, _ int) string                { return "" }
+func (plain) Name() string                                                      { return "plain" }
+func (plain) Migrations() fs.FS                                                 { return fstest.MapFS{} }
+func (plain) LockTx(int64) string                                               { return "" }
+func (plain) LockSession(int64) (string, string)                                { return "", "" }
+func (plain) ForUpdate() string                                                 { return "" }
+func (plain) SkipLocked() string                                                { return "" }
+func (plain) IsUniqueViolation(error) bool                                      { return false }
+func (plain) TextSearch(_, _, _ string, _ []string, _ bool, _ string) TextMatch { return TextMatch{} }
+func (plain) VectorValue(v []float32) any                                       { return EncodeVector(v) }
+func (plain) VectorArg(arg string) string                                       { return arg }
+func (plain) Analyze(string) string                                             { return "" }
+func (plain) VectorSearch(_, _ string, _ int) VectorMatch                       { return VectorMatch{} }
+func (plain) VectorIndex(_, _, _ string, _ int) string                          { return "" }
 
 // TestTxPublishesAfterCommit: a write transaction's events reach the DB's EventService
 // once it has committed, after its afterCommit functions, and never when it rolls back.

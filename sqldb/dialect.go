@@ -34,8 +34,11 @@ type Dialect interface {
 	// TextSearch returns the SQL that matches the rows of table, named alias in the
 	// query, against words (letters and digits only), whose query text is passed as
 	// the placeholder arg: rows with a prefix of every word, or with any one of the
-	// words when anyWord. The table's full-text index is made by the migrations.
-	TextSearch(table, alias, arg string, words []string, anyWord bool) TextMatch
+	// words when anyWord. The table's full-text index is made by the migrations. Scope,
+	// when not "", is the tenant whose rows alone the caller's WHERE keeps (a chunk's
+	// consultant ID): an index that holds each row's tenant matches within it, so that
+	// a search costs what one tenant holds, not what all of them match.
+	TextSearch(table, alias, arg string, words []string, anyWord bool, scope string) TextMatch
 
 	// VectorValue returns v as the value of a vector column.
 	VectorValue(v []float32) any

@@ -395,7 +395,7 @@ func (s *KnowledgeService) SearchText(ctx context.Context, consultantID, query s
 	if len(words) == 0 || n <= 0 {
 		return nil, nil
 	}
-	m := s.db.dialect.TextSearch("chunks", "c", "$1", words, true)
+	m := s.db.dialect.TextSearch("chunks", "c", "$1", words, true, consultantID)
 	rows, err := s.db.read.QueryContext(ctx, `SELECT `+chunkColumns+`, d.title, `+m.Score+` FROM chunks c `+m.Join+`
 		JOIN documents d ON d.id = c.document_id
 		WHERE `+m.Where+` AND c.consultant_id = $2 AND d.status = $3

@@ -46,11 +46,16 @@ func (dialect) IsUniqueViolation(err error) bool {
 // its migration lists them. PostgreSQL weighs them in the index instead.
 var searchWeights = map[string]string{
 	"consultants": "10.0, 4.0, 1.0, 2.0, 4.0", // name, tagline, description, category, tags
-	"chunks":      "1.0, 2.0",                 // text, heading
+	"chunks":      "1.0, 2.0, 0.0",            // text, heading, consultant_id
 }
 
+// searchScopes are the columns of full-text indexes that hold the tenant of each row.
+var searchScopes = map[string]string{"chunks": "consultant_id"}
+
 // TextSearch matches table's FTS5 index, the table table_fts over its rowids.
-func (dialect) TextSearch(table, alias, arg string, words []string, anyWord bool) sqldb.TextMatch {
+// A scope is matched as its ID's part after the prefix, which the tokenizer keeps as
+// one token.
+func (dialect) TextSearch(table, alias, arg string, words []string, anyWord bool, scope string) sqldb.TextMatch {
 	fts := table + "_fts"
 	rank := "bm25(" + fts + ")"
 	if w, ok := searchWeights[table]; ok {
@@ -68,12 +73,17 @@ func (dialect) TextSearch(table, alias, arg string, words []string, anyWord bool
 	if anyWord {
 		sep = " OR "
 	}
+	query := strings.Join(q, sep)
+	if col, ok := searchScopes[table]; ok && scope != "" {
+		token := scope[strings.LastIndexByte(scope, '_')+1:]
+		query = col + ` : "` + strings.ReplaceAll(token, `"`, "") + `" AND (` + query + ")"
+	}
 	return sqldb.TextMatch{
 		Join:  "JOIN " + fts + " ON " + fts + ".rowid = " + alias + ".rowid",
 		Where: fts + " MATCH " + arg,
 		Rank:  rank,
 		Score: "-" + rank,
-		Query: strings.Join(q, sep),
+		Query: query,
 	}
 }
 

@@ -44,7 +44,7 @@ func (in *Ingester) Work(ctx context.Context, job *river.Job[jobs.Ingest]) error
 		return err
 	}
 	if lobby.ErrorCode(err) == lobby.EUPSTREAM && job.Attempt < job.MaxAttempts {
-		in.logger().Warn("ingestion: embedder failed; trying again later", "document_id", job.Args.DocumentID,
+		orDiscard(in.Logger).Warn("ingestion: embedder failed; trying again later", "document_id", job.Args.DocumentID,
 			"attempt", job.Attempt, "err", err)
 		return err
 	}
@@ -84,7 +84,7 @@ func (in *Ingester) Ingest(ctx context.Context, consultantID, documentID string)
 	if _, err := in.Knowledge.FinishDocument(ctx, documentID, lobby.DocumentReady, ""); err != nil {
 		return ignoreGone(err)
 	}
-	in.logger().Info("document ready", "document_id", documentID, "chunks", len(chunks))
+	orDiscard(in.Logger).Info("document ready", "document_id", documentID, "chunks", len(chunks))
 	return nil
 }
 
@@ -92,10 +92,10 @@ func (in *Ingester) Ingest(ctx context.Context, consultantID, documentID string)
 func (in *Ingester) fail(ctx context.Context, documentID string, err error) error {
 	msg := lobby.ErrorMessage(err)
 	if lobby.ErrorCode(err) == lobby.EINTERNAL {
-		in.logger().Error("ingestion failed", "document_id", documentID, "err", err)
+		orDiscard(in.Logger).Error("ingestion failed", "document_id", documentID, "err", err)
 		msg = "Lobby could not store this document's text. Upload it again; if it fails again, tell us."
 	} else {
-		in.logger().Info("document failed", "document_id", documentID, "err", err)
+		orDiscard(in.Logger).Info("document failed", "document_id", documentID, "err", err)
 	}
 	_, err = in.Knowledge.FinishDocument(context.WithoutCancel(ctx), documentID, lobby.DocumentFailed, msg)
 	return ignoreGone(err)
@@ -148,11 +148,12 @@ func ignoreGone(err error) error {
 
 func (in *Ingester) batchSize() int { return cmp.Or(in.BatchSize, 64) }
 
-func (in *Ingester) logger() *slog.Logger {
-	if in.Logger == nil {
+// orDiscard is l, or a logger that discards when l is nil (in tests).
+func orDiscard(l *slog.Logger) *slog.Logger {
+	if l == nil {
 		return slog.New(slog.DiscardHandler)
 	}
-	return in.Logger
+	return l
 }
 
 // Reembedder is the periodic job's worker that re-embeds, with Embedder's model, the
@@ -182,13 +183,11 @@ func (r *Reembedder) PeriodicJob() *river.PeriodicJob {
 // Work implements river.Worker.
 func (r *Reembedder) Work(ctx context.Context, job *river.Job[jobs.Reembed]) error {
 	n, err := Reembed(ctx, r.Knowledge, r.Embedder)
-	if n > 0 && r.Logger != nil {
-		r.Logger.Info("re-embedded chunks with the configured model", "model", r.Embedder.Model(), "chunks", n)
+	if n > 0 {
+		orDiscard(r.Logger).Info("re-embedded chunks with the configured model", "model", r.Embedder.Model(), "chunks", n)
 	}
 	if lobby.ErrorCode(err) == lobby.EUPSTREAM { // the next run tries again
-		if r.Logger != nil {
-			r.Logger.Warn("re-embedding: embedder failed", "err", err)
-		}
+		orDiscard(r.Logger).Warn("re-embedding: embedder failed", "err", err)
 		return nil
 	}
 	return err

@@ -76,7 +76,7 @@ func (r *Retriever) Retrieve(ctx context.Context, consultantID, query string, li
 	if vw > 0 && r.Embedder != nil {
 		ms, err := r.searchVector(ctx, consultantID, query, depth)
 		if lobby.ErrorCode(err) == lobby.EUPSTREAM {
-			r.logger().Warn("knowledge search without vectors: the embedder failed", "err", err)
+			orDiscard(r.Logger).Warn("knowledge search without vectors: the embedder failed", "err", err)
 		} else if err != nil {
 			return nil, err
 		}
@@ -132,11 +132,4 @@ func (f *fusedMatch) rank(leg int) int {
 		return 1 << 30
 	}
 	return f.ranks[leg]
-}
-
-func (r *Retriever) logger() *slog.Logger {
-	if r.Logger == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return r.Logger
 }

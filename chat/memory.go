@@ -103,7 +103,7 @@ func (s *Service) fold(ctx context.Context, conv *lobby.Conversation, consultant
 		s.Logger.Warn("fold: read messages", "conversation_id", conv.ID, "err", err)
 		return
 	}
-	budget := s.contextTokens() / 2
+	budget := prompt.ContextBudget(s.ContextTokens) / 2
 	var take []*lobby.Message
 	for _, m := range ms {
 		if m.ID > upTo {
@@ -154,11 +154,4 @@ func (s *Service) summarise(ctx context.Context, consultant *lobby.Consultant, p
 		text = strings.ToValidUTF8(text[:lobby.MaxSummaryLen], "")
 	}
 	return text, nil
-}
-
-func (s *Service) contextTokens() int {
-	if s.ContextTokens <= 0 {
-		return prompt.DefaultContextTokens
-	}
-	return s.ContextTokens
 }

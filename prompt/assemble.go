@@ -52,13 +52,19 @@ type Assembly struct {
 	Dropped int
 }
 
+// ContextBudget is a model's context window of contextTokens, DefaultContextTokens
+// when it is 0.
+func ContextBudget(contextTokens int) int {
+	if contextTokens <= 0 {
+		return DefaultContextTokens
+	}
+	return contextTokens
+}
+
 // SummaryTokens is the most a summary may take of a context budget of contextTokens
 // (0 means DefaultContextTokens), and never more than a store keeps.
 func SummaryTokens(contextTokens int) int {
-	if contextTokens <= 0 {
-		contextTokens = DefaultContextTokens
-	}
-	return min(contextTokens*SummaryShare/100, lobby.MaxSummaryLen/4)
+	return min(ContextBudget(contextTokens)*SummaryShare/100, lobby.MaxSummaryLen/4)
 }
 
 // Profile is the consultant's published profile as a source.
@@ -90,9 +96,7 @@ func Assemble(p Params) lobby.CompletionRequest { return Build(p).Request }
 // untrusted reference within its share of the budget, and the whole conversation after
 // the summary while it fits what is left, the newest turns otherwise.
 func Build(p Params) Assembly {
-	if p.ContextTokens <= 0 {
-		p.ContextTokens = DefaultContextTokens
-	}
+	p.ContextTokens = ContextBudget(p.ContextTokens)
 	if p.MaxTokens <= 0 {
 		p.MaxTokens = DefaultMaxTokens
 	}

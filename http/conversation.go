@@ -2,7 +2,6 @@ package http
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -116,40 +115,24 @@ type jsonExport struct {
 }
 
 func (e *jsonExport) head(c *lobby.Conversation, _ *lobby.Consultant) error {
-	b, err := marshal(c)
-	if err != nil {
+	e.w.WriteString(`{"conversation":`)
+	if err := response.NewEncoder(e.w).Encode(c); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(e.w, `{"conversation":%s,"messages":[`, b)
+	_, err := e.w.WriteString(`,"messages":[`)
 	return err
 }
 
 func (e *jsonExport) message(m *lobby.Message) error {
-	b, err := marshal(m)
-	if err != nil {
-		return err
-	}
 	if e.n++; e.n > 1 {
 		e.w.WriteByte(',')
 	}
-	_, err = e.w.Write(b)
-	return err
+	return response.NewEncoder(e.w).Encode(m)
 }
 
 func (e *jsonExport) tail() error {
 	_, err := e.w.WriteString("]}\n")
 	return err
-}
-
-// marshal is json.Marshal without HTML escaping, as response.JSON writes.
-func marshal(v any) ([]byte, error) {
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return []byte(strings.TrimSuffix(b.String(), "\n")), nil
 }
 
 // markdownExport writes a transcript: a heading per turn with its side and time.

@@ -5,6 +5,7 @@ package response
 
 import (
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -42,9 +43,15 @@ func Status(code string) int {
 func JSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
+	NewEncoder(w).Encode(v)
+}
+
+// NewEncoder returns the encoder every JSON body is written with: text as it is, "<"
+// and "&" included, since no body is HTML.
+func NewEncoder(w io.Writer) *json.Encoder {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	enc.Encode(v)
+	return enc
 }
 
 // ErrorJSON writes the contract's error shape with status.

@@ -102,10 +102,6 @@ func (s *ChatService) CreateExchange(ctx context.Context, p lobby.ExchangeParams
 	return &ex, nil
 }
 
-func insertMessage(ctx context.Context, tx *Tx, m *lobby.Message) error {
-	return insertMessages(ctx, tx, m)
-}
-
 // insertMessages inserts ms in one statement, a round trip for them all.
 func insertMessages(ctx context.Context, tx *Tx, ms ...*lobby.Message) error {
 	const columns = 9

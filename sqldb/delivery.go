@@ -454,7 +454,7 @@ func (db *DB) storeReply(ctx context.Context, tx *Tx, p lobby.ReplyParams, res *
 		}
 		res.Message = &lobby.Message{ID: lobby.NewID(lobby.PrefixMessage), ConversationID: conv, Role: lobby.RoleConsultant,
 			Content: p.Content, Status: lobby.MessageComplete, CreatedAt: tx.now, UpdatedAt: tx.now}
-		if err := insertMessage(ctx, tx, res.Message); err != nil {
+		if err := insertMessages(ctx, tx, res.Message); err != nil {
 			return err
 		}
 		res.Delta, res.Created = p.Content, true

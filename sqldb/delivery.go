@@ -154,7 +154,9 @@ func (s *DeliveryService) FindDeliveries(ctx context.Context, f lobby.DeliveryFi
 	return ds, next, s.db.loadAttempts(ctx, ds)
 }
 
-// loadAttempts fills in the deliveries' logs with one query.
+// loadAttempts fills in the deliveries' logs with one query. The log is read after
+// the rows, so an attempt recorded in between is left out: a delivery never shows
+// an attempt its Attempts does not count yet.
 func (db *DB) loadAttempts(ctx context.Context, ds []*lobby.Delivery) error {
 	if len(ds) == 0 {
 		return nil
@@ -177,8 +179,10 @@ func (db *DB) loadAttempts(ctx context.Context, ds []*lobby.Delivery) error {
 		if err := rows.Scan(&id, &a.N, &a.At, &a.StatusCode, &a.LatencyMS, &a.Error, &a.Response); err != nil {
 			return err
 		}
-		a.At = a.At.UTC()
-		byID[id].Log = append(byID[id].Log, a)
+		if d := byID[id]; a.N <= d.Attempts {
+			a.At = a.At.UTC()
+			d.Log = append(d.Log, a)
+		}
 	}
 	return rows.Err()
 }

@@ -119,6 +119,9 @@ type Consultant struct {
 	WebhookDisabledReason string     `json:"-"`
 	// ArchivedAt is set once the owner took the consultant out of the catalog.
 	ArchivedAt *time.Time `json:"-"`
+	// HasKnowledge reports whether the consultant has a ready document, as of its
+	// reading: a reply searches the knowledge base only then.
+	HasKnowledge bool `json:"-"`
 }
 
 // Archived reports whether the consultant is out of the catalog: it takes no new

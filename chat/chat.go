@@ -230,7 +230,7 @@ const passages = 6
 // knowledge retrieves the consultant's passages that best answer the buyer's newest
 // message. A search that fails leaves the reply to answer without them.
 func (s *Service) knowledge(ctx context.Context, c *lobby.Consultant, history []*lobby.Message) []lobby.Source {
-	if s.Retriever == nil || len(history) == 0 || history[len(history)-1].Role != lobby.RoleBuyer {
+	if s.Retriever == nil || !c.HasKnowledge || len(history) == 0 || history[len(history)-1].Role != lobby.RoleBuyer {
 		return nil
 	}
 	ps, err := s.Retriever.Retrieve(ctx, c.ID, history[len(history)-1].Content, passages)

@@ -18,7 +18,8 @@ var _ lobby.ConsultantService = (*ConsultantService)(nil)
 const consultantColumns = `c.id, c.slug, c.owner_id, c.name, c.tagline, c.description, c.category, c.tags,
 	c.system_prompt, c.mode, c.webhook_url, c.webhook_secret, c.model, c.created_at, c.updated_at,
 	c.previous_webhook_secret, c.previous_secret_until, c.webhook_disabled_at, c.webhook_disabled_reason, c.archived_at,
-	(SELECT count(*) FROM subscriptions s WHERE s.consultant_id = c.id AND s.status = 'active')`
+	(SELECT count(*) FROM subscriptions s WHERE s.consultant_id = c.id AND s.status = 'active'),
+	EXISTS (SELECT 1 FROM documents d WHERE d.consultant_id = c.id AND d.status = 'ready')`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -39,7 +40,7 @@ func scanConsultant(row scanner) (*lobby.Consultant, error) {
 	var until, disabled, archived sql.NullTime
 	err := row.Scan(&c.ID, &c.Slug, &c.OwnerID, &c.Name, &c.Tagline, &c.Description, &c.Category, &tags,
 		&c.SystemPrompt, &c.Mode, &c.WebhookURL, &c.WebhookSecret, &c.Model, &c.CreatedAt, &c.UpdatedAt,
-		&c.PreviousWebhookSecret, &until, &disabled, &c.WebhookDisabledReason, &archived, &c.Stats.Subscribers)
+		&c.PreviousWebhookSecret, &until, &disabled, &c.WebhookDisabledReason, &archived, &c.Stats.Subscribers, &c.HasKnowledge)
 	if err != nil {
 		return nil, err
 	}

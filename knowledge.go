@@ -15,6 +15,13 @@ const (
 // MaxDocumentLen is the largest knowledge document, from the contract.
 const MaxDocumentLen = 10 << 20
 
+// A consultant's knowledge base holds at most MaxDocuments documents and
+// MaxKnowledgeBytes of them in all, so one owner cannot fill the disk.
+const (
+	MaxDocuments      = 1000
+	MaxKnowledgeBytes = 100 << 20
+)
+
 // Document is a piece of a consultant's knowledge base, as uploaded. Ingestion reads
 // its text, cuts it into chunks and embeds them; while it runs ChunksDone/ChunksTotal
 // show how far it is.

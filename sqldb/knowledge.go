@@ -68,6 +68,25 @@ func (s *KnowledgeService) findDocumentByID(ctx context.Context, q querier, id, 
 	return d, nil
 }
 
+// roomForDocument refuses d when its consultant's knowledge base is full, by count or
+// by bytes. The caller holds the consultant's row, so two uploads at once cannot both
+// take the last room.
+func roomForDocument(ctx context.Context, tx *Tx, d *lobby.Document) error {
+	var n, total int64
+	if err := tx.QueryRowContext(ctx, `SELECT count(*), CAST(COALESCE(sum(bytes), 0) AS BIGINT) FROM documents WHERE consultant_id = $1`,
+		d.ConsultantID).Scan(&n, &total); err != nil {
+		return err
+	}
+	switch {
+	case n >= lobby.MaxDocuments:
+		return lobby.Errorf(lobby.ECONFLICT, "this consultant has %d documents, the most one may; delete some to upload more", n)
+	case total+d.Bytes > lobby.MaxKnowledgeBytes:
+		return lobby.Errorf(lobby.ECONFLICT, "this consultant's documents take %d bytes, and this one %d more: the most in all is %d (100 MiB); delete some to make room",
+			total, d.Bytes, int64(lobby.MaxKnowledgeBytes))
+	}
+	return nil
+}
+
 // CreateDocument implements lobby.KnowledgeService.
 func (s *KnowledgeService) CreateDocument(ctx context.Context, p lobby.DocumentParams) (*lobby.Document, bool, error) {
 	if len(p.Content) == 0 {
@@ -103,6 +122,9 @@ func (s *KnowledgeService) CreateDocument(ctx context.Context, p lobby.DocumentP
 			return err
 		}
 		if err = notFound(err, ""); lobby.ErrorCode(err) != lobby.ENOTFOUND {
+			return err
+		}
+		if err := roomForDocument(ctx, tx, d); err != nil {
 			return err
 		}
 		d.ID = lobby.NewID(lobby.PrefixDocument)

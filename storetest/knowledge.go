@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -284,6 +285,69 @@ func testKnowledge(t *testing.T, open func(*testing.T) *Store) {
 			t.Fatalf("a deleted document's chunks need vectors: %+v", cs)
 		}
 		WantCode(t, k.DeleteDocument(ctx, c.ID, d.ID), lobby.ENOTFOUND)
+	})
+	t.Run("ErrKnowledgeBaseFull", func(t *testing.T) {
+		full := knowledgeOwner(t, st, "knows-all")
+		upload := func(content []byte) error {
+			_, _, err := k.CreateDocument(ctx, lobby.DocumentParams{ConsultantID: full.ID, Title: "Page",
+				ContentType: "text/plain", Content: content})
+			return err
+		}
+		for i := range lobby.MaxDocuments - 1 {
+			must(t, upload([]byte(fmt.Sprintf("page %d", i))))
+		}
+		// Two uploads at once for the last room: one gets it.
+		errs := make(chan error, 2)
+		for i := range 2 {
+			go func() { errs <- upload([]byte(fmt.Sprintf("last page %d", i))) }()
+		}
+		first, second := <-errs, <-errs
+		if (first == nil) == (second == nil) {
+			t.Fatalf("two uploads for the last room: %v and %v, want one refused", first, second)
+		}
+		err := upload([]byte("one too many"))
+		WantCode(t, err, lobby.ECONFLICT)
+		if !strings.Contains(err.Error(), "1000 documents") {
+			t.Fatalf("refusal %q does not name the limit", err)
+		}
+		must(t, upload([]byte("page 0"))) // already there: no room needed
+
+		big := knowledgeOwner(t, st, "knows-much")
+		for i := range lobby.MaxKnowledgeBytes / lobby.MaxDocumentLen {
+			content := bytes.Repeat([]byte{'a' + byte(i)}, lobby.MaxDocumentLen)
+			_, _, err := k.CreateDocument(ctx, lobby.DocumentParams{ConsultantID: big.ID, ContentType: "text/plain", Content: content})
+			must(t, err)
+		}
+		_, _, err = k.CreateDocument(ctx, lobby.DocumentParams{ConsultantID: big.ID, ContentType: "text/plain", Content: []byte("z")})
+		WantCode(t, err, lobby.ECONFLICT)
+		if !strings.Contains(err.Error(), "100 MiB") {
+			t.Fatalf("refusal %q does not name the limit", err)
+		}
+		_, _, err = k.CreateDocument(ctx, lobby.DocumentParams{ConsultantID: other.ID, ContentType: "text/plain", Content: []byte("z")})
+		must(t, err) // another consultant's room is its own
+	})
+	t.Run("HasKnowledgeWhileADocumentIsReady", func(t *testing.T) {
+		little := knowledgeOwner(t, st, "knows-little")
+		has := func() bool {
+			found, err := st.Consultants.FindConsultantBySlug(ctx, little.Slug)
+			must(t, err)
+			return found.HasKnowledge
+		}
+		pending, _, err := k.CreateDocument(ctx, lobby.DocumentParams{ConsultantID: little.ID, Title: "Pending",
+			ContentType: "text/plain", Content: []byte("not yet read")})
+		must(t, err)
+		if has() {
+			t.Fatal("HasKnowledge with only a processing document")
+		}
+		ready, _ := ReadyDocument(t, k, little.ID, "ready content", []lobby.Chunk{{Text: "ready content"}}, "", nil)
+		if !has() {
+			t.Fatal("no HasKnowledge with a ready document")
+		}
+		must(t, k.DeleteDocument(ctx, little.ID, ready.ID))
+		must(t, k.DeleteDocument(ctx, little.ID, pending.ID))
+		if has() {
+			t.Fatal("HasKnowledge once its documents are deleted")
+		}
 	})
 }
 

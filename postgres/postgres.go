@@ -3,6 +3,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -37,7 +38,8 @@ func Open(ctx context.Context, url string) (*sqldb.DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	sqlDB := stdlib.OpenDBFromPool(pool)
+	sqlDB := sql.OpenDB(textConnector{stdlib.GetPoolConnector(pool)})
+	sqlDB.SetMaxIdleConns(0) // the pool keeps the idle connections, as stdlib.OpenDBFromPool does
 	// River reads and writes through database/sql, so that jobs join the store's
 	// transactions, and listens for new jobs on a connection of the pool.
 	db, err := sqldb.New(sqlDB, sqlDB, Dialect, riverdatabasesql.NewWithPgxListener(sqlDB, pool))

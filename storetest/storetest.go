@@ -61,6 +61,7 @@ func Exercise(t *testing.T, open func(t *testing.T) *Store) {
 		{"Events", testEvents},
 		{"Knowledge", testKnowledge},
 		{"KnowledgeSearch", testKnowledgeSearch},
+		{"BadText", testBadText},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

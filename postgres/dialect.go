@@ -59,10 +59,13 @@ func (dialect) TextSearch(table, alias, arg string, words []string, anyWord bool
 	if anyWord {
 		sep = " | "
 	}
+	// Rank orders by the very score it reports, so the order and the score a
+	// caller fuses never disagree (ts_rank_cd for one and ts_rank for the other did).
+	score := "ts_rank(" + alias + ".search, " + query + ")"
 	return sqldb.TextMatch{
 		Where: alias + ".search @@ " + query,
-		Rank:  "ts_rank(" + alias + ".search, " + query + ") DESC",
-		Score: "ts_rank_cd(" + alias + ".search, " + query + ")",
+		Rank:  score + " DESC",
+		Score: score,
 		Query: strings.Join(q, sep),
 	}
 }

@@ -169,18 +169,18 @@ func insertRate(ctx context.Context, where string, d time.Duration) (float64, er
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	create := `CREATE TABLE loadchat_floor (id TEXT PRIMARY KEY, body TEXT)`
-	if !strings.HasPrefix(where, "sqlite:") {
-		create = `CREATE TEMP TABLE loadchat_floor (id TEXT PRIMARY KEY, body TEXT)`
-	}
-	if _, err := db.ExecContext(ctx, create); err != nil {
+	// A real table, not a TEMP one: PostgreSQL does not write temporary tables to its
+	// log, and the floor is a durable insert's.
+	table := "loadchat_floor_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if _, err := db.ExecContext(ctx, `CREATE TABLE `+table+` (id TEXT PRIMARY KEY, body TEXT)`); err != nil {
 		return 0, err
 	}
+	defer db.ExecContext(context.Background(), `DROP TABLE `+table)
 	fmt.Fprintf(os.Stderr, "measuring the floor for %s\n", d)
 	start := time.Now()
 	n := 0
 	for ; time.Since(start) < d; n++ {
-		if _, err := db.ExecContext(ctx, `INSERT INTO loadchat_floor VALUES ($1, $2)`, strconv.Itoa(n), "hello"); err != nil {
+		if _, err := db.ExecContext(ctx, `INSERT INTO `+table+` VALUES ($1, $2)`, strconv.Itoa(n), "hello"); err != nil {
 			return 0, err
 		}
 	}

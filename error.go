@@ -10,6 +10,7 @@ import (
 const (
 	EINVALID      = "invalid_request"        // 400
 	EUNAUTHORIZED = "unauthorized"           // 401
+	EPAYMENT      = "payment_required"       // 402
 	EFORBIDDEN    = "forbidden"              // 403
 	ENOTFOUND     = "not_found"              // 404
 	ECONFLICT     = "conflict"               // 409

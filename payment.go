@@ -119,3 +119,19 @@ type EventReader interface {
 	// header, and reads it. A bad or stale signature is EINVALID, saying which.
 	ReadEvent(payload []byte, signature string) (*PaymentEvent, error)
 }
+
+// PaymentEventService keeps a provider's signed events and has each one's effect once,
+// however often and however concurrently it arrives.
+type PaymentEventService interface {
+	// TakePaymentEvent stores e and queues the job that applies it, in one
+	// transaction. It reports false, changing nothing, for an event id it already has.
+	TakePaymentEvent(ctx context.Context, e *PaymentEvent) (taken bool, err error)
+
+	// ApplyPaymentEvent has the stored event's effect and records, in the same
+	// transaction, that it was applied; applying it again changes nothing. It returns
+	// what the event did, for the log. An event about a subscription the store does
+	// not know yet (its checkout's event is still on its way) is EUNAVAILABLE, to be
+	// tried again later; one that can never apply (an unknown checkout or account) is
+	// applied as doing nothing, and says so.
+	ApplyPaymentEvent(ctx context.Context, id string) (outcome string, err error)
+}

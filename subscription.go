@@ -16,6 +16,10 @@ const (
 const (
 	SubscriptionActive   = "active"   // messages may be sent
 	SubscriptionCanceled = "canceled" // ended at the end of a period after a cancel
+	// SubscriptionPastDue: the provider could not collect the period. The buyer still
+	// holds the subscription and reads its conversations, but sends nothing until a
+	// later payment goes through.
+	SubscriptionPastDue = "past_due"
 )
 
 // CheckoutTTL is how long a checkout stays open.
@@ -51,6 +55,12 @@ func (c *Checkout) StatusAt(now time.Time) string {
 		return CheckoutExpired
 	}
 	return c.Status
+}
+
+// Held reports whether the subscription still belongs to its buyer: active, or past
+// due until the provider collects.
+func (s Subscription) Held() bool {
+	return s.Status == SubscriptionActive || s.Status == SubscriptionPastDue
 }
 
 // Subscription is a buyer's access to one consultant at one tier: the seed's "access

@@ -18,6 +18,7 @@ import (
 
 	"github.com/lobby-dev/lobby"
 	"github.com/lobby-dev/lobby/anthropic"
+	"github.com/lobby-dev/lobby/billing"
 	"github.com/lobby-dev/lobby/chat"
 	"github.com/lobby-dev/lobby/deliver"
 	"github.com/lobby-dev/lobby/egress"
@@ -41,19 +42,26 @@ import (
 // Config is what the program is told: cmd/lobby parses it from flags and LOBBY_*
 // variables and checks it; tests fill it in directly.
 type Config struct {
-	Database        string // sqlite:PATH or a postgres:// URL
-	BaseURL         string // the public URL, for links and reply_url
-	Dev             bool
-	LLM             string // offline, anthropic or openai
-	Mail            string // console, resend or smtp
-	MailFrom        string
-	ResendAPIKey    string
-	SMTPURL         string
-	Payments        string // local
-	AnthropicAPIKey string
-	OpenAIAPIKey    string
-	OpenAIBaseURL   string
-	OpenAIModel     string
+	Database     string // sqlite:PATH or a postgres:// URL
+	BaseURL      string // the public URL, for links and reply_url
+	Dev          bool
+	LLM          string // offline, anthropic or openai
+	Mail         string // console, resend or smtp
+	MailFrom     string
+	ResendAPIKey string
+	SMTPURL      string
+	Payments     string // local or stripe
+	// Stripe, for Payments "stripe": the secret key, the webhook endpoints' signing
+	// secrets, the API's URL ("" for Stripe's own) and the platform's share of each
+	// charge, in per cent.
+	StripeSecretKey      string
+	StripeWebhookSecrets []string
+	StripeAPIURL         string
+	PlatformFeePercent   float64
+	AnthropicAPIKey      string
+	OpenAIAPIKey         string
+	OpenAIBaseURL        string
+	OpenAIModel          string
 	// Embeddings names the embedding model of knowledge search: "words" (built in, the
 	// default) or "openai", an OpenAI-compatible API at EmbeddingsURL.
 	Embeddings       string
@@ -215,6 +223,7 @@ func (a *App) Open(ctx context.Context) error {
 	river.AddWorker(workers, &knowledge.Ingester{Knowledge: svc.Knowledge, Embedder: a.Embedder, Logger: log})
 	reembed := &knowledge.Reembedder{Knowledge: svc.Knowledge, Embedder: a.Embedder, Logger: log}
 	river.AddWorker(workers, reembed)
+	river.AddWorker(workers, &billing.Applier{Events: svc.PaymentEvents, Logger: log})
 	// The queue's rescue window follows the deliveries' timeout, so a delivery is never
 	// rescued, and run twice, while it still runs; River's rescuer also waits out each
 	// worker's own Timeout, a reply's longer one too.
@@ -241,7 +250,7 @@ func (a *App) Open(ctx context.Context) error {
 		Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Chat: svc.Chat, Deliveries: svc.Deliveries,
 		Knowledge: svc.Knowledge, Retriever: a.Retriever,
 		Inbox:   &deliver.Inbox{Deliveries: svc.Deliveries, Events: a.Events, Payloads: payloads},
-		Consult: a.Consult, Events: a.Events, Payments: a.Payments, Mailer: a.Mailer,
+		Consult: a.Consult, Events: a.Events, Payments: a.Payments, PaymentEvents: svc.PaymentEvents, Mailer: a.Mailer,
 		Ready: db.Ready, Logger: log, Dev: cfg.Dev, BaseURL: cfg.BaseURL,
 		PublicRateLimit: cfg.PublicRateLimit, CodeRateLimit: cfg.CodeRateLimit, ReplyRateLimit: cfg.ReplyRateLimit,
 		TokenRateLimit: cfg.TokenRateLimit, TrustedProxies: cfg.TrustedProxies, StreamLimit: cfg.StreamLimit,

@@ -44,6 +44,7 @@ type Server struct {
 	Consult       Consulter
 	Events        lobby.EventService
 	Payments      lobby.Payments
+	PaymentEvents lobby.PaymentEventService
 	Mailer        lobby.Mailer
 	Mailbox       Mailbox // nil unless the console mailer runs
 	Pages         Pages
@@ -163,6 +164,10 @@ func (s *Server) routes() []route {
 	}
 	if confirmer, ok := s.Payments.(lobby.CheckoutConfirmer); ok {
 		rs = append(rs, route{"POST /api/v1/checkout/{id}/complete", user, s.handleCheckoutComplete(confirmer)})
+	}
+	if events, ok := s.Payments.(lobby.EventReader); ok {
+		// Open to all, not limited per address: the provider sends from few.
+		rs = append(rs, route{"POST /api/v1/stripe/webhook", open, s.handlePaymentEvent(events)})
 	}
 	if s.Mailbox != nil {
 		rs = append(rs,

@@ -66,6 +66,25 @@ const IngestAttempts = 8
 // InsertOpts bounds an ingestion's attempts wherever it is queued.
 func (Ingest) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: IngestAttempts} }
 
+// PaymentEvent is the job that applies a payment provider's signed event, taken into
+// the store when it arrived.
+type PaymentEvent struct {
+	EventID string `json:"event_id"`
+}
+
+// Kind names the job for the queue; it is stored with every job, so it never changes.
+func (PaymentEvent) Kind() string { return "payment_event" }
+
+// PaymentEventAttempts is how many times an event is applied before it is given up:
+// one about a subscription whose checkout's event has not arrived yet is tried again,
+// with River's backoff, for about eleven hours.
+const PaymentEventAttempts = 12
+
+// InsertOpts bounds an event's attempts wherever it is queued.
+func (PaymentEvent) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: PaymentEventAttempts}
+}
+
 // Reembed is the periodic job that embeds, with the configured model, the chunks whose
 // vectors another model made: changing the model re-embeds in the background.
 type Reembed struct{}

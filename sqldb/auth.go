@@ -162,7 +162,7 @@ func (s *AuthService) Authenticate(ctx context.Context, token string) (*lobby.Pr
 		if err != nil {
 			return nil, tokenErr(err)
 		}
-		if sub.At(now).Status != lobby.SubscriptionActive {
+		if !sub.At(now).Held() {
 			return nil, lobby.Errorf(lobby.EUNAUTHORIZED, "this buyer token's subscription has ended; subscribe again to keep consulting")
 		}
 		p.SubscriptionID, p.UserID, p.ConsultantID = sub.ID, sub.UserID, sub.ConsultantID

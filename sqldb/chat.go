@@ -205,7 +205,12 @@ func (db *DB) lockActiveSubscription(ctx context.Context, tx *Tx, id string, mod
 	if sub, err = advance(ctx, tx, sub); err != nil {
 		return nil, err
 	}
-	if sub.Status != lobby.SubscriptionActive {
+	switch sub.Status {
+	case lobby.SubscriptionActive:
+	case lobby.SubscriptionPastDue:
+		return nil, lobby.Errorf(lobby.EPAYMENT, "the payment for this subscription's period failed: pay the open invoice (the payment provider emailed a link), "+
+			"or update the card, and messages go through again once it is paid")
+	default:
 		return nil, lobby.Errorf(lobby.EUNAUTHORIZED, "this subscription has ended; subscribe again to keep consulting")
 	}
 	return sub, nil

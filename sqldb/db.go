@@ -62,7 +62,7 @@ func New(read, write *sql.DB, d Dialect, driver riverdriver.Driver[*sql.Tx]) (*D
 	}
 	db := &DB{read: read, write: write, dialect: d, driver: driver, jobs: jobs, Now: time.Now}
 	db.services = Services{Auth: &AuthService{db}, Consultants: &ConsultantService{db}, Subscriptions: &SubscriptionService{db},
-		Chat: &ChatService{db}, Deliveries: &DeliveryService{db}, Knowledge: &KnowledgeService{db: db}}
+		Chat: &ChatService{db}, Deliveries: &DeliveryService{db}, Knowledge: &KnowledgeService{db: db}, PaymentEvents: &PaymentEventService{db}}
 	return db, nil
 }
 
@@ -74,6 +74,7 @@ type Services struct {
 	Chat          *ChatService
 	Deliveries    *DeliveryService
 	Knowledge     *KnowledgeService
+	PaymentEvents *PaymentEventService
 }
 
 // Services returns the services over db.

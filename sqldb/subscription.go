@@ -28,7 +28,7 @@ func (s *SubscriptionService) CreateCheckout(ctx context.Context, c *lobby.Check
 		if err != nil {
 			return err
 		}
-		if _, err := s.db.activeSubscription(ctx, tx, c.UserID, c.ConsultantID); err == nil {
+		if _, err := s.db.heldSubscription(ctx, tx, c.UserID, c.ConsultantID); err == nil {
 			return lobby.Errorf(lobby.ECONFLICT, "you already hold an active subscription to %s; see GET /api/v1/subscriptions", consultant.Slug)
 		} else if lobby.ErrorCode(err) != lobby.ENOTFOUND {
 			return err
@@ -57,11 +57,12 @@ func (s *SubscriptionService) CreateCheckout(ctx context.Context, c *lobby.Check
 	})
 }
 
-// activeSubscription returns the subscription of userID to consultantID that is active
-// now, or ENOTFOUND. One that has ended since it was last written is marked ended.
-func (db *DB) activeSubscription(ctx context.Context, tx *Tx, userID, consultantID string) (*lobby.Subscription, error) {
+// heldSubscription returns the subscription of userID to consultantID that is held
+// now (active, or past due), or ENOTFOUND. One that has ended since it was last
+// written is marked ended.
+func (db *DB) heldSubscription(ctx context.Context, tx *Tx, userID, consultantID string) (*lobby.Subscription, error) {
 	s, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
-		WHERE user_id = $1 AND consultant_id = $2 AND status = 'active'`+db.dialect.ForUpdate(), userID, consultantID))
+		WHERE user_id = $1 AND consultant_id = $2 AND status IN ('active', 'past_due')`+db.dialect.ForUpdate(), userID, consultantID))
 	if err != nil {
 		return nil, notFound(err, "no active subscription")
 	}
@@ -69,7 +70,7 @@ func (db *DB) activeSubscription(ctx context.Context, tx *Tx, userID, consultant
 	if err != nil {
 		return nil, err
 	}
-	if at.Status != lobby.SubscriptionActive {
+	if !at.Held() {
 		return nil, lobby.Errorf(lobby.ENOTFOUND, "no active subscription")
 	}
 	return at, nil
@@ -156,49 +157,56 @@ func (s *SubscriptionService) FindCheckout(ctx context.Context, userID, id strin
 // CompleteCheckout implements lobby.SubscriptionService.
 func (s *SubscriptionService) CompleteCheckout(ctx context.Context, id, userID string) error {
 	return s.db.tx(ctx, func(tx *Tx) error {
-		c, _, err := scanCheckout(tx.QueryRowContext(ctx, `SELECT `+checkoutColumns+` FROM checkouts WHERE id = $1`+s.db.dialect.ForUpdate(), id))
-		if err == nil && userID != "" && c.UserID != userID {
-			err = sql.ErrNoRows // another buyer's checkout does not exist for this one
-		}
-		if err != nil {
-			return notFound(err, "no checkout %q of yours", id)
-		}
-		switch c.StatusAt(tx.now) {
-		case lobby.CheckoutComplete:
-			return nil
-		case lobby.CheckoutExpired:
-			return lobby.Errorf(lobby.ECONFLICT, "checkout %s expired at %s; subscribe again for a new one", c.ID, c.ExpiresAt.Format(time.RFC3339))
-		}
-		if _, err := s.db.activeSubscription(ctx, tx, c.UserID, c.ConsultantID); err == nil {
-			return lobby.Errorf(lobby.ECONFLICT, "you already hold an active subscription to this consultant; see GET /api/v1/subscriptions")
-		} else if lobby.ErrorCode(err) != lobby.ENOTFOUND {
-			return err
-		}
-		// A consultant archived since the checkout opened takes no new subscriber by a
-		// confirmation; a payment the provider already took is served one period.
-		var archived sql.NullTime
-		if err := tx.QueryRowContext(ctx, `SELECT archived_at FROM consultants WHERE id = $1`, c.ConsultantID).Scan(&archived); err != nil {
-			return err
-		}
-		if archived.Valid && userID != "" {
-			return lobby.Errorf(lobby.ECONFLICT, "this consultant was archived after the checkout opened: it takes no new subscribers")
-		}
-		subID := lobby.NewID(lobby.PrefixSubscription)
-		_, err = tx.ExecContext(ctx, `INSERT INTO subscriptions (id, user_id, consultant_id, checkout_id, tier, price_cents, currency,
-			message_cap, messages_used, status, cancel_at_period_end, period_start, period_end, renews_itself, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11, $12, $13, $14, $15)`,
-			subID, c.UserID, c.ConsultantID, c.ID, c.Plan.Tier, c.Plan.PriceCents, c.Plan.Currency, c.Plan.MessageCap,
-			lobby.SubscriptionActive, archived.Valid, tx.now, tx.now.Add(lobby.SubscriptionPeriod), c.RenewsItself, tx.now, tx.now)
-		if err != nil {
-			if s.db.dialect.IsUniqueViolation(err) {
-				return lobby.Errorf(lobby.ECONFLICT, "you already hold an active subscription to this consultant; see GET /api/v1/subscriptions")
-			}
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE checkouts SET status = $1, subscription_id = $2, completed_at = $3 WHERE id = $4`,
-			lobby.CheckoutComplete, subID, tx.now, c.ID)
+		_, err := s.db.completeCheckout(ctx, tx, id, userID)
 		return err
 	})
+}
+
+// completeCheckout is CompleteCheckout in tx. It returns the subscription the checkout
+// made, now or before.
+func (db *DB) completeCheckout(ctx context.Context, tx *Tx, id, userID string) (string, error) {
+	c, _, err := scanCheckout(tx.QueryRowContext(ctx, `SELECT `+checkoutColumns+` FROM checkouts WHERE id = $1`+db.dialect.ForUpdate(), id))
+	if err == nil && userID != "" && c.UserID != userID {
+		err = sql.ErrNoRows // another buyer's checkout does not exist for this one
+	}
+	if err != nil {
+		return "", notFound(err, "no checkout %q of yours", id)
+	}
+	switch c.StatusAt(tx.now) {
+	case lobby.CheckoutComplete:
+		return c.SubscriptionID, nil
+	case lobby.CheckoutExpired:
+		return "", lobby.Errorf(lobby.ECONFLICT, "checkout %s expired at %s; subscribe again for a new one", c.ID, c.ExpiresAt.Format(time.RFC3339))
+	}
+	if _, err := db.heldSubscription(ctx, tx, c.UserID, c.ConsultantID); err == nil {
+		return "", lobby.Errorf(lobby.ECONFLICT, "you already hold an active subscription to this consultant; see GET /api/v1/subscriptions")
+	} else if lobby.ErrorCode(err) != lobby.ENOTFOUND {
+		return "", err
+	}
+	// A consultant archived since the checkout opened takes no new subscriber by a
+	// confirmation; a payment the provider already took is served one period.
+	var archived sql.NullTime
+	if err := tx.QueryRowContext(ctx, `SELECT archived_at FROM consultants WHERE id = $1`, c.ConsultantID).Scan(&archived); err != nil {
+		return "", err
+	}
+	if archived.Valid && userID != "" {
+		return "", lobby.Errorf(lobby.ECONFLICT, "this consultant was archived after the checkout opened: it takes no new subscribers")
+	}
+	subID := lobby.NewID(lobby.PrefixSubscription)
+	_, err = tx.ExecContext(ctx, `INSERT INTO subscriptions (id, user_id, consultant_id, checkout_id, tier, price_cents, currency,
+		message_cap, messages_used, status, cancel_at_period_end, period_start, period_end, renews_itself, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11, $12, $13, $14, $15)`,
+		subID, c.UserID, c.ConsultantID, c.ID, c.Plan.Tier, c.Plan.PriceCents, c.Plan.Currency, c.Plan.MessageCap,
+		lobby.SubscriptionActive, archived.Valid, tx.now, tx.now.Add(lobby.SubscriptionPeriod), c.RenewsItself, tx.now, tx.now)
+	if err != nil {
+		if db.dialect.IsUniqueViolation(err) {
+			return "", lobby.Errorf(lobby.ECONFLICT, "you already hold an active subscription to this consultant; see GET /api/v1/subscriptions")
+		}
+		return "", err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE checkouts SET status = $1, subscription_id = $2, completed_at = $3 WHERE id = $4`,
+		lobby.CheckoutComplete, subID, tx.now, c.ID)
+	return subID, err
 }
 
 const subscriptionColumns = `id, user_id, consultant_id, tier, price_cents, currency, message_cap, messages_used, status,

@@ -22,6 +22,7 @@ type Store struct {
 	Chat          lobby.ChatService
 	Deliveries    lobby.DeliveryService
 	Knowledge     lobby.KnowledgeService
+	PaymentEvents lobby.PaymentEventService
 	// QueuedJobs returns the JSON arguments of the queued jobs of a kind.
 	QueuedJobs func(ctx context.Context, kind string) ([]string, error)
 	// Events is where the services publish what their writes changed, after commit.
@@ -62,6 +63,8 @@ func Exercise(t *testing.T, open func(t *testing.T) *Store) {
 		{"Knowledge", testKnowledge},
 		{"KnowledgeSearch", testKnowledgeSearch},
 		{"BadText", testBadText},
+		{"PaymentEvents", testPaymentEvents},
+		{"PaymentEventsOnce", testPaymentEventsOnce},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

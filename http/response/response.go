@@ -19,6 +19,7 @@ import (
 var statusOf = map[string]int{
 	lobby.EINVALID:      http.StatusBadRequest,
 	lobby.EUNAUTHORIZED: http.StatusUnauthorized,
+	lobby.EPAYMENT:      http.StatusPaymentRequired,
 	lobby.EFORBIDDEN:    http.StatusForbidden,
 	lobby.ENOTFOUND:     http.StatusNotFound,
 	lobby.ECONFLICT:     http.StatusConflict,

@@ -1,0 +1,47 @@
+package http
+
+import (
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/http/response"
+)
+
+// maxEventBytes bounds a payment provider's event; Stripe's are a few kilobytes.
+const maxEventBytes = 1 << 20
+
+// handlePaymentEvent takes a provider's signed event: verified, read, stored with the
+// job that applies it, and answered at once. A replay, or the same event on another
+// instance, is answered alike and changes nothing.
+func (s *Server) handlePaymentEvent(events lobby.EventReader) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEventBytes))
+		if err != nil {
+			if errors.As(err, new(*http.MaxBytesError)) {
+				return lobby.Errorf(lobby.ETOOLARGE, "an event may be at most %d bytes", maxEventBytes)
+			}
+			return lobby.Errorf(lobby.EINVALID, "the event's body could not be read: %v", err)
+		}
+		e, err := events.ReadEvent(body, r.Header.Get("Stripe-Signature"))
+		if err != nil {
+			// Logged without the payload, which is the sender's, signed or not.
+			s.Logger.WarnContext(r.Context(), "payment event refused", "err", lobby.ErrorMessage(err))
+			return err
+		}
+		if e.Kind == "" {
+			response.JSON(w, http.StatusOK, map[string]any{"received": true, "used": false})
+			return nil
+		}
+		taken, err := s.PaymentEvents.TakePaymentEvent(r.Context(), e)
+		if err != nil {
+			return err
+		}
+		if !taken {
+			s.Logger.InfoContext(r.Context(), "payment event received again", "event_id", e.ID, "type", e.ProviderType)
+		}
+		response.JSON(w, http.StatusOK, map[string]any{"received": true, "used": true})
+		return nil
+	}
+}

@@ -1,0 +1,243 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lobby-dev/lobby"
+)
+
+// paidSetup lists a consultant with a capped plan and opens a buyer's checkout for it,
+// as a provider that collects (Stripe) would.
+func paidSetup(t *testing.T, st *Store, slug string) (buyer *lobby.User, checkout *lobby.Checkout) {
+	t.Helper()
+	ctx := context.Background()
+	_, owner := SignIn(t, st.Auth, "owner-"+slug+"@example.com")
+	c := NewConsultant(owner.ID, slug)
+	cap := int64(3)
+	c.Plans = []lobby.Plan{{Tier: "small", PriceCents: 900, Currency: "usd", MessageCap: &cap}}
+	_, err := st.Consultants.CreateConsultant(ctx, c, lobby.ValidateOptions{})
+	must(t, err)
+	_, buyer = SignIn(t, st.Auth, "buyer-"+slug+"@example.com")
+	checkout = &lobby.Checkout{UserID: buyer.ID, ConsultantID: c.ID, Plan: lobby.Plan{Tier: "small"}, Provider: "stripe"}
+	must(t, st.Subscriptions.CreateCheckout(ctx, checkout))
+	return buyer, checkout
+}
+
+// takeAndApply takes e and applies it, as the webhook and its job do.
+func takeAndApply(t *testing.T, st *Store, e *lobby.PaymentEvent) (string, error) {
+	t.Helper()
+	ctx := context.Background()
+	taken, err := st.PaymentEvents.TakePaymentEvent(ctx, e)
+	must(t, err)
+	if !taken {
+		t.Fatalf("event %s was not taken the first time", e.ID)
+	}
+	return st.PaymentEvents.ApplyPaymentEvent(ctx, e.ID)
+}
+
+// subscriptionOf returns the buyer's only subscription.
+func subscriptionOf(t *testing.T, st *Store, userID string) *lobby.Subscription {
+	t.Helper()
+	subs, _, err := st.Subscriptions.FindSubscriptions(context.Background(), lobby.SubscriptionFilter{UserID: userID})
+	must(t, err)
+	if len(subs) != 1 {
+		t.Fatalf("%d subscriptions, want 1", len(subs))
+	}
+	return subs[0]
+}
+
+func testPaymentEvents(t *testing.T, open func(*testing.T) *Store) {
+	ctx := context.Background()
+	st := open(t)
+	clock := st.Clock
+	buyer, chk := paidSetup(t, st, "paid")
+	send := func(text string) error {
+		_, err := st.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: subscriptionOf(t, st, buyer.ID).ID, Content: text})
+		return err
+	}
+	period := func(from time.Time) (time.Time, time.Time) { return from, from.AddDate(0, 1, 0) }
+
+	// The first period's invoice is paid before the checkout's event arrives: it waits.
+	start, end := period(clock.Now())
+	early := &lobby.PaymentEvent{ID: "evt_invoice_1", Kind: lobby.PaidPeriod, SubscriptionRef: "sub_1", PeriodStart: start, PeriodEnd: end,
+		AmountCents: 900, Currency: "usd"}
+	_, err := takeAndApply(t, st, early)
+	WantCode(t, err, lobby.EUNAVAILABLE, "sub_1")
+
+	outcome, err := takeAndApply(t, st, &lobby.PaymentEvent{ID: "evt_checkout", Kind: lobby.PaidCheckout, CheckoutID: chk.ID,
+		SubscriptionRef: "sub_1", CustomerRef: "cus_1", AmountCents: 900, Currency: "usd"})
+	must(t, err)
+	if !strings.Contains(outcome, "completed") {
+		t.Fatalf("checkout event: %q", outcome)
+	}
+	res, err := st.Subscriptions.FindCheckout(ctx, buyer.ID, chk.ID)
+	must(t, err)
+	if res.Checkout.Status != lobby.CheckoutComplete || res.BuyerToken == "" || res.Subscription.RenewsItself {
+		t.Fatalf("after the checkout's event: status %s, token %q, renews itself %v; want complete, a token, false",
+			res.Checkout.Status, res.BuyerToken, res.Subscription.RenewsItself)
+	}
+	// The waiting invoice now applies; a message sent since still counts.
+	must(t, send("first"))
+	_, err = st.PaymentEvents.ApplyPaymentEvent(ctx, early.ID)
+	must(t, err)
+	if sub := subscriptionOf(t, st, buyer.ID); sub.MessagesUsed != 1 || !sub.PeriodEnd.Equal(end) {
+		t.Fatalf("after the first invoice: used %d, period end %s; want 1, %s", sub.MessagesUsed, sub.PeriodEnd, end)
+	}
+
+	// The next period's payment fails: sending answers payment required, reading works.
+	clock.Add(31 * 24 * time.Hour)
+	_, err = takeAndApply(t, st, &lobby.PaymentEvent{ID: "evt_failed", Kind: lobby.PaymentFailed, SubscriptionRef: "sub_1"})
+	must(t, err)
+	sub := subscriptionOf(t, st, buyer.ID)
+	if sub.Status != lobby.SubscriptionPastDue {
+		t.Fatalf("after a failed payment: status %s, want past_due", sub.Status)
+	}
+	WantCode(t, send("while past due"), lobby.EPAYMENT, "pay")
+	if _, err := st.Auth.Authenticate(ctx, res.BuyerToken); err != nil {
+		t.Fatalf("a past-due buyer token no longer authenticates: %v", err)
+	}
+	if _, _, err := st.Chat.FindConversations(ctx, lobby.ConversationFilter{SubscriptionID: sub.ID}); err != nil {
+		t.Fatal(err)
+	}
+	// Nor may the buyer open a second subscription to the same consultant meanwhile.
+	again := &lobby.Checkout{UserID: buyer.ID, ConsultantID: chk.ConsultantID, Plan: lobby.Plan{Tier: "small"}, Provider: "stripe"}
+	WantCode(t, st.Subscriptions.CreateCheckout(ctx, again), lobby.ECONFLICT)
+
+	// A later payment of the next period: active again, usage back to zero.
+	start2, end2 := period(end)
+	_, err = takeAndApply(t, st, &lobby.PaymentEvent{ID: "evt_invoice_2", Kind: lobby.PaidPeriod, SubscriptionRef: "sub_1",
+		PeriodStart: start2, PeriodEnd: end2, AmountCents: 900, Currency: "usd"})
+	must(t, err)
+	sub = subscriptionOf(t, st, buyer.ID)
+	if sub.Status != lobby.SubscriptionActive || sub.MessagesUsed != 0 || !sub.PeriodStart.Equal(start2) || !sub.PeriodEnd.Equal(end2) {
+		t.Fatalf("after the next invoice: %s, used %d, period %s–%s; want active, 0, %s–%s", sub.Status, sub.MessagesUsed,
+			sub.PeriodStart, sub.PeriodEnd, start2, end2)
+	}
+	must(t, send("paid again"))
+	// The first invoice again, under another event id, cannot move the period back.
+	outcome, err = takeAndApply(t, st, &lobby.PaymentEvent{ID: "evt_invoice_1_late", Kind: lobby.PaidPeriod, SubscriptionRef: "sub_1",
+		PeriodStart: start, PeriodEnd: end})
+	must(t, err)
+	if sub = subscriptionOf(t, st, buyer.ID); !sub.PeriodEnd.Equal(end2) || sub.MessagesUsed != 1 {
+		t.Fatalf("an earlier period's payment (%q) moved the subscription to %s, used %d", outcome, sub.PeriodEnd, sub.MessagesUsed)
+	}
+
+	// Cancelled at the period's end in the provider's portal, then changed back.
+	for _, cancel := range []bool{true, false} {
+		_, err = takeAndApply(t, st, &lobby.PaymentEvent{ID: fmt.Sprintf("evt_updated_%t", cancel), Kind: lobby.SubscriptionChanged,
+			SubscriptionRef: "sub_1", CancelAtPeriodEnd: cancel})
+		must(t, err)
+		if sub = subscriptionOf(t, st, buyer.ID); sub.CancelAtPeriodEnd != cancel {
+			t.Fatalf("cancel at period end = %v, want %v", sub.CancelAtPeriodEnd, cancel)
+		}
+	}
+
+	// Deleted: ended at once; the token stops working and nothing more is sent.
+	_, err = takeAndApply(t, st, &lobby.PaymentEvent{ID: "evt_deleted", Kind: lobby.SubscriptionEnded, SubscriptionRef: "sub_1"})
+	must(t, err)
+	if sub = subscriptionOf(t, st, buyer.ID); sub.Status != lobby.SubscriptionCanceled || sub.PeriodEnd.After(clock.Now()) {
+		t.Fatalf("after deletion: %s ending %s; want canceled, ended by now", sub.Status, sub.PeriodEnd)
+	}
+	_, err = st.Auth.Authenticate(ctx, res.BuyerToken)
+	WantCode(t, err, lobby.EUNAUTHORIZED)
+
+	// Events that can never apply are recorded as doing nothing, not retried.
+	outcome, err = takeAndApply(t, st, &lobby.PaymentEvent{ID: "evt_unknown_checkout", Kind: lobby.PaidCheckout, CheckoutID: "chk_nosuch"})
+	must(t, err)
+	if !strings.Contains(outcome, "nothing") {
+		t.Fatalf("unknown checkout: %q", outcome)
+	}
+	_, err = st.PaymentEvents.ApplyPaymentEvent(ctx, "evt_never_taken")
+	WantCode(t, err, lobby.ENOTFOUND)
+}
+
+// testPaymentEventsOnce: the same event taken ten times at once is taken once, and
+// applied ten times at once has one effect.
+func testPaymentEventsOnce(t *testing.T, open func(*testing.T) *Store) {
+	ctx := context.Background()
+	st := open(t)
+	buyer, chk := paidSetup(t, st, "once")
+	must(t, st.Subscriptions.CompleteCheckout(ctx, chk.ID, ""))
+	// Make the subscription the provider's by its checkout's event first.
+	e := &lobby.PaymentEvent{ID: "evt_checkout_once", Kind: lobby.PaidCheckout, CheckoutID: chk.ID, SubscriptionRef: "sub_once"}
+	_, err := st.PaymentEvents.TakePaymentEvent(ctx, e)
+	must(t, err)
+	_, err = st.PaymentEvents.ApplyPaymentEvent(ctx, e.ID)
+	must(t, err)
+	for range 2 {
+		_, err := st.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: subscriptionOf(t, st, buyer.ID).ID, Content: "hi"})
+		must(t, err)
+	}
+
+	next := subscriptionOf(t, st, buyer.ID).PeriodEnd
+	paid := &lobby.PaymentEvent{ID: "evt_paid_once", Kind: lobby.PaidPeriod, SubscriptionRef: "sub_once",
+		PeriodStart: next, PeriodEnd: next.AddDate(0, 1, 0), AmountCents: 900, Currency: "usd"}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	taken := 0
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := st.PaymentEvents.TakePaymentEvent(ctx, paid)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if ok {
+				taken++
+			}
+		}()
+	}
+	wg.Wait()
+	if taken != 1 {
+		t.Fatalf("the same event taken %d times, want once", taken)
+	}
+	jobs, err := st.QueuedJobs(ctx, "payment_event")
+	must(t, err)
+	n := 0
+	for _, j := range jobs {
+		if strings.Contains(j, paid.ID) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d jobs queued for the event, want 1", n)
+	}
+
+	// Applied ten times at once, as ten instances might: one reset, and a message sent
+	// after it stays counted however the others interleave.
+	applied := 0
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			outcome, err := st.PaymentEvents.ApplyPaymentEvent(ctx, paid.ID)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if outcome != "applied before" {
+				applied++
+			}
+		}()
+	}
+	wg.Wait()
+	if applied != 1 {
+		t.Fatalf("the event had its effect %d times, want once", applied)
+	}
+	_, err = st.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: subscriptionOf(t, st, buyer.ID).ID, Content: "new period"})
+	must(t, err)
+	_, err = st.PaymentEvents.ApplyPaymentEvent(ctx, paid.ID)
+	must(t, err)
+	if sub := subscriptionOf(t, st, buyer.ID); sub.MessagesUsed != 1 || !sub.PeriodStart.Equal(next) {
+		t.Fatalf("used %d from %s; want 1 from %s", sub.MessagesUsed, sub.PeriodStart, next)
+	}
+}

@@ -193,8 +193,18 @@ type StartCheckoutParams struct {
 }
 
 // StartCheckout opens a checkout for the buyer and hands it to the payment provider. It
-// returns the checkout with the URL where the buyer pays, or CreateCheckout's errors.
+// returns the checkout with the URL where the buyer pays, the provider's refusal to
+// sell (SaleChecker), or CreateCheckout's errors.
 func StartCheckout(ctx context.Context, p StartCheckoutParams) (*Checkout, error) {
+	if sc, ok := p.Payments.(SaleChecker); ok {
+		plan, err := p.Consultant.Plan(p.Tier)
+		if err != nil {
+			return nil, err
+		}
+		if err := sc.CheckSale(ctx, p.Consultant, *plan); err != nil {
+			return nil, err
+		}
+	}
 	c := &Checkout{UserID: p.UserID, ConsultantID: p.Consultant.ID, Provider: p.Payments.Name(), Plan: Plan{Tier: p.Tier},
 		RenewsItself: p.Payments.RenewsItself()}
 	if err := p.Subscriptions.CreateCheckout(ctx, c); err != nil {

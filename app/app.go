@@ -34,6 +34,7 @@ import (
 	"github.com/lobby-dev/lobby/postgres"
 	"github.com/lobby-dev/lobby/sqldb"
 	"github.com/lobby-dev/lobby/sqlite"
+	"github.com/lobby-dev/lobby/stripe"
 	"github.com/lobby-dev/lobby/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
@@ -101,7 +102,7 @@ type App struct {
 	Events    lobby.EventService
 	Broker    *postgres.Broker // carries events between instances; nil on SQLite
 	Console   *mail.Console    // the console mailer's dev mailbox; nil with real mail
-	Payments  lobby.Payments
+	Payments  lobby.Payments   // made from Config.Payments unless given
 	Consult   *chat.Service
 	Retriever *knowledge.Retriever
 	Worker    *deliver.Worker
@@ -190,9 +191,12 @@ func (a *App) Open(ctx context.Context) error {
 			return err
 		}
 	}
-	a.Payments = &local.Payments{BaseURL: cfg.BaseURL}
-
 	svc := db.Services()
+	if a.Payments == nil {
+		if a.Payments, err = newPayments(cfg, svc, log); err != nil {
+			return err
+		}
+	}
 	h := hub.New()
 	a.Events = h
 	if be == backendPostgres {
@@ -250,7 +254,7 @@ func (a *App) Open(ctx context.Context) error {
 		Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Chat: svc.Chat, Deliveries: svc.Deliveries,
 		Knowledge: svc.Knowledge, Retriever: a.Retriever,
 		Inbox:   &deliver.Inbox{Deliveries: svc.Deliveries, Events: a.Events, Payloads: payloads},
-		Consult: a.Consult, Events: a.Events, Payments: a.Payments, PaymentEvents: svc.PaymentEvents, Mailer: a.Mailer,
+		Consult: a.Consult, Events: a.Events, Payments: a.Payments, PaymentEvents: svc.PaymentEvents, PaymentRefs: svc.PaymentRefs, Mailer: a.Mailer,
 		Ready: db.Ready, Logger: log, Dev: cfg.Dev, BaseURL: cfg.BaseURL,
 		PublicRateLimit: cfg.PublicRateLimit, CodeRateLimit: cfg.CodeRateLimit, ReplyRateLimit: cfg.ReplyRateLimit,
 		TokenRateLimit: cfg.TokenRateLimit, TrustedProxies: cfg.TrustedProxies, StreamLimit: cfg.StreamLimit,
@@ -265,6 +269,15 @@ func (a *App) Open(ctx context.Context) error {
 		Dev: cfg.Dev, BaseURL: cfg.BaseURL, Logger: log, Now: a.Now,
 	})
 	return nil
+}
+
+// newPayments returns the payment provider cfg names.
+func newPayments(cfg Config, svc sqldb.Services, log *slog.Logger) (lobby.Payments, error) {
+	if cfg.Payments != "stripe" {
+		return &local.Payments{BaseURL: cfg.BaseURL}, nil
+	}
+	return stripe.New(stripe.Config{SecretKey: cfg.StripeSecretKey, WebhookSecrets: cfg.StripeWebhookSecrets, APIURL: cfg.StripeAPIURL,
+		PlatformFeePercent: cfg.PlatformFeePercent, BaseURL: cfg.BaseURL, Logger: log}, svc.PaymentRefs, svc.Auth)
 }
 
 // background runs f until Close.

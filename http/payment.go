@@ -45,3 +45,36 @@ func (s *Server) handlePaymentEvent(events lobby.EventReader) handler {
 		return nil
 	}
 }
+
+// handlePayoutsStart answers with where the owner sets up payouts: an onboarding
+// link into their payout account, made the first time. One account serves all the
+// owner's consultants.
+func (s *Server) handlePayoutsStart(payouts lobby.Payouts) handler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		owner, err := s.Auth.FindUserByID(r.Context(), caller(r).UserID)
+		if err != nil {
+			return err
+		}
+		url, err := payouts.OnboardingURL(r.Context(), owner)
+		if err != nil {
+			return err
+		}
+		response.JSON(w, http.StatusOK, map[string]string{"url": url})
+		return nil
+	}
+}
+
+// handlePayoutsGet reports whether the consultant's owner can be paid.
+func (s *Server) handlePayoutsGet(w http.ResponseWriter, r *http.Request) error {
+	status := lobby.PayoutsNone
+	a, err := s.PaymentRefs.FindPayoutAccount(r.Context(), pathConsultant(r).OwnerID)
+	switch lobby.ErrorCode(err) {
+	case "":
+		status = a.Status
+	case lobby.ENOTFOUND:
+	default:
+		return err
+	}
+	response.JSON(w, http.StatusOK, map[string]string{"status": status})
+	return nil
+}

@@ -45,6 +45,7 @@ type Server struct {
 	Events        lobby.EventService
 	Payments      lobby.Payments
 	PaymentEvents lobby.PaymentEventService
+	PaymentRefs   lobby.PaymentRefService
 	Mailer        lobby.Mailer
 	Mailbox       Mailbox // nil unless the console mailer runs
 	Pages         Pages
@@ -168,6 +169,12 @@ func (s *Server) routes() []route {
 	if events, ok := s.Payments.(lobby.EventReader); ok {
 		// Open to all, not limited per address: the provider sends from few.
 		rs = append(rs, route{"POST /api/v1/stripe/webhook", open, s.handlePaymentEvent(events)})
+	}
+	if payouts, ok := s.Payments.(lobby.Payouts); ok {
+		rs = append(rs,
+			route{"POST /api/v1/consultants/{slug}/payouts", ownerOnly, s.handlePayoutsStart(payouts)},
+			route{"GET /api/v1/consultants/{slug}/payouts", ownerOnly, s.handlePayoutsGet},
+		)
 	}
 	if s.Mailbox != nil {
 		rs = append(rs,

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/lobby-dev/lobby/bench/devclient"
+	"github.com/lobby-dev/lobby/sqldb"
 	"github.com/lobby-dev/lobby/storetest"
 )
 
@@ -56,12 +57,20 @@ func Binary(t testing.TB) string {
 // file, or a PostgreSQL schema of its own. The store is migrated.
 func Database(t testing.TB, b storetest.Backend) string {
 	t.Helper()
+	dsn, _ := Store(t, b)
+	return dsn
+}
+
+// Store is Database with the test's own handle on the store, to look at what the
+// server wrote.
+func Store(t testing.TB, b storetest.Backend) (string, *sqldb.DB) {
+	t.Helper()
 	db := b.Open(t)
 	loc := storetest.Location(db)
 	if b.Name == "sqlite" {
 		loc = "sqlite:" + loc
 	}
-	return loc
+	return loc, db
 }
 
 // Process is a running `lobby serve`.

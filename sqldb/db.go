@@ -62,7 +62,7 @@ func New(read, write *sql.DB, d Dialect, driver riverdriver.Driver[*sql.Tx]) (*D
 	}
 	db := &DB{read: read, write: write, dialect: d, driver: driver, jobs: jobs, Now: time.Now}
 	db.services = Services{Auth: &AuthService{db}, Consultants: &ConsultantService{db}, Subscriptions: &SubscriptionService{db},
-		Chat: &ChatService{db}, Deliveries: &DeliveryService{db}, Knowledge: &KnowledgeService{db: db}, PaymentEvents: &PaymentEventService{db}}
+		Chat: &ChatService{db}, Deliveries: &DeliveryService{db}, Knowledge: &KnowledgeService{db: db}, PaymentEvents: &PaymentEventService{db}, PaymentRefs: &PaymentRefService{db}}
 	return db, nil
 }
 
@@ -75,6 +75,7 @@ type Services struct {
 	Deliveries    *DeliveryService
 	Knowledge     *KnowledgeService
 	PaymentEvents *PaymentEventService
+	PaymentRefs   *PaymentRefService
 }
 
 // Services returns the services over db.

@@ -71,8 +71,22 @@ func (s *PaymentEventService) ApplyPaymentEvent(ctx context.Context, id string) 
 
 // apply has e's effect in tx and says what it did. It fails only to be tried again.
 func (s *PaymentEventService) apply(ctx context.Context, tx *Tx, e *lobby.PaymentEvent) (string, error) {
-	if e.Kind == lobby.PaidCheckout {
+	switch e.Kind {
+	case lobby.PaidCheckout:
 		return s.paidCheckout(ctx, tx, e)
+	case lobby.AccountChanged:
+		status := lobby.PayoutsPending
+		if e.PayoutsReady {
+			status = lobby.PayoutsEnabled
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE payout_accounts SET status = $1, updated_at = $2 WHERE ref = $3`, status, tx.now, e.AccountRef)
+		if err != nil {
+			return "", err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return fmt.Sprintf("no payout account %q: nothing to do", e.AccountRef), err
+		}
+		return fmt.Sprintf("payout account %s %s", e.AccountRef, status), nil
 	}
 	if e.SubscriptionRef == "" {
 		return "names no subscription: nothing to do", nil

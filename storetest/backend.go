@@ -47,7 +47,7 @@ func (b Backend) store(t *testing.T, db *sqldb.DB, clock *Clock) *Store {
 	db.Events = events
 	svc := db.Services()
 	return &Store{Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Chat: svc.Chat,
-		Deliveries: svc.Deliveries, Knowledge: svc.Knowledge, PaymentEvents: svc.PaymentEvents, QueuedJobs: db.QueuedJobs, Events: events, Clock: clock,
+		Deliveries: svc.Deliveries, Knowledge: svc.Knowledge, PaymentEvents: svc.PaymentEvents, PaymentRefs: svc.PaymentRefs, QueuedJobs: db.QueuedJobs, Events: events, Clock: clock,
 		Shared: func(t *testing.T) *Store { return b.store(t, b.OpenShared(t, db), clock) }}
 }
 
@@ -201,4 +201,18 @@ func Location(db *sqldb.DB) string {
 	loc, _ := paths.Load(db)
 	s, _ := loc.(string)
 	return s
+}
+
+// StripeURLVar names the environment variable with a stripe-mock server for tests.
+const StripeURLVar = "LOBBY_TEST_STRIPE_URL"
+
+// StripeMock returns the URL of the stripe-mock server the tests use, or skips t.
+func StripeMock(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv(StripeURLVar)
+	if u == "" {
+		t.Skipf("Stripe not tested: run stripe-mock (go install github.com/stripe/stripe-mock@v0.203.0; stripe-mock -http-port 12111) "+
+			"and set %s=http://127.0.0.1:12111 (CI does)", StripeURLVar)
+	}
+	return u
 }

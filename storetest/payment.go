@@ -241,3 +241,84 @@ func testPaymentEventsOnce(t *testing.T, open func(*testing.T) *Store) {
 		t.Fatalf("used %d from %s; want 1 from %s", sub.MessagesUsed, sub.PeriodStart, next)
 	}
 }
+
+// testPaymentRefs: what a provider made is recorded once, whoever saves first, and a
+// plan's new price supersedes its old ones.
+func testPaymentRefs(t *testing.T, open func(*testing.T) *Store) {
+	ctx := context.Background()
+	st := open(t)
+	_, owner := SignIn(t, st.Auth, "owner@example.com")
+	c := NewConsultant(owner.ID, "refs")
+	_, err := st.Consultants.CreateConsultant(ctx, c, lobby.ValidateOptions{})
+	must(t, err)
+
+	_, err = st.PaymentRefs.FindProductRef(ctx, c.ID)
+	WantCode(t, err, lobby.ENOTFOUND)
+	var wg sync.WaitGroup
+	standing := make([]string, 2)
+	for i := range standing {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			standing[i], err = st.PaymentRefs.SaveProductRef(ctx, c.ID, fmt.Sprintf("prod_%d", i))
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if found, _ := st.PaymentRefs.FindProductRef(ctx, c.ID); standing[0] != standing[1] || found != standing[0] {
+		t.Fatalf("two saves at once stand as %q and %q, found %q; want one ref for both", standing[0], standing[1], found)
+	}
+
+	k := lobby.PriceKey{ConsultantID: c.ID, Tier: "starter", PriceCents: 2900, Currency: "usd"}
+	ref, old, err := st.PaymentRefs.SavePriceRef(ctx, k, "price_a")
+	must(t, err)
+	if ref != "price_a" || len(old) != 0 {
+		t.Fatalf("first price: %q superseding %v", ref, old)
+	}
+	if ref, _, _ = st.PaymentRefs.SavePriceRef(ctx, k, "price_dup"); ref != "price_a" {
+		t.Fatalf("a second save of the same price stands as %q, want price_a", ref)
+	}
+	k2 := k
+	k2.PriceCents = 3900
+	ref, old, err = st.PaymentRefs.SavePriceRef(ctx, k2, "price_b")
+	must(t, err)
+	if ref != "price_b" || len(old) != 1 || old[0] != "price_a" {
+		t.Fatalf("new price: %q superseding %v; want price_b superseding price_a", ref, old)
+	}
+	if got, err := st.PaymentRefs.FindPriceRef(ctx, k); err != nil || got != "price_a" {
+		t.Fatalf("the old price's ref: %q, %v", got, err)
+	}
+	other := k
+	other.Tier = "pro"
+	if _, old, _ = st.PaymentRefs.SavePriceRef(ctx, other, "price_c"); len(old) != 0 {
+		t.Fatalf("another tier's price supersedes %v", old)
+	}
+
+	_, err = st.PaymentRefs.FindPayoutAccount(ctx, owner.ID)
+	WantCode(t, err, lobby.ENOTFOUND, "payouts")
+	a, err := st.PaymentRefs.SavePayoutAccount(ctx, owner.ID, "acct_1")
+	must(t, err)
+	if a.Ref != "acct_1" || a.Status != lobby.PayoutsPending {
+		t.Fatalf("saved account %+v", a)
+	}
+	if a, _ = st.PaymentRefs.SavePayoutAccount(ctx, owner.ID, "acct_2"); a.Ref != "acct_1" {
+		t.Fatalf("a second account for the owner stands as %s, want acct_1", a.Ref)
+	}
+	for _, ready := range []bool{true, false} {
+		e := &lobby.PaymentEvent{ID: fmt.Sprintf("evt_acct_%t", ready), Kind: lobby.AccountChanged, AccountRef: "acct_1", PayoutsReady: ready}
+		_, err := takeAndApply(t, st, e)
+		must(t, err)
+		want := map[bool]string{true: lobby.PayoutsEnabled, false: lobby.PayoutsPending}[ready]
+		if a, _ = st.PaymentRefs.FindPayoutAccount(ctx, owner.ID); a.Status != want {
+			t.Fatalf("after account.updated ready=%v: %s, want %s", ready, a.Status, want)
+		}
+	}
+	outcome, err := takeAndApply(t, st, &lobby.PaymentEvent{ID: "evt_acct_unknown", Kind: lobby.AccountChanged, AccountRef: "acct_nosuch"})
+	must(t, err)
+	if !strings.Contains(outcome, "nothing") {
+		t.Fatalf("unknown account: %q", outcome)
+	}
+}

@@ -23,6 +23,7 @@ type Store struct {
 	Deliveries    lobby.DeliveryService
 	Knowledge     lobby.KnowledgeService
 	PaymentEvents lobby.PaymentEventService
+	PaymentRefs   lobby.PaymentRefService
 	// QueuedJobs returns the JSON arguments of the queued jobs of a kind.
 	QueuedJobs func(ctx context.Context, kind string) ([]string, error)
 	// Events is where the services publish what their writes changed, after commit.
@@ -65,6 +66,7 @@ func Exercise(t *testing.T, open func(t *testing.T) *Store) {
 		{"BadText", testBadText},
 		{"PaymentEvents", testPaymentEvents},
 		{"PaymentEventsOnce", testPaymentEventsOnce},
+		{"PaymentRefs", testPaymentRefs},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

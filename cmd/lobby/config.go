@@ -22,6 +22,7 @@ type Config struct {
 	Addr           string
 	WebhookRetries string // parsed into RetrySchedule
 	Proxies        string // parsed into TrustedProxies
+	StripeSecrets  string // parsed into StripeWebhookSecrets
 }
 
 // parseFlags reads args, then fills each flag not given from its environment variable
@@ -48,7 +49,11 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&c.MailFrom, "mail-from", "Lobby <login@lobby.localhost>", "the From of Lobby's mail")
 	fs.StringVar(&c.ResendAPIKey, "resend-api-key", "", "Resend API key, for --mail resend (or RESEND_API_KEY)")
 	fs.StringVar(&c.SMTPURL, "smtp-url", "", "smtp://user:pass@host:587 or smtps://..., for --mail smtp")
-	fs.StringVar(&c.Payments, "payments", "local", "payment provider: local or stripe")
+	fs.StringVar(&c.Payments, "payments", "local", "payment provider: local (a confirm page stands in for paying) or stripe")
+	fs.StringVar(&c.StripeSecretKey, "stripe-secret-key", "", "Stripe secret key (sk_live_... or sk_test_...), for --payments stripe")
+	fs.StringVar(&c.StripeSecrets, "stripe-webhook-secret", "", "Stripe webhook signing secrets (whsec_...), comma-separated when the account's and the Connect endpoint's differ")
+	fs.StringVar(&c.StripeAPIURL, "stripe-api-url", "", "base URL of Stripe's API, such as stripe-mock's http://localhost:12111 (default Stripe's own)")
+	fs.Float64Var(&c.PlatformFeePercent, "platform-fee-percent", 10, "the platform's share of each charge, in per cent, with --payments stripe")
 	fs.IntVar(&c.PublicRateLimit, "public-rate-limit", 10, "requests a minute per IP on public routes; 0 turns it off")
 	fs.IntVar(&c.CodeRateLimit, "code-rate-limit", 10, "sign-in codes an hour one IP may ask for, to any emails; 0 turns it off")
 	fs.IntVar(&c.TokenRateLimit, "token-rate-limit", 120, "requests a minute per token on public routes, for authenticated callers; 0 turns it off")
@@ -133,7 +138,24 @@ func (c *Config) validate() error {
 	switch c.Payments {
 	case "local":
 	case "stripe":
-		return fmt.Errorf("--payments stripe is not available in this version yet; use --payments local")
+		if c.StripeSecretKey == "" {
+			return fmt.Errorf("--payments stripe needs --stripe-secret-key (or LOBBY_STRIPE_SECRET_KEY): the secret key of the Stripe account")
+		}
+		for _, s := range strings.Split(c.StripeSecrets, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				c.StripeWebhookSecrets = append(c.StripeWebhookSecrets, s)
+			}
+		}
+		if len(c.StripeWebhookSecrets) == 0 {
+			return fmt.Errorf("--payments stripe needs --stripe-webhook-secret (or LOBBY_STRIPE_WEBHOOK_SECRET): the signing secret (whsec_...) " +
+				"of the webhook endpoint pointed at /api/v1/stripe/webhook, so that Lobby can tell Stripe's events from forgeries")
+		}
+		if c.StripeAPIURL != "" && !strings.HasPrefix(c.StripeAPIURL, "http://") && !strings.HasPrefix(c.StripeAPIURL, "https://") {
+			return fmt.Errorf("--stripe-api-url %q must start with http:// or https://", c.StripeAPIURL)
+		}
+		if c.PlatformFeePercent < 0 || c.PlatformFeePercent > 100 {
+			return fmt.Errorf("--platform-fee-percent %v: use 0 to 100", c.PlatformFeePercent)
+		}
 	default:
 		return fmt.Errorf("--payments %q: use local or stripe", c.Payments)
 	}
@@ -194,7 +216,7 @@ func (c *Config) validate() error {
 		}
 		if c.Payments == "local" {
 			return fmt.Errorf("--base-url %s is public, but local payments give every subscription away with a confirm page: "+
-				"configure Stripe (--payments stripe, with its keys, once this version has it), or add --dev to try Lobby on this URL", c.BaseURL)
+				"configure Stripe (--payments stripe with --stripe-secret-key and --stripe-webhook-secret), or add --dev to try Lobby on this URL", c.BaseURL)
 		}
 	}
 	return nil

@@ -56,6 +56,41 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
+// TestStripeFlags: --payments stripe names each missing or bad flag, and takes the
+// webhook secrets as a comma-separated list, from flags or LOBBY_ variables.
+func TestStripeFlags(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--payments", "stripe"}, "--stripe-secret-key"},
+		{[]string{"--payments", "stripe", "--stripe-secret-key", "sk_test_x"}, "--stripe-webhook-secret"},
+		{[]string{"--payments", "stripe", "--stripe-secret-key", "sk_test_x", "--stripe-webhook-secret", " , "}, "--stripe-webhook-secret"},
+		{[]string{"--payments", "stripe", "--stripe-secret-key", "sk_test_x", "--stripe-webhook-secret", "whsec_a", "--stripe-api-url", "localhost:12111"}, "--stripe-api-url"},
+		{[]string{"--payments", "stripe", "--stripe-secret-key", "sk_test_x", "--stripe-webhook-secret", "whsec_a", "--platform-fee-percent", "101"}, "--platform-fee-percent"},
+		{[]string{"--payments", "stripe", "--stripe-secret-key", "sk_test_x", "--stripe-webhook-secret", "whsec_a", "--platform-fee-percent", "-1"}, "--platform-fee-percent"},
+	} {
+		_, err := parseFlags("serve", tc.args, noEnv, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.says) {
+			t.Errorf("%v: error %v, want one naming %s", tc.args, err, tc.says)
+		}
+		if err != nil && strings.Contains(err.Error(), "sk_test_x") {
+			t.Errorf("%v: the error shows the secret key: %v", tc.args, err)
+		}
+	}
+	env := map[string]string{"LOBBY_PAYMENTS": "stripe", "LOBBY_STRIPE_SECRET_KEY": "sk_test_x", "LOBBY_STRIPE_WEBHOOK_SECRET": "whsec_a, whsec_b"}
+	cfg, err := parseFlags("serve", []string{"--base-url", "https://lobby.example.com", "--mail", "smtp", "--smtp-url", "smtp://u:p@mail.example.com:587"},
+		func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatalf("Stripe from the environment on a public URL: %v", err)
+	}
+	if cfg.StripeSecretKey != "sk_test_x" || !slices.Equal(cfg.StripeWebhookSecrets, []string{"whsec_a", "whsec_b"}) || cfg.PlatformFeePercent != 10 || cfg.StripeAPIURL != "" {
+		t.Fatalf("stripe config = key %q, secrets %q, fee %v, url %q; want the variables', fee 10 and Stripe's own URL",
+			cfg.StripeSecretKey, cfg.StripeWebhookSecrets, cfg.PlatformFeePercent, cfg.StripeAPIURL)
+	}
+}
+
 // TestPublicURLNeedsRealMailAndPayments: what suits only a laptop — codes kept in a dev
 // mailbox, subscriptions confirmed for free — refuses a public --base-url without
 // --dev, and says what to configure.

@@ -135,3 +135,24 @@ type PaymentEventService interface {
 	// applied as doing nothing, and says so.
 	ApplyPaymentEvent(ctx context.Context, id string) (outcome string, err error)
 }
+
+// Earnings is a month of a consultant's money in one currency, from the ledger of
+// every charge and refund: GrossCents - FeeCents = NetCents.
+type Earnings struct {
+	Period     string `json:"period"` // "2026-12", UTC
+	Currency   string `json:"currency"`
+	GrossCents int64  `json:"gross_cents"`
+	FeeCents   int64  `json:"fee_cents"`
+	NetCents   int64  `json:"net_cents"`
+	Charges    int    `json:"charges"` // charges counted, refunds not
+}
+
+// EarningsMonths is how many months of earnings are reported, the current one included.
+const EarningsMonths = 24
+
+// EarningsService reads the ledger the payment events write.
+type EarningsService interface {
+	// FindEarnings returns the consultant's earnings of the last EarningsMonths
+	// months, newest first, a month and currency an entry.
+	FindEarnings(ctx context.Context, consultantID string) ([]Earnings, error)
+}

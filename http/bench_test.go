@@ -21,6 +21,7 @@ import (
 	"github.com/lobby-dev/lobby"
 	"github.com/lobby-dev/lobby/jobs"
 	"github.com/lobby-dev/lobby/storetest"
+	"github.com/lobby-dev/lobby/stripe/stripetest"
 	_ "modernc.org/sqlite"
 )
 
@@ -360,4 +361,93 @@ func BenchmarkDeliveryDrain(b *testing.B) {
 		b.StopTimer()
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "deliveries/s")
 	})
+}
+
+// BenchmarkPaymentEvents: signed invoice.paid events for 20 subscriptions, posted by
+// 20 clients at once through the real server on loopback; the figure is events a
+// second, from the first post until every event has been applied by its job.
+func BenchmarkPaymentEvents(b *testing.B) {
+	benchBackends(b, func(b *testing.B, be storetest.Backend) {
+		s := newTestServer(b, be, withStripe(""))
+		owner, _ := s.signIn("owner@example.com")
+		s.createConsultant(owner, "paid", map[string]any{"plans": []map[string]any{{"tier": "small", "price_cents": 900, "message_cap": 5}}})
+		const subs = 20
+		for i := range subs {
+			_, buyer := s.signIn(fmt.Sprintf("b%d@example.com", i))
+			chk := stripeCheckout(b, s, buyer, "paid", "small")
+			s.stripeEvent("evt_chk_"+chk, "checkout.session.completed", map[string]any{"id": "cs_" + chk, "object": "checkout.session",
+				"client_reference_id": chk, "subscription": fmt.Sprintf("sub_%d", i)}).want(b, 200)
+		}
+		web := s.listen()
+		signed := make([][2]string, b.N) // payload and signature, made before the clock starts
+		start := s.clock.Now()
+		for i := range signed {
+			payload := stripetest.Event(fmt.Sprintf("evt_%d", i), "invoice.paid", map[string]any{"id": fmt.Sprintf("in_%d", i), "object": "invoice",
+				"amount_paid": 900, "currency": "usd",
+				"parent": map[string]any{"type": "subscription_details", "subscription_details": map[string]any{"subscription": fmt.Sprintf("sub_%d", i%subs)}},
+				"lines": map[string]any{"object": "list", "data": []any{map[string]any{"id": "il", "period": map[string]any{
+					"start": start.Add(time.Duration(i) * time.Hour).Unix(), "end": start.Add(time.Duration(i)*time.Hour).AddDate(0, 1, 0).Unix()}}}}})
+			signed[i] = [2]string{string(payload), stripetest.Sign(payload, webhookSecret, time.Now())}
+		}
+		pending, closeCount := unappliedCounter(b, s)
+		defer closeCount()
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: subs}}
+		b.ResetTimer()
+		began := time.Now()
+		var wg sync.WaitGroup
+		next := make(chan int)
+		for range subs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range next {
+					req, _ := http.NewRequest("POST", web+"/api/v1/stripe/webhook", strings.NewReader(signed[i][0]))
+					req.Header.Set("Stripe-Signature", signed[i][1])
+					resp, err := client.Do(req)
+					if err != nil || resp.StatusCode != 200 {
+						b.Errorf("event %d: %v %v", i, err, resp)
+						return
+					}
+					resp.Body.Close()
+				}
+			}()
+		}
+		for i := range signed {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+		taken := time.Since(began)
+		for pending() > 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/taken.Seconds(), "taken/s")
+		b.ReportMetric(float64(b.N)/time.Since(began).Seconds(), "applied/s")
+	})
+}
+
+// unappliedCounter returns a function counting the payment events not applied yet,
+// over a connection of the benchmark's own.
+func unappliedCounter(b *testing.B, s *testServer) (func() int, func()) {
+	dsn := storetest.DSN(s.db)
+	driver, name := "pgx", dsn
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		driver, name = "sqlite", "file:"+path+"?_pragma=busy_timeout(10000)"
+	}
+	db, err := sql.Open(driver, name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if driver == "pgx" {
+		// Each test store lives in a schema of its own, named in the URL's search_path.
+		db.SetMaxOpenConns(1)
+	}
+	return func() int {
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM payment_events WHERE applied_at IS NULL`).Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		return n
+	}, func() { db.Close() }
 }

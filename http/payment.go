@@ -78,3 +78,17 @@ func (s *Server) handlePayoutsGet(w http.ResponseWriter, r *http.Request) error 
 	response.JSON(w, http.StatusOK, map[string]string{"status": status})
 	return nil
 }
+
+// handleEarnings sums the consultant's ledger by month: what its buyers paid, the
+// platform's fee and what reaches the owner.
+func (s *Server) handleEarnings(w http.ResponseWriter, r *http.Request) error {
+	es, err := s.Earnings.FindEarnings(r.Context(), pathConsultant(r).ID)
+	if err != nil {
+		return err
+	}
+	if es == nil {
+		es = []lobby.Earnings{}
+	}
+	response.JSON(w, http.StatusOK, map[string]any{"data": es})
+	return nil
+}

@@ -46,6 +46,7 @@ type Server struct {
 	Payments      lobby.Payments
 	PaymentEvents lobby.PaymentEventService
 	PaymentRefs   lobby.PaymentRefService
+	Earnings      lobby.EarningsService
 	Mailer        lobby.Mailer
 	Mailbox       Mailbox // nil unless the console mailer runs
 	Pages         Pages
@@ -136,6 +137,8 @@ func (s *Server) routes() []route {
 		{"GET /api/v1/consultants/{slug}/knowledge/{id}", owner, s.handleDocumentGet},
 		{"DELETE /api/v1/consultants/{slug}/knowledge/{id}", owner, s.handleDocumentDelete},
 		{"POST /api/v1/consultants/{slug}/knowledge/search", owner, s.handleKnowledgeSearch},
+
+		{"GET /api/v1/consultants/{slug}/earnings", ownerOnly, s.handleEarnings},
 
 		{"POST /api/v1/consultants/{slug}/subscribe", user, s.handleSubscribe},
 		{"GET /api/v1/checkout/{id}", user, s.handleCheckoutGet},

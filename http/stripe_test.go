@@ -38,7 +38,7 @@ func (s *testServer) stripeEvent(id, typ string, object map[string]any) *respons
 
 // stripeCheckout opens a Stripe checkout for the buyer in the store, as subscribing
 // through stripe-mock would, and returns its id.
-func stripeCheckout(t *testing.T, s *testServer, buyerID, slug, tier string) string {
+func stripeCheckout(t testing.TB, s *testServer, buyerID, slug, tier string) string {
 	t.Helper()
 	ctx := context.Background()
 	svc := s.db.Services()
@@ -135,6 +135,17 @@ func TestStripeWebhook(t *testing.T) {
 			sendTen("evt_deleted", "customer.subscription.deleted", map[string]any{"id": "sub_1", "object": "subscription", "status": "canceled"})
 			eventually(t, "the subscription ends", func() bool { st, _ := usage(); return st == "canceled" })
 			chat(401, "unauthorized")
+
+			// The one invoice.paid, however often it came, is one charge less the fee.
+			owner, _ = s.signIn("owner@example.com") // a month on, a new session
+			earnings := s.do("GET", "/api/v1/consultants/paid/earnings", owner, nil).want(t, 200).json()["data"].([]any)
+			if len(earnings) != 1 {
+				t.Fatalf("earnings %v, want one month", earnings)
+			}
+			if e := earnings[0].(map[string]any); e["gross_cents"] != 900.0 || e["fee_cents"] != 90.0 || e["net_cents"] != 810.0 || e["charges"] != 1.0 {
+				t.Fatalf("earnings %v, want 900 gross, 90 fee, 810 net, 1 charge", e)
+			}
+			s.do("GET", "/api/v1/consultants/paid/earnings", session, nil).want(t, 403, "forbidden")
 		})
 	}
 }
@@ -167,12 +178,14 @@ func TestStripeWebhookRefuses(t *testing.T) {
 	}
 	s.stripeEvent("evt_stranger", "checkout.session.completed", map[string]any{"id": "cs_9", "object": "checkout.session",
 		"client_reference_id": "chk_nosuch"}).want(t, 200)
-	jobs, err := s.db.QueuedJobs(context.Background(), "payment_event")
-	if err != nil {
-		t.Fatal(err)
+	// Refused and unused events were not stored; the stranger's was, and did nothing.
+	events := s.db.Services().PaymentEvents
+	for _, id := range []string{"evt_1", "evt_unused"} {
+		_, err := events.ApplyPaymentEvent(context.Background(), id)
+		storetest.WantCode(t, err, lobby.ENOTFOUND)
 	}
-	if n := len(jobs); n != 1 {
-		t.Fatalf("%d payment jobs queued, want 1: refused and unused events queue nothing", n)
+	if _, err := events.ApplyPaymentEvent(context.Background(), "evt_stranger"); err != nil {
+		t.Fatalf("the stranger's event was not stored: %v", err)
 	}
 }
 
@@ -226,7 +239,7 @@ func TestStripeCheckoutAndPayouts(t *testing.T) {
 	s.stripeEvent("evt_paid", "checkout.session.completed", map[string]any{"id": "cs_1", "object": "checkout.session",
 		"client_reference_id": id, "subscription": "sub_web"}).want(t, 200)
 	eventually(t, "the page shows the token", func() bool { return strings.Contains(string(b.get("/checkout/"+id).body), "cl_buyer_") })
-	if page := b.get("/checkout/" + id).html(t, 200, "You are subscribed"); strings.Contains(page, "cl_buyer_") {
+	if page := b.get("/checkout/"+id).html(t, 200, "You are subscribed"); strings.Contains(page, "cl_buyer_") {
 		t.Fatal("the buyer token is shown twice")
 	}
 	// The subscribe form of a profile sends a browser to Stripe's Checkout.

@@ -1,6 +1,7 @@
 package sqldb
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -14,7 +15,10 @@ import (
 // PaymentEventService keeps a payment provider's signed events and applies each once.
 type PaymentEventService struct{ db *DB }
 
-var _ lobby.PaymentEventService = (*PaymentEventService)(nil)
+var (
+	_ lobby.PaymentEventService = (*PaymentEventService)(nil)
+	_ lobby.EarningsService     = (*PaymentEventService)(nil)
+)
 
 // TakePaymentEvent implements lobby.PaymentEventService. The event's id is its primary
 // key: of two instances taking it at once, one inserts it and queues its job, and the
@@ -88,6 +92,9 @@ func (s *PaymentEventService) apply(ctx context.Context, tx *Tx, e *lobby.Paymen
 		}
 		return fmt.Sprintf("payout account %s %s", e.AccountRef, status), nil
 	}
+	if e.Kind == lobby.ChargeRefunded {
+		return s.refunded(ctx, tx, e)
+	}
 	if e.SubscriptionRef == "" {
 		return "names no subscription: nothing to do", nil
 	}
@@ -110,6 +117,10 @@ func (s *PaymentEventService) apply(ctx context.Context, tx *Tx, e *lobby.Paymen
 	}
 	switch e.Kind {
 	case lobby.PaidPeriod:
+		// The money came in whatever the period: the ledger has it first.
+		if err := s.record(ctx, tx, e, sub, "charge", e.AmountCents, e.FeeCents); err != nil {
+			return "", err
+		}
 		if sub.Status == lobby.SubscriptionCanceled {
 			return "period paid for a subscription that has ended: nothing to do", nil
 		}
@@ -175,10 +186,86 @@ func (s *PaymentEventService) paidCheckout(ctx context.Context, tx *Tx, e *lobby
 		return "", err
 	}
 	if e.SubscriptionRef != "" {
-		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET provider_ref = $1, renews_itself = FALSE, updated_at = $2 WHERE id = $3`,
-			e.SubscriptionRef, tx.now, subID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET provider_ref = $1, customer_ref = $2, renews_itself = FALSE, updated_at = $3 WHERE id = $4`,
+			e.SubscriptionRef, nullIfEmpty(e.CustomerRef), tx.now, subID); err != nil {
 			return "", err
 		}
 	}
 	return fmt.Sprintf("checkout %s completed as subscription %s", e.CheckoutID, subID), nil
+}
+
+// record writes e's money to the ledger in the subscription's consultant's name.
+func (s *PaymentEventService) record(ctx context.Context, tx *Tx, e *lobby.PaymentEvent, sub *lobby.Subscription, kind string, gross, fee int64) error {
+	if gross == 0 && fee == 0 {
+		return nil
+	}
+	at := e.Created
+	if at.IsZero() {
+		at = tx.now
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO earnings (event_id, consultant_id, subscription_id, kind, gross_cents, fee_cents, currency, occurred_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, e.ID, sub.ConsultantID, sub.ID, kind, gross, fee, cmp.Or(e.Currency, sub.Currency), lobby.UTC(at))
+	return err
+}
+
+// refunded records a refund against the subscription its customer pays: the charge's
+// own object names the customer, not the subscription.
+func (s *PaymentEventService) refunded(ctx context.Context, tx *Tx, e *lobby.PaymentEvent) (string, error) {
+	if e.CustomerRef == "" {
+		return "a refund that names no customer: not recorded", nil
+	}
+	sub, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE customer_ref = $1
+		ORDER BY created_at DESC LIMIT 1`, e.CustomerRef))
+	if err == sql.ErrNoRows {
+		return fmt.Sprintf("a refund to customer %s, who pays no subscription here: not recorded", e.CustomerRef), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := s.record(ctx, tx, e, sub, "refund", -e.AmountCents, -e.FeeCents); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("refund of %d %s recorded against subscription %s", e.AmountCents, e.Currency, sub.ID), nil
+}
+
+// FindEarnings implements lobby.EarningsService.
+func (s *PaymentEventService) FindEarnings(ctx context.Context, consultantID string) ([]lobby.Earnings, error) {
+	now := s.db.now()
+	since := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, 1-lobby.EarningsMonths, 0)
+	rows, err := s.db.read.QueryContext(ctx, `SELECT kind, gross_cents, fee_cents, currency, occurred_at FROM earnings
+		WHERE consultant_id = $1 AND occurred_at >= $2 ORDER BY occurred_at DESC`, consultantID, since)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []lobby.Earnings
+	at := map[[2]string]int{} // month and currency → index in out
+	for rows.Next() {
+		var kind, currency string
+		var gross, fee int64
+		var when time.Time
+		if err := rows.Scan(&kind, &gross, &fee, &currency, &when); err != nil {
+			return nil, err
+		}
+		k := [2]string{when.UTC().Format("2006-01"), currency}
+		i, ok := at[k]
+		if !ok {
+			i, at[k] = len(out), len(out)
+			out = append(out, lobby.Earnings{Period: k[0], Currency: currency})
+		}
+		e := &out[i]
+		e.GrossCents, e.FeeCents, e.NetCents = e.GrossCents+gross, e.FeeCents+fee, e.NetCents+gross-fee
+		if kind == "charge" {
+			e.Charges++
+		}
+	}
+	return out, rows.Err()
+}
+
+// nullIfEmpty stores "" as NULL, for unique or indexed refs a row may lack.
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }

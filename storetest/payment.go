@@ -322,3 +322,47 @@ func testPaymentRefs(t *testing.T, open func(*testing.T) *Store) {
 		t.Fatalf("unknown account: %q", outcome)
 	}
 }
+
+// testEarnings: the ledger holds each charge and refund once, by month and currency,
+// and sums to gross - fee = net.
+func testEarnings(t *testing.T, open func(*testing.T) *Store) {
+	ctx := context.Background()
+	st := open(t)
+	clock := st.Clock
+	_, chk := paidSetup(t, st, "earns")
+	_, err := takeAndApply(t, st, &lobby.PaymentEvent{ID: "evt_e_checkout", Kind: lobby.PaidCheckout, CheckoutID: chk.ID,
+		SubscriptionRef: "sub_e", CustomerRef: "cus_e"})
+	must(t, err)
+	month := func(m int) time.Time { return time.Date(2026, time.Month(m), 3, 0, 0, 0, 0, time.UTC) }
+	paid := func(id string, at time.Time) *lobby.PaymentEvent {
+		return &lobby.PaymentEvent{ID: id, Kind: lobby.PaidPeriod, SubscriptionRef: "sub_e", PeriodStart: at, PeriodEnd: at.AddDate(0, 1, 0),
+			AmountCents: 900, FeeCents: 90, Currency: "usd", Created: at}
+	}
+	for _, e := range []*lobby.PaymentEvent{
+		paid("evt_e_oct", month(10)), paid("evt_e_nov", month(11)),
+		// An earlier period's payment arriving late still brought money in.
+		paid("evt_e_oct_again", month(10).Add(time.Hour)),
+		{ID: "evt_e_refund", Kind: lobby.ChargeRefunded, CustomerRef: "cus_e", AmountCents: 500, FeeCents: 50, Currency: "usd", Created: month(11)},
+		{ID: "evt_e_refund_stranger", Kind: lobby.ChargeRefunded, CustomerRef: "cus_other", AmountCents: 900, Currency: "usd", Created: month(11)},
+	} {
+		_, err := takeAndApply(t, st, e)
+		must(t, err)
+		_, err = st.PaymentEvents.ApplyPaymentEvent(ctx, e.ID) // once more: no second row
+		must(t, err)
+	}
+	clock.Add(month(12).Sub(clock.Now()))
+	got, err := st.Earnings.FindEarnings(ctx, chk.ConsultantID)
+	must(t, err)
+	want := []lobby.Earnings{
+		{Period: "2026-11", Currency: "usd", GrossCents: 400, FeeCents: 40, NetCents: 360, Charges: 1},
+		{Period: "2026-10", Currency: "usd", GrossCents: 1800, FeeCents: 180, NetCents: 1620, Charges: 2},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("earnings\n %+v\nwant\n %+v", got, want)
+	}
+	// Two years on, those months are no longer reported.
+	clock.Add(month(12).AddDate(2, 0, 0).Sub(clock.Now()))
+	if got, err = st.Earnings.FindEarnings(ctx, chk.ConsultantID); err != nil || len(got) != 0 {
+		t.Fatalf("earnings two years on: %+v, %v", got, err)
+	}
+}

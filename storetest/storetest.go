@@ -24,6 +24,7 @@ type Store struct {
 	Knowledge     lobby.KnowledgeService
 	PaymentEvents lobby.PaymentEventService
 	PaymentRefs   lobby.PaymentRefService
+	Earnings      lobby.EarningsService
 	// QueuedJobs returns the JSON arguments of the queued jobs of a kind.
 	QueuedJobs func(ctx context.Context, kind string) ([]string, error)
 	// Events is where the services publish what their writes changed, after commit.
@@ -67,6 +68,7 @@ func Exercise(t *testing.T, open func(t *testing.T) *Store) {
 		{"PaymentEvents", testPaymentEvents},
 		{"PaymentEventsOnce", testPaymentEventsOnce},
 		{"PaymentRefs", testPaymentRefs},
+		{"Earnings", testEarnings},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -167,6 +167,9 @@ func readRefund(raw json.RawMessage, e *lobby.PaymentEvent) error {
 		return errors.New("no charge id")
 	}
 	e.Kind, e.AmountCents, e.FeeCents, e.Currency = lobby.ChargeRefunded, c.AmountRefunded, c.ApplicationFeeAmount, string(c.Currency)
+	if c.Customer != nil {
+		e.CustomerRef = c.Customer.ID // the charge names its customer, not its subscription
+	}
 	return nil
 }
 

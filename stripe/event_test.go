@@ -68,8 +68,8 @@ func TestReadEvent(t *testing.T) {
 			lobby.PaymentEvent{Kind: lobby.AccountChanged, AccountRef: "acct_1", PayoutsReady: true}},
 		{"AccountHalfReady", "account.updated", map[string]any{"id": "acct_1", "object": "account", "charges_enabled": true, "payouts_enabled": false},
 			lobby.PaymentEvent{Kind: lobby.AccountChanged, AccountRef: "acct_1"}},
-		{"ChargeRefunded", "charge.refunded", map[string]any{"id": "ch_1", "object": "charge", "amount_refunded": 1000, "application_fee_amount": 100, "currency": "usd"},
-			lobby.PaymentEvent{Kind: lobby.ChargeRefunded, AmountCents: 1000, FeeCents: 100, Currency: "usd"}},
+		{"ChargeRefunded", "charge.refunded", map[string]any{"id": "ch_1", "object": "charge", "amount_refunded": 1000, "application_fee_amount": 100, "currency": "usd", "customer": "cus_1"},
+			lobby.PaymentEvent{Kind: lobby.ChargeRefunded, CustomerRef: "cus_1", AmountCents: 1000, FeeCents: 100, Currency: "usd"}},
 		{"NotUsed", "customer.created", map[string]any{"id": "cus_1", "object": "customer"}, lobby.PaymentEvent{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

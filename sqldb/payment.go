@@ -154,7 +154,24 @@ func (s *PaymentEventService) apply(ctx context.Context, tx *Tx, e *lobby.Paymen
 		if _, err := set(`cancel_at_period_end = $1`, e.CancelAtPeriodEnd); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("subscription %s cancel at period end: %t", sub.ID, e.CancelAtPeriodEnd), nil
+		outcome := fmt.Sprintf("subscription %s cancel at period end: %t", sub.ID, e.CancelAtPeriodEnd)
+		// A tier changed in the provider's portal: the price names the plan.
+		var plan lobby.Plan
+		var cap sql.NullInt64
+		err := tx.QueryRowContext(ctx, `SELECT pp.tier, pp.price_cents, pp.currency, pl.message_cap FROM provider_prices pp
+			JOIN plans pl ON pl.consultant_id = pp.consultant_id AND pl.tier = pp.tier
+			WHERE pp.ref = $1 AND pp.consultant_id = $2 ORDER BY pp.created_at DESC LIMIT 1`, e.PriceRef, sub.ConsultantID).
+			Scan(&plan.Tier, &plan.PriceCents, &plan.Currency, &cap)
+		if err == sql.ErrNoRows || (err == nil && plan.Tier == sub.Tier && plan.PriceCents == sub.PriceCents) {
+			return outcome, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if _, err := set(`tier = $1, price_cents = $2, currency = $3, message_cap = $4`, plan.Tier, plan.PriceCents, plan.Currency, cap); err != nil {
+			return "", err
+		}
+		return outcome + "; now on " + plan.Tier, nil
 	case lobby.SubscriptionEnded:
 		if sub.Status == lobby.SubscriptionCanceled {
 			return "already ended", nil

@@ -137,6 +137,28 @@ func testPaymentEvents(t *testing.T, open func(*testing.T) *Store) {
 		}
 	}
 
+	// The buyer moves to a bigger tier in the provider's portal: its price names it.
+	c, err := st.Consultants.FindConsultantByID(ctx, chk.ConsultantID)
+	must(t, err)
+	bigger := int64(50)
+	plans := append(c.Plans, lobby.Plan{Tier: "big", PriceCents: 4900, Currency: "usd", MessageCap: &bigger})
+	_, _, err = st.Consultants.UpdateConsultant(ctx, c.ID, lobby.ConsultantUpdate{Plans: &plans}, lobby.ValidateOptions{})
+	must(t, err)
+	_, _, err = st.PaymentRefs.SavePriceRef(ctx, lobby.PriceKey{ConsultantID: c.ID, Tier: "big", PriceCents: 4900, Currency: "usd"}, "price_big")
+	must(t, err)
+	_, err = takeAndApply(t, st, &lobby.PaymentEvent{ID: "evt_upgraded", Kind: lobby.SubscriptionChanged, SubscriptionRef: "sub_1", PriceRef: "price_big"})
+	must(t, err)
+	if sub = subscriptionOf(t, st, buyer.ID); sub.Tier != "big" || sub.PriceCents != 4900 || sub.MessageCap == nil || *sub.MessageCap != 50 || sub.MessagesUsed != 1 {
+		t.Fatalf("after the upgrade: %s at %d, cap %v, used %d; want big at 4900, cap 50, the period's 1 message kept",
+			sub.Tier, sub.PriceCents, sub.MessageCap, sub.MessagesUsed)
+	}
+	// A price Lobby never made changes nothing but the cancel flag.
+	_, err = takeAndApply(t, st, &lobby.PaymentEvent{ID: "evt_foreign_price", Kind: lobby.SubscriptionChanged, SubscriptionRef: "sub_1", PriceRef: "price_elsewhere"})
+	must(t, err)
+	if sub = subscriptionOf(t, st, buyer.ID); sub.Tier != "big" {
+		t.Fatalf("an unknown price moved the subscription to %s", sub.Tier)
+	}
+
 	// Deleted: ended at once; the token stops working and nothing more is sent.
 	_, err = takeAndApply(t, st, &lobby.PaymentEvent{ID: "evt_deleted", Kind: lobby.SubscriptionEnded, SubscriptionRef: "sub_1"})
 	must(t, err)

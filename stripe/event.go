@@ -3,6 +3,7 @@ package stripe
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/lobby-dev/lobby"
@@ -41,7 +42,7 @@ func (p *Payments) ReadEvent(payload []byte, signature string) (*lobby.PaymentEv
 	}
 	var read func(raw json.RawMessage, e *lobby.PaymentEvent) error
 	switch ev.Type {
-	case "checkout.session.completed":
+	case "checkout.session.completed", "checkout.session.async_payment_succeeded":
 		read = readCheckout
 	case "invoice.paid":
 		read = func(raw json.RawMessage, e *lobby.PaymentEvent) error {
@@ -62,7 +63,9 @@ func (p *Payments) ReadEvent(payload []byte, signature string) (*lobby.PaymentEv
 	case "account.updated":
 		read = readAccount
 	case "charge.refunded":
-		read = readRefund
+		read = func(raw json.RawMessage, e *lobby.PaymentEvent) error {
+			return readRefund(raw, ev.Data.PreviousAttributes, e)
+		}
 	default:
 		return e, nil // not used: Kind ""
 	}
@@ -77,13 +80,19 @@ func readCheckout(raw json.RawMessage, e *lobby.PaymentEvent) error {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return err
 	}
-	e.Kind, e.CheckoutID = lobby.PaidCheckout, s.ClientReferenceID
+	// A session paid in a way that takes days (a bank debit) is paid only at
+	// checkout.session.async_payment_succeeded.
+	if s.PaymentStatus == stripe.CheckoutSessionPaymentStatusUnpaid {
+		return nil
+	}
+	e.CheckoutID = s.ClientReferenceID
 	if e.CheckoutID == "" {
 		e.CheckoutID = s.Metadata["lobby_checkout_id"]
 	}
 	if e.CheckoutID == "" {
-		return errors.New("no client_reference_id: not a session Lobby opened")
+		return nil // a session another integration of the account opened: not used
 	}
+	e.Kind = lobby.PaidCheckout
 	if s.Subscription != nil {
 		e.SubscriptionRef = s.Subscription.ID
 	}
@@ -158,7 +167,10 @@ func readAccount(raw json.RawMessage, e *lobby.PaymentEvent) error {
 	return nil
 }
 
-func readRefund(raw json.RawMessage, e *lobby.PaymentEvent) error {
+// readRefund reads a refund. A charge's amount_refunded is the total of all its
+// refunds, so this refund is what it grew by since the event's previous_attributes;
+// the fee refunded is the application fee's share of it.
+func readRefund(raw json.RawMessage, previous map[string]any, e *lobby.PaymentEvent) error {
 	var c stripe.Charge
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return err
@@ -166,7 +178,14 @@ func readRefund(raw json.RawMessage, e *lobby.PaymentEvent) error {
 	if c.ID == "" {
 		return errors.New("no charge id")
 	}
-	e.Kind, e.AmountCents, e.FeeCents, e.Currency = lobby.ChargeRefunded, c.AmountRefunded, c.ApplicationFeeAmount, string(c.Currency)
+	refunded := c.AmountRefunded
+	if before, ok := previous["amount_refunded"].(float64); ok && int64(before) <= refunded {
+		refunded -= int64(before)
+	}
+	e.Kind, e.AmountCents, e.Currency = lobby.ChargeRefunded, refunded, string(c.Currency)
+	if c.Amount > 0 {
+		e.FeeCents = int64(math.Round(float64(c.ApplicationFeeAmount) * float64(refunded) / float64(c.Amount)))
+	}
 	if c.Customer != nil {
 		e.CustomerRef = c.Customer.ID // the charge names its customer, not its subscription
 	}

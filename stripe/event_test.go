@@ -1,6 +1,7 @@
 package stripe_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -68,8 +69,15 @@ func TestReadEvent(t *testing.T) {
 			lobby.PaymentEvent{Kind: lobby.AccountChanged, AccountRef: "acct_1", PayoutsReady: true}},
 		{"AccountHalfReady", "account.updated", map[string]any{"id": "acct_1", "object": "account", "charges_enabled": true, "payouts_enabled": false},
 			lobby.PaymentEvent{Kind: lobby.AccountChanged, AccountRef: "acct_1"}},
-		{"ChargeRefunded", "charge.refunded", map[string]any{"id": "ch_1", "object": "charge", "amount_refunded": 1000, "application_fee_amount": 100, "currency": "usd", "customer": "cus_1"},
+		{"ChargeRefunded", "charge.refunded", map[string]any{"id": "ch_1", "object": "charge", "amount": 2000, "amount_refunded": 1000, "application_fee_amount": 200, "currency": "usd", "customer": "cus_1"},
 			lobby.PaymentEvent{Kind: lobby.ChargeRefunded, CustomerRef: "cus_1", AmountCents: 1000, FeeCents: 100, Currency: "usd"}},
+		{"AsyncPaymentSucceeded", "checkout.session.async_payment_succeeded", map[string]any{"id": "cs_3", "object": "checkout.session",
+			"client_reference_id": "chk_3", "payment_status": "paid"},
+			lobby.PaymentEvent{Kind: lobby.PaidCheckout, CheckoutID: "chk_3"}},
+		// Paid by a bank debit still on its way: used at async_payment_succeeded.
+		{"CheckoutUnpaid", "checkout.session.completed", map[string]any{"id": "cs_4", "object": "checkout.session",
+			"client_reference_id": "chk_4", "payment_status": "unpaid"}, lobby.PaymentEvent{}},
+		{"CheckoutOfAnotherIntegration", "checkout.session.completed", map[string]any{"id": "cs_5", "object": "checkout.session"}, lobby.PaymentEvent{}},
 		{"NotUsed", "customer.created", map[string]any{"id": "cus_1", "object": "customer"}, lobby.PaymentEvent{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,7 +115,6 @@ func TestReadEventRefuses(t *testing.T) {
 		{"Stale", Sign(good, secret, time.Now().Add(-6*time.Minute)), good, "older than 5 minutes"},
 		{"OtherAPIVersion", Sign(oldVersion, secret, time.Now()), oldVersion, stripe.APIVersion},
 		{"NotJSON", Sign([]byte("{"), secret, time.Now()), []byte("{"), "cannot be read"},
-		{"CheckoutNotOurs", "", Event("evt_2", "checkout.session.completed", map[string]any{"id": "cs_1", "object": "checkout.session"}), "client_reference_id"},
 		{"AccountWithoutID", "", Event("evt_3", "account.updated", map[string]any{"object": "account"}), "no account id"},
 		{"BadObject", "", Event("evt_4", "invoice.paid", map[string]any{"id": "in_1", "amount_paid": "lots"}), "cannot be read"},
 	} {
@@ -134,5 +141,22 @@ func TestNewNeedsKeys(t *testing.T) {
 	}
 	if _, err := lobbystripe.New(lobbystripe.Config{SecretKey: "sk_test_x"}, nil, nil); err == nil || !strings.Contains(err.Error(), "--stripe-webhook-secret") {
 		t.Errorf("no webhook secret: %v", err)
+	}
+}
+
+// TestReadSecondRefund: a charge's amount_refunded is the total of its refunds, so a
+// second partial refund is what it grew by, with its share of the fee.
+func TestReadSecondRefund(t *testing.T) {
+	p := newReader(t)
+	payload, _ := json.Marshal(map[string]any{"id": "evt_r2", "object": "event", "type": "charge.refunded", "api_version": stripe.APIVersion,
+		"created": 1767225600, "data": map[string]any{
+			"object":              map[string]any{"id": "ch_1", "object": "charge", "amount": 2000, "amount_refunded": 1500, "application_fee_amount": 200, "currency": "usd", "customer": "cus_1"},
+			"previous_attributes": map[string]any{"amount_refunded": 1000}}})
+	e, err := p.ReadEvent(payload, Sign(payload, secret, time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.AmountCents != 500 || e.FeeCents != 50 {
+		t.Fatalf("second refund: %d refunded, %d fee; want 500 and 50", e.AmountCents, e.FeeCents)
 	}
 }

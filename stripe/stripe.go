@@ -128,6 +128,8 @@ func (p *Payments) StartCheckout(ctx context.Context, c *lobby.Checkout, consult
 		SuccessURL:        stripe.String(p.cfg.BaseURL + "/checkout/" + c.ID),
 		CancelURL:         stripe.String(p.cfg.BaseURL + "/consultants/" + consultant.Slug),
 		Metadata:          map[string]string{"lobby_checkout_id": c.ID},
+		// The session ends with Lobby's checkout, never after it.
+		ExpiresAt: stripe.Int64(c.ExpiresAt.Unix()),
 		SubscriptionData: &stripe.CheckoutSessionCreateSubscriptionDataParams{
 			ApplicationFeePercent: stripe.Float64(p.cfg.PlatformFeePercent),
 			TransferData:          &stripe.CheckoutSessionCreateSubscriptionDataTransferDataParams{Destination: stripe.String(account.Ref)},

@@ -66,6 +66,10 @@ const IngestAttempts = 8
 // InsertOpts bounds an ingestion's attempts wherever it is queued.
 func (Ingest) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: IngestAttempts} }
 
+// QueuePayments is the queue payment events are applied in: a burst of them (a
+// month's renewals at once) waits on the database's commits, not on the machine.
+const QueuePayments = "payments"
+
 // PaymentEvent is the job that applies a payment provider's signed event, taken into
 // the store when it arrived.
 type PaymentEvent struct {
@@ -82,7 +86,7 @@ const PaymentEventAttempts = 12
 
 // InsertOpts bounds an event's attempts wherever it is queued.
 func (PaymentEvent) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: PaymentEventAttempts}
+	return river.InsertOpts{MaxAttempts: PaymentEventAttempts, Queue: QueuePayments}
 }
 
 // Reembed is the periodic job that embeds, with the configured model, the chunks whose
@@ -142,6 +146,7 @@ func New(db Store, workers *river.Workers, cfg Config) (*river.Client[*sql.Tx], 
 		Queues: map[string]river.QueueConfig{
 			QueueDeliveries:    {MaxWorkers: cmp.Or(cfg.DeliveryWorkers, 100)},
 			QueueReplies:       {MaxWorkers: cmp.Or(cfg.ReplyWorkers, 200)},
+			QueuePayments:      {MaxWorkers: 50},
 			river.QueueDefault: {MaxWorkers: 10},
 		},
 		Workers:              workers,

@@ -123,6 +123,7 @@ type Exchange struct {
 	Message      *Message
 	Reply        *Message
 	Delivery     *Delivery
+	Usage        Usage // the subscription's, this message counted
 }
 
 // ExchangeParams is a buyer's message to send.

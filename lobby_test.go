@@ -223,3 +223,30 @@ func TestCleanText(t *testing.T) {
 		}
 	}
 }
+
+func TestUsageNotice(t *testing.T) {
+	n := func(v int64) *int64 { return &v }
+	for _, tc := range []struct {
+		cap  *int64
+		used int64
+		want int
+	}{
+		{n(100), 84, 0}, {n(100), 85, 85}, {n(100), 86, 0}, {n(100), 99, 0}, {n(100), 100, 100}, {n(100), 101, 0},
+		{n(10), 9, 85}, {n(10), 8, 0}, {n(10), 10, 100}, // 8.5 rounds up to the ninth message
+		{n(1), 1, 100}, // both at once: one notice, of the cap reached
+		{n(3), 3, 100}, {n(3), 2, 0},
+		{nil, 1000, 0}, {n(5), 0, 0},
+	} {
+		if got := lobby.UsageNotice(tc.cap, tc.used); got != tc.want {
+			t.Errorf("cap %v, used %d: %d, want %d", *cap0(tc.cap), tc.used, got, tc.want)
+		}
+	}
+}
+
+func cap0(p *int64) *int64 {
+	if p == nil {
+		var z int64 = -1
+		return &z
+	}
+	return p
+}

@@ -217,3 +217,41 @@ func StartCheckout(ctx context.Context, p StartCheckoutParams) (*Checkout, error
 	c.ProviderRef, c.URL = ref, url
 	return c, p.Subscriptions.SetCheckoutProvider(ctx, c.ID, ref, url)
 }
+
+// Usage is what a subscription has used of its period, as GET /api/v1/usage and every
+// chat answer report it.
+type Usage struct {
+	Tier         string    `json:"tier"`
+	Status       string    `json:"status"`
+	MessageCap   *int64    `json:"message_cap"`
+	MessagesUsed int64     `json:"messages_used"`
+	PeriodEnd    time.Time `json:"period_end"`
+}
+
+// Usage returns the subscription's usage.
+func (s Subscription) Usage() Usage {
+	return Usage{Tier: s.Tier, Status: s.Status, MessageCap: s.MessageCap, MessagesUsed: s.MessagesUsed, PeriodEnd: s.PeriodEnd}
+}
+
+// Usage notice thresholds, in per cent of a cap.
+const (
+	UsageWarning = 85
+	UsageFull    = 100
+)
+
+// UsageNotice returns the threshold that the message taking usage from used-1 to used
+// crosses, 0 for none. Usage only grows within a period, so each threshold is crossed
+// once a period; a message that crosses both is one notice, of the cap reached.
+func UsageNotice(cap *int64, used int64) int {
+	if cap == nil || *cap <= 0 || used <= 0 {
+		return 0
+	}
+	crossed := func(pct int64) bool { return used*100 >= pct**cap && (used-1)*100 < pct**cap }
+	switch {
+	case crossed(UsageFull):
+		return UsageFull
+	case crossed(UsageWarning):
+		return UsageWarning
+	}
+	return 0
+}

@@ -228,6 +228,7 @@ func (a *App) Open(ctx context.Context) error {
 	reembed := &knowledge.Reembedder{Knowledge: svc.Knowledge, Embedder: a.Embedder, Logger: log}
 	river.AddWorker(workers, reembed)
 	river.AddWorker(workers, &billing.Applier{Events: svc.PaymentEvents, Logger: log})
+	river.AddWorker(workers, &billing.Notifier{Users: svc.Auth, Consultants: svc.Consultants, Mailer: a.Mailer, BaseURL: cfg.BaseURL})
 	// The queue's rescue window follows the deliveries' timeout, so a delivery is never
 	// rescued, and run twice, while it still runs; River's rescuer also waits out each
 	// worker's own Timeout, a reply's longer one too.

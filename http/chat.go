@@ -81,7 +81,8 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) error {
 	if reply == nil {
 		status = http.StatusAccepted
 	}
-	response.JSON(w, status, map[string]any{"conversation_id": ex.Conversation.ID, "message": ex.Message, "reply": reply, "reply_id": ex.Reply.ID})
+	response.JSON(w, status, map[string]any{"conversation_id": ex.Conversation.ID, "message": ex.Message, "reply": reply, "reply_id": ex.Reply.ID,
+		"usage": ex.Usage})
 	return nil
 }
 

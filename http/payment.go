@@ -92,3 +92,14 @@ func (s *Server) handleEarnings(w http.ResponseWriter, r *http.Request) error {
 	response.JSON(w, http.StatusOK, map[string]any{"data": es})
 	return nil
 }
+
+// handleUsage reports the buyer's period: its cap, what is used and when it resets.
+func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request) error {
+	p := caller(r)
+	sub, err := s.Subscriptions.FindSubscription(r.Context(), p.UserID, p.SubscriptionID)
+	if err != nil {
+		return err
+	}
+	response.JSON(w, http.StatusOK, sub.Usage())
+	return nil
+}

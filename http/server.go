@@ -147,6 +147,7 @@ func (s *Server) routes() []route {
 		{"DELETE /api/v1/subscriptions/{id}", user, s.handleSubscriptionCancel},
 
 		{"POST /api/v1/chat", buyer, s.handleChat},
+		{"GET /api/v1/usage", buyer, s.handleUsage},
 		{"POST /api/chat", buyer, s.handleChat},
 		{"GET /api/v1/conversations", reader, s.handleConversationList},
 		{"POST /api/v1/conversations", buyer, s.handleConversationCreate},

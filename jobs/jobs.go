@@ -89,6 +89,21 @@ func (PaymentEvent) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: PaymentEventAttempts, Queue: QueuePayments}
 }
 
+// UsageNotice is the job that emails a buyer that a message took its subscription
+// across a share of its cap. It is queued in the transaction that counts the message,
+// so one notice goes out for each threshold a period, whatever the instances.
+type UsageNotice struct {
+	SubscriptionID string    `json:"subscription_id"`
+	UserID         string    `json:"user_id"`
+	ConsultantID   string    `json:"consultant_id"`
+	Percent        int       `json:"percent"`
+	Cap            int64     `json:"cap"`
+	PeriodEnd      time.Time `json:"period_end"`
+}
+
+// Kind names the job for the queue; it is stored with every job, so it never changes.
+func (UsageNotice) Kind() string { return "usage_notice" }
+
 // Reembed is the periodic job that embeds, with the configured model, the chunks whose
 // vectors another model made: changing the model re-embeds in the background.
 type Reembed struct{}

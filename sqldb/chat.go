@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/jobs"
 )
 
 // ChatService keeps conversations and messages.
@@ -82,6 +83,14 @@ func (s *ChatService) CreateExchange(ctx context.Context, p lobby.ExchangeParams
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET messages_used = messages_used + 1, updated_at = $1 WHERE id = $2`, tx.now, sub.ID); err != nil {
 			return err
+		}
+		sub.MessagesUsed++
+		ex.Usage = sub.Usage()
+		if pct := lobby.UsageNotice(sub.MessageCap, sub.MessagesUsed); pct > 0 {
+			if _, err := tx.db.jobs.InsertTx(ctx, tx.Tx, jobs.UsageNotice{SubscriptionID: sub.ID, UserID: sub.UserID, ConsultantID: sub.ConsultantID,
+				Percent: pct, Cap: *sub.MessageCap, PeriodEnd: sub.PeriodEnd}, nil); err != nil {
+				return err
+			}
 		}
 		if ex.Conversation, err = s.db.touchConversation(ctx, tx, sub, p.ConversationID); err != nil {
 			return err

@@ -86,11 +86,8 @@ func (s *ChatService) CreateExchange(ctx context.Context, p lobby.ExchangeParams
 		}
 		sub.MessagesUsed++
 		ex.Usage = sub.Usage()
-		if pct := lobby.UsageNotice(sub.MessageCap, sub.MessagesUsed); pct > 0 {
-			if _, err := tx.db.jobs.InsertTx(ctx, tx.Tx, jobs.UsageNotice{SubscriptionID: sub.ID, UserID: sub.UserID, ConsultantID: sub.ConsultantID,
-				Percent: pct, Cap: *sub.MessageCap, PeriodEnd: sub.PeriodEnd}, nil); err != nil {
-				return err
-			}
+		if err := s.db.noticeUsage(ctx, tx, sub); err != nil {
+			return err
 		}
 		if ex.Conversation, err = s.db.touchConversation(ctx, tx, sub, p.ConversationID); err != nil {
 			return err
@@ -432,4 +429,25 @@ func (s *ChatService) FindMessageByID(ctx context.Context, id string) (*lobby.Me
 		return nil, notFound(err, "no message %q", id)
 	}
 	return m, nil
+}
+
+// noticeUsage queues the usage notice of the message just counted, if it takes sub
+// across a threshold of its cap not noticed yet this period: usage falls back when a
+// reply fails for good, and may cross a threshold twice.
+func (db *DB) noticeUsage(ctx context.Context, tx *Tx, sub *lobby.Subscription) error {
+	pct := lobby.UsageNotice(sub.MessageCap, sub.MessagesUsed)
+	if pct == 0 {
+		return nil
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE subscriptions SET notice_percent = $1, notice_period_end = $2 WHERE id = $3
+		AND NOT (notice_period_end IS NOT NULL AND notice_period_end = $2 AND notice_percent >= $1)`, pct, sub.PeriodEnd, sub.ID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return err
+	}
+	_, err = tx.db.jobs.InsertTx(ctx, tx.Tx, jobs.UsageNotice{SubscriptionID: sub.ID, UserID: sub.UserID, ConsultantID: sub.ConsultantID,
+		Percent: pct, Cap: *sub.MessageCap, PeriodEnd: sub.PeriodEnd}, nil)
+	return err
 }

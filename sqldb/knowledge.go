@@ -598,12 +598,16 @@ func (h *nearest) Pop() any {
 // QueuedJobs returns the arguments, as JSON, of the jobs of kind waiting in the queue,
 // oldest first: for tests, and for operators looking at the queue.
 func (db *DB) QueuedJobs(ctx context.Context, kind string) ([]string, error) {
+	argsText := "args::text"
+	if db.dialect.Name() == "sqlite" {
+		argsText = "json(args)" // River keeps SQLite's arguments as JSONB
+	}
 	args, err := queryAll(ctx, db.read, func(row scanner) (*string, error) {
 		var b []byte
 		err := row.Scan(&b)
 		s := string(b)
 		return &s, err
-	}, `SELECT args FROM river_job WHERE kind = $1 AND state = 'available' ORDER BY id`, kind)
+	}, `SELECT `+argsText+` FROM river_job WHERE kind = $1 AND state = 'available' ORDER BY id`, kind)
 	out := make([]string, len(args))
 	for i, a := range args {
 		out[i] = *a

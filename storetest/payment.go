@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -386,5 +387,56 @@ func testEarnings(t *testing.T, open func(*testing.T) *Store) {
 	clock.Add(month(12).AddDate(2, 0, 0).Sub(clock.Now()))
 	if got, err = st.Earnings.FindEarnings(ctx, chk.ConsultantID); err != nil || len(got) != 0 {
 		t.Fatalf("earnings two years on: %+v, %v", got, err)
+	}
+}
+
+// testUsageNotices: a message that takes usage across 85 % or 100 % of the cap queues
+// one notice; a failed reply gives its message back, and crossing again in the same
+// period queues none.
+func testUsageNotices(t *testing.T, open func(*testing.T) *Store) {
+	ctx := context.Background()
+	st := open(t)
+	_, owner := SignIn(t, st.Auth, "owner@example.com")
+	c := NewConsultant(owner.ID, "tenner")
+	cap := int64(10)
+	c.Plans = []lobby.Plan{{Tier: "ten", PriceCents: 100, MessageCap: &cap}}
+	_, err := st.Consultants.CreateConsultant(ctx, c, lobby.ValidateOptions{})
+	must(t, err)
+	sub, _ := Subscribe(t, st.Subscriptions, owner.ID, c.ID, "ten")
+	notices := func() []int { // the queued notices' percentages
+		jobs, err := st.QueuedJobs(ctx, "usage_notice")
+		must(t, err)
+		var pcts []int
+		for _, j := range jobs {
+			var n struct{ Percent int }
+			must(t, json.Unmarshal([]byte(j), &n))
+			pcts = append(pcts, n.Percent)
+		}
+		return pcts
+	}
+	send := func() *lobby.Exchange {
+		ex, err := st.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: "hi"})
+		must(t, err)
+		return ex
+	}
+	var last *lobby.Exchange
+	for range 9 {
+		last = send()
+	}
+	if last.Usage.MessagesUsed != 9 || last.Usage.MessageCap == nil || *last.Usage.MessageCap != 10 {
+		t.Fatalf("the exchange's usage: %+v", last.Usage)
+	}
+	if n := notices(); len(n) != 1 || n[0] != 85 {
+		t.Fatalf("after 9 of 10: notices %v, want one at 85", n)
+	}
+	_, err = st.Chat.FinishMessage(ctx, lobby.FinishParams{ID: last.Reply.ID, Status: lobby.MessageFailed, Error: "the model is down"})
+	must(t, err)
+	send() // the ninth again
+	if n := notices(); len(n) != 1 {
+		t.Fatalf("crossing 85 %% again in the period: %d notices, want still 1", len(n))
+	}
+	send()
+	if n := notices(); len(n) != 2 || n[1] != 100 {
+		t.Fatalf("at the cap: notices %v, want a second at 100", n)
 	}
 }

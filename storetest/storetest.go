@@ -69,6 +69,7 @@ func Exercise(t *testing.T, open func(t *testing.T) *Store) {
 		{"PaymentEventsOnce", testPaymentEventsOnce},
 		{"PaymentRefs", testPaymentRefs},
 		{"Earnings", testEarnings},
+		{"UsageNotices", testUsageNotices},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -81,8 +81,11 @@ type Subscription struct {
 	// RenewsItself is set when the subscription's provider has nothing to collect, as
 	// local payments: each period then renews by itself at its end. Otherwise only the
 	// provider renews it, when it has been paid.
-	RenewsItself bool      `json:"-"`
-	CreatedAt    time.Time `json:"created_at"`
+	RenewsItself bool `json:"-"`
+	// ProviderRef is the provider's id of a subscription it collects, "" for one it
+	// does not (local payments).
+	ProviderRef string    `json:"-"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 // At returns the subscription as it stands at now: an active subscription whose period
@@ -254,4 +257,27 @@ func UsageNotice(cap *int64, used int64) int {
 		return UsageWarning
 	}
 	return 0
+}
+
+// Canceler is a payment provider that collects each period by itself, and so must be
+// told when a buyer cancels: Stripe.
+type Canceler interface {
+	// CancelAtPeriodEnd stops the provider's subscription ref from renewing.
+	CancelAtPeriodEnd(ctx context.Context, ref string) error
+}
+
+// CancelSubscription ends userID's subscription at its period's end, telling its
+// provider first, so that a buyer who cancels is never charged again: when the store
+// fails after the provider took it, the provider's own event records the cancel.
+func CancelSubscription(ctx context.Context, subs SubscriptionService, payments Payments, userID, id string) (*Subscription, error) {
+	sub, err := subs.FindSubscription(ctx, userID, id)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := payments.(Canceler); ok && sub.ProviderRef != "" && sub.Held() && !sub.CancelAtPeriodEnd {
+		if err := c.CancelAtPeriodEnd(ctx, sub.ProviderRef); err != nil {
+			return nil, err
+		}
+	}
+	return subs.CancelSubscription(ctx, userID, id)
 }

@@ -132,6 +132,14 @@ func TestStripeWebhook(t *testing.T) {
 				t.Fatalf("a replayed invoice.paid reset usage to %v", used)
 			}
 
+			// Cancelling must reach Stripe, or Stripe would charge again: while it cannot
+			// be reached, the cancel is refused and nothing changes.
+			subID := s.do("GET", "/api/v1/subscriptions", session, nil).want(t, 200).json()["data"].([]any)[0].(map[string]any)["id"].(string)
+			s.do("DELETE", "/api/v1/subscriptions/"+subID, session, nil).want(t, 502, "upstream_error", "Stripe")
+			if v := s.do("GET", "/api/v1/subscriptions", session, nil).want(t, 200).json()["data"].([]any)[0].(map[string]any); v["cancel_at_period_end"] != false {
+				t.Fatalf("a cancel Stripe never heard of was recorded: %v", v)
+			}
+
 			sendTen("evt_deleted", "customer.subscription.deleted", map[string]any{"id": "sub_1", "object": "subscription", "status": "canceled"})
 			eventually(t, "the subscription ends", func() bool { st, _ := usage(); return st == "canceled" })
 			chat(401, "unauthorized")
@@ -241,6 +249,12 @@ func TestStripeCheckoutAndPayouts(t *testing.T) {
 	eventually(t, "the page shows the token", func() bool { return strings.Contains(string(b.get("/checkout/"+id).body), "cl_buyer_") })
 	if page := b.get("/checkout/"+id).html(t, 200, "You are subscribed"); strings.Contains(page, "cl_buyer_") {
 		t.Fatal("the buyer token is shown twice")
+	}
+	// Cancelling tells Stripe (stripe-mock takes it), then records it.
+	subs := s.do("GET", "/api/v1/subscriptions", buyer, nil).want(t, 200).json()["data"].([]any)
+	v := s.do("DELETE", "/api/v1/subscriptions/"+subs[0].(map[string]any)["id"].(string), buyer, nil).want(t, 200).json()
+	if v["cancel_at_period_end"] != true {
+		t.Fatalf("after cancelling: %v", v)
 	}
 	// The subscribe form of a profile sends a browser to Stripe's Checkout.
 	other, _ := s.signIn("other@example.com")

@@ -141,7 +141,7 @@ func (s *Server) handleSubscriptionToken(w http.ResponseWriter, r *http.Request)
 
 func (s *Server) handleSubscriptionCancel(w http.ResponseWriter, r *http.Request) error {
 	p := caller(r)
-	sub, err := s.Subscriptions.CancelSubscription(r.Context(), p.UserID, r.PathValue("id"))
+	sub, err := lobby.CancelSubscription(r.Context(), s.Subscriptions, s.Payments, p.UserID, r.PathValue("id"))
 	if err != nil {
 		return err
 	}

@@ -210,13 +210,15 @@ func (db *DB) completeCheckout(ctx context.Context, tx *Tx, id, userID string) (
 }
 
 const subscriptionColumns = `id, user_id, consultant_id, tier, price_cents, currency, message_cap, messages_used, status,
-	cancel_at_period_end, period_start, period_end, renews_itself, created_at`
+	cancel_at_period_end, period_start, period_end, renews_itself, provider_ref, created_at`
 
 func scanSubscription(row scanner) (*lobby.Subscription, error) {
 	var s lobby.Subscription
 	var cap sql.NullInt64
+	var ref sql.NullString
 	err := row.Scan(&s.ID, &s.UserID, &s.ConsultantID, &s.Tier, &s.PriceCents, &s.Currency, &cap, &s.MessagesUsed, &s.Status,
-		&s.CancelAtPeriodEnd, &s.PeriodStart, &s.PeriodEnd, &s.RenewsItself, &s.CreatedAt)
+		&s.CancelAtPeriodEnd, &s.PeriodStart, &s.PeriodEnd, &s.RenewsItself, &ref, &s.CreatedAt)
+	s.ProviderRef = ref.String
 	if err != nil {
 		return nil, err
 	}

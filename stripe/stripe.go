@@ -54,6 +54,7 @@ var (
 	_ lobby.SaleChecker = (*Payments)(nil)
 	_ lobby.Payouts     = (*Payments)(nil)
 	_ lobby.EventReader = (*Payments)(nil)
+	_ lobby.Canceler    = (*Payments)(nil)
 )
 
 // New returns the provider, or an error naming the setting that is missing.
@@ -227,6 +228,14 @@ func (p *Payments) OnboardingURL(ctx context.Context, owner *lobby.User) (string
 		return "", upstream("open the payout onboarding", err)
 	}
 	return link.URL, nil
+}
+
+// CancelAtPeriodEnd implements lobby.Canceler.
+func (p *Payments) CancelAtPeriodEnd(ctx context.Context, ref string) error {
+	if _, err := p.client.V1Subscriptions.Update(ctx, ref, &stripe.SubscriptionUpdateParams{CancelAtPeriodEnd: stripe.Bool(true)}); err != nil {
+		return upstream("cancel the subscription", err)
+	}
+	return nil
 }
 
 // fee is the platform's share of amount, in the smallest unit, rounded half up.

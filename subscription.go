@@ -153,6 +153,10 @@ type SubscriptionService interface {
 
 	// CancelSubscription ends userID's subscription at the end of its period.
 	CancelSubscription(ctx context.Context, userID, id string) (*Subscription, error)
+
+	// ResumeSubscription takes back a cancel before the period ends: the subscription
+	// renews again. Returns ENOTFOUND, ECONFLICT when it has ended.
+	ResumeSubscription(ctx context.Context, userID, id string) (*Subscription, error)
 }
 
 // SubscriptionFilter selects a user's subscriptions.
@@ -260,24 +264,31 @@ func UsageNotice(cap *int64, used int64) int {
 }
 
 // Canceler is a payment provider that collects each period by itself, and so must be
-// told when a buyer cancels: Stripe.
+// told when a buyer cancels, or takes a cancel back: Stripe.
 type Canceler interface {
-	// CancelAtPeriodEnd stops the provider's subscription ref from renewing.
-	CancelAtPeriodEnd(ctx context.Context, ref string) error
+	// CancelAtPeriodEnd sets whether the provider's subscription ref stops renewing.
+	CancelAtPeriodEnd(ctx context.Context, ref string, cancel bool) error
 }
 
-// CancelSubscription ends userID's subscription at its period's end, telling its
-// provider first, so that a buyer who cancels is never charged again: when the store
-// fails after the provider took it, the provider's own event records the cancel.
-func CancelSubscription(ctx context.Context, subs SubscriptionService, payments Payments, userID, id string) (*Subscription, error) {
+// CancelSubscription ends userID's subscription at its period's end (cancel) or takes
+// that back (!cancel), telling its provider first, so that a buyer who cancels is
+// never charged again: when the store fails after the provider took it, the
+// provider's own event records the change.
+func CancelSubscription(ctx context.Context, subs SubscriptionService, payments Payments, userID, id string, cancel bool) (*Subscription, error) {
 	sub, err := subs.FindSubscription(ctx, userID, id)
 	if err != nil {
 		return nil, err
 	}
-	if c, ok := payments.(Canceler); ok && sub.ProviderRef != "" && sub.Held() && !sub.CancelAtPeriodEnd {
-		if err := c.CancelAtPeriodEnd(ctx, sub.ProviderRef); err != nil {
+	if !sub.Held() {
+		return nil, Errorf(ECONFLICT, "subscription %s has ended; subscribe again", id)
+	}
+	if c, ok := payments.(Canceler); ok && sub.ProviderRef != "" && sub.CancelAtPeriodEnd != cancel {
+		if err := c.CancelAtPeriodEnd(ctx, sub.ProviderRef, cancel); err != nil {
 			return nil, err
 		}
 	}
-	return subs.CancelSubscription(ctx, userID, id)
+	if cancel {
+		return subs.CancelSubscription(ctx, userID, id)
+	}
+	return subs.ResumeSubscription(ctx, userID, id)
 }

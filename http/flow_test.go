@@ -101,6 +101,12 @@ func TestFlow(t *testing.T) {
 		if canceled["cancel_at_period_end"] != true || canceled["status"] != "active" {
 			t.Fatalf("canceled = %v", canceled)
 		}
+		// Taken back before the period ends, and cancelled again.
+		s.do("POST", "/api/v1/subscriptions/sub_nope/resume", buyer, nil).want(t, 404, "not_found")
+		if resumed := s.do("POST", "/api/v1/subscriptions/"+sub["id"].(string)+"/resume", buyer, nil).want(t, 200).json(); resumed["cancel_at_period_end"] != false {
+			t.Fatalf("resumed = %v", resumed)
+		}
+		s.do("DELETE", "/api/v1/subscriptions/"+sub["id"].(string), buyer, nil).want(t, 200)
 
 		me = s.do("GET", "/api/v1/me", buyer, nil).want(t, 200).json()
 		if len(me["subscriptions"].([]any)) != 1 || len(me["consultants"].([]any)) != 0 {

@@ -256,6 +256,10 @@ func TestStripeCheckoutAndPayouts(t *testing.T) {
 	if v["cancel_at_period_end"] != true {
 		t.Fatalf("after cancelling: %v", v)
 	}
+	v = s.do("POST", "/api/v1/subscriptions/"+subs[0].(map[string]any)["id"].(string)+"/resume", buyer, nil).want(t, 200).json()
+	if v["cancel_at_period_end"] != false {
+		t.Fatalf("after resuming: %v", v)
+	}
 	// The subscribe form of a profile sends a browser to Stripe's Checkout.
 	other, _ := s.signIn("other@example.com")
 	b2 := &browser{t: t, s: s, cookie: &http.Cookie{Name: "lobby_session", Value: other}}

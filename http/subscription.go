@@ -139,9 +139,11 @@ func (s *Server) handleSubscriptionToken(w http.ResponseWriter, r *http.Request)
 	return nil
 }
 
+// handleSubscriptionCancel cancels at the period's end (DELETE) or takes the cancel
+// back (POST .../resume).
 func (s *Server) handleSubscriptionCancel(w http.ResponseWriter, r *http.Request) error {
 	p := caller(r)
-	sub, err := lobby.CancelSubscription(r.Context(), s.Subscriptions, s.Payments, p.UserID, r.PathValue("id"))
+	sub, err := lobby.CancelSubscription(r.Context(), s.Subscriptions, s.Payments, p.UserID, r.PathValue("id"), r.Method == http.MethodDelete)
 	if err != nil {
 		return err
 	}

@@ -261,7 +261,7 @@ func (db *DB) mySubscription(ctx context.Context, tx *Tx, userID, id string) (*l
 	if err != nil {
 		return nil, err
 	}
-	if at.Status != lobby.SubscriptionActive {
+	if !at.Held() {
 		return nil, lobby.Errorf(lobby.ECONFLICT, "subscription %s has ended; subscribe again", id)
 	}
 	return at, nil
@@ -295,14 +295,23 @@ func (s *SubscriptionService) RotateBuyerToken(ctx context.Context, userID, id s
 
 // CancelSubscription implements lobby.SubscriptionService.
 func (s *SubscriptionService) CancelSubscription(ctx context.Context, userID, id string) (*lobby.Subscription, error) {
+	return s.setCancel(ctx, userID, id, true)
+}
+
+// ResumeSubscription implements lobby.SubscriptionService.
+func (s *SubscriptionService) ResumeSubscription(ctx context.Context, userID, id string) (*lobby.Subscription, error) {
+	return s.setCancel(ctx, userID, id, false)
+}
+
+func (s *SubscriptionService) setCancel(ctx context.Context, userID, id string, cancel bool) (*lobby.Subscription, error) {
 	var sub *lobby.Subscription
 	err := s.db.tx(ctx, func(tx *Tx) error {
 		var err error
 		if sub, err = s.db.mySubscription(ctx, tx, userID, id); err != nil {
 			return err
 		}
-		sub.CancelAtPeriodEnd = true
-		_, err = tx.ExecContext(ctx, `UPDATE subscriptions SET cancel_at_period_end = TRUE, updated_at = $1 WHERE id = $2`, tx.now, id)
+		sub.CancelAtPeriodEnd = cancel
+		_, err = tx.ExecContext(ctx, `UPDATE subscriptions SET cancel_at_period_end = $1, updated_at = $2 WHERE id = $3`, cancel, tx.now, id)
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) {

@@ -105,6 +105,17 @@ func testPaymentEvents(t *testing.T, open func(*testing.T) *Store) {
 	if _, _, err := st.Chat.FindConversations(ctx, lobby.ConversationFilter{SubscriptionID: sub.ID}); err != nil {
 		t.Fatal(err)
 	}
+	// A past-due buyer may still cancel, and take it back.
+	got, err := st.Subscriptions.CancelSubscription(ctx, buyer.ID, sub.ID)
+	must(t, err)
+	if !got.CancelAtPeriodEnd {
+		t.Fatal("cancelling a past-due subscription did not set cancel at period end")
+	}
+	got, err = st.Subscriptions.ResumeSubscription(ctx, buyer.ID, sub.ID)
+	must(t, err)
+	if got.CancelAtPeriodEnd || subscriptionOf(t, st, buyer.ID).CancelAtPeriodEnd {
+		t.Fatal("resuming left the cancel in place")
+	}
 	// Nor may the buyer open a second subscription to the same consultant meanwhile.
 	again := &lobby.Checkout{UserID: buyer.ID, ConsultantID: chk.ConsultantID, Plan: lobby.Plan{Tier: "small"}, Provider: "stripe"}
 	WantCode(t, st.Subscriptions.CreateCheckout(ctx, again), lobby.ECONFLICT)
@@ -168,6 +179,8 @@ func testPaymentEvents(t *testing.T, open func(*testing.T) *Store) {
 	}
 	_, err = st.Auth.Authenticate(ctx, res.BuyerToken)
 	WantCode(t, err, lobby.EUNAUTHORIZED)
+	_, err = st.Subscriptions.ResumeSubscription(ctx, buyer.ID, sub.ID)
+	WantCode(t, err, lobby.ECONFLICT, "ended")
 
 	// Events that can never apply are recorded as doing nothing, not retried.
 	outcome, err = takeAndApply(t, st, &lobby.PaymentEvent{ID: "evt_unknown_checkout", Kind: lobby.PaidCheckout, CheckoutID: "chk_nosuch"})

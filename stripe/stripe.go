@@ -231,9 +231,12 @@ func (p *Payments) OnboardingURL(ctx context.Context, owner *lobby.User) (string
 }
 
 // CancelAtPeriodEnd implements lobby.Canceler.
-func (p *Payments) CancelAtPeriodEnd(ctx context.Context, ref string) error {
-	if _, err := p.client.V1Subscriptions.Update(ctx, ref, &stripe.SubscriptionUpdateParams{CancelAtPeriodEnd: stripe.Bool(true)}); err != nil {
-		return upstream("cancel the subscription", err)
+func (p *Payments) CancelAtPeriodEnd(ctx context.Context, ref string, cancel bool) error {
+	if _, err := p.client.V1Subscriptions.Update(ctx, ref, &stripe.SubscriptionUpdateParams{CancelAtPeriodEnd: stripe.Bool(cancel)}); err != nil {
+		if cancel {
+			return upstream("cancel the subscription", err)
+		}
+		return upstream("resume the subscription", err)
 	}
 	return nil
 }

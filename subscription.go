@@ -2,6 +2,7 @@ package lobby
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -197,6 +198,7 @@ type StartCheckoutParams struct {
 	Consultant    *Consultant
 	UserID        string // the buyer
 	Tier          string // one of the consultant's plans
+	BaseURL       string // this server's public URL, for the page of a checkout with nothing to pay
 }
 
 // StartCheckout opens a checkout for the buyer and hands it to the payment provider. It
@@ -216,6 +218,15 @@ func StartCheckout(ctx context.Context, p StartCheckoutParams) (*Checkout, error
 		RenewsItself: p.Payments.RenewsItself()}
 	if err := p.Subscriptions.CreateCheckout(ctx, c); err != nil {
 		return nil, err
+	}
+	if _, confirms := p.Payments.(CheckoutConfirmer); c.Plan.PriceCents == 0 && !confirms {
+		// Nothing to collect: a provider that collects is not asked, and the
+		// checkout is born complete; its first read carries the buyer token.
+		if err := p.Subscriptions.CompleteCheckout(ctx, c.ID, c.UserID); err != nil {
+			return nil, err
+		}
+		c.Status, c.URL = CheckoutComplete, strings.TrimSuffix(p.BaseURL, "/")+"/checkout/"+c.ID
+		return c, p.Subscriptions.SetCheckoutProvider(ctx, c.ID, "", c.URL)
 	}
 	ref, url, err := p.Payments.StartCheckout(ctx, c, p.Consultant)
 	if err != nil {

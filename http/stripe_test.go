@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -259,6 +260,16 @@ func TestStripeCheckoutAndPayouts(t *testing.T) {
 	v = s.do("POST", "/api/v1/subscriptions/"+subs[0].(map[string]any)["id"].(string)+"/resume", buyer, nil).want(t, 200).json()
 	if v["cancel_at_period_end"] != false {
 		t.Fatalf("after resuming: %v", v)
+	}
+	// A free plan asks Stripe nothing: the checkout is born complete, on Lobby's page.
+	s.createConsultant(owner, "gratis", map[string]any{"plans": []map[string]any{{"tier": "free", "price_cents": 0, "message_cap": 5}}})
+	free := s.do("POST", "/api/v1/consultants/gratis/subscribe", buyer, map[string]string{"tier": "free"}).want(t, 201).json()
+	if free["checkout_url"] != "http://lobby.test/checkout/"+free["checkout_id"].(string) {
+		t.Fatalf("a free plan's checkout_url %v", free["checkout_url"])
+	}
+	if v := s.do("GET", "/api/v1/checkout/"+free["checkout_id"].(string), buyer, nil).want(t, 200).json(); v["status"] != "complete" ||
+		!strings.HasPrefix(fmt.Sprint(v["buyer_token"]), "cl_buyer_") {
+		t.Fatalf("a free plan's checkout: %v", v)
 	}
 	// The subscribe form of a profile sends a browser to Stripe's Checkout.
 	other, _ := s.signIn("other@example.com")

@@ -51,7 +51,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ch, err := lobby.StartCheckout(ctx, lobby.StartCheckoutParams{Subscriptions: s.Subscriptions, Payments: s.Payments,
-		Consultant: c, UserID: p.UserID, Tier: strings.TrimSpace(in.Tier)})
+		Consultant: c, UserID: p.UserID, Tier: strings.TrimSpace(in.Tier), BaseURL: s.BaseURL})
 	if err != nil {
 		return err
 	}

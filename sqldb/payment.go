@@ -79,20 +79,8 @@ func (s *PaymentEventService) apply(ctx context.Context, tx *Tx, e *lobby.Paymen
 	case lobby.PaidCheckout:
 		return s.paidCheckout(ctx, tx, e)
 	case lobby.AccountChanged:
-		status := lobby.PayoutsPending
-		if e.PayoutsReady {
-			status = lobby.PayoutsEnabled
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE payout_accounts SET status = $1, updated_at = $2 WHERE ref = $3`, status, tx.now, e.AccountRef)
-		if err != nil {
-			return "", err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return fmt.Sprintf("no payout account %q: nothing to do", e.AccountRef), err
-		}
-		return fmt.Sprintf("payout account %s %s", e.AccountRef, status), nil
-	}
-	if e.Kind == lobby.ChargeRefunded {
+		return s.accountChanged(ctx, tx, e)
+	case lobby.ChargeRefunded:
 		return s.refunded(ctx, tx, e)
 	}
 	if e.SubscriptionRef == "" {
@@ -186,6 +174,23 @@ func (s *PaymentEventService) apply(ctx context.Context, tx *Tx, e *lobby.Paymen
 		return fmt.Sprintf("subscription %s ended", sub.ID), nil
 	}
 	return fmt.Sprintf("%s is not used", e.Kind), nil
+}
+
+// accountChanged records whether an owner's payout account can be paid. An account
+// Lobby did not make (another integration of the platform's) is left alone.
+func (s *PaymentEventService) accountChanged(ctx context.Context, tx *Tx, e *lobby.PaymentEvent) (string, error) {
+	status := lobby.PayoutsPending
+	if e.PayoutsReady {
+		status = lobby.PayoutsEnabled
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE payout_accounts SET status = $1, updated_at = $2 WHERE ref = $3`, status, tx.now, e.AccountRef)
+	if err != nil {
+		return "", err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Sprintf("no payout account %q: nothing to do", e.AccountRef), err
+	}
+	return fmt.Sprintf("payout account %s %s", e.AccountRef, status), nil
 }
 
 // paidCheckout completes the checkout a payment was for. A checkout that cannot

@@ -52,7 +52,7 @@ func (h *Handler) subscribe(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ch, err := lobby.StartCheckout(ctx, lobby.StartCheckoutParams{Subscriptions: h.cfg.Subscriptions, Payments: h.cfg.Payments,
-		Consultant: c, UserID: p.UserID, Tier: r.PostFormValue("tier")})
+		Consultant: c, UserID: p.UserID, Tier: r.PostFormValue("tier"), BaseURL: h.cfg.BaseURL})
 	if err != nil {
 		return err
 	}

@@ -97,11 +97,11 @@ func (s *PaymentEventService) apply(ctx context.Context, tx *Tx, e *lobby.Paymen
 		return "", err
 	}
 	// set updates the subscription: query's placeholders are $1 on, for args.
-	set := func(query string, args ...any) (string, error) {
+	set := func(query string, args ...any) error {
 		n := len(args)
 		_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE subscriptions SET %s, updated_at = $%d WHERE id = $%d`, query, n+1, n+2),
 			append(args, tx.now, sub.ID)...)
-		return "", err
+		return err
 	}
 	switch e.Kind {
 	case lobby.PaidPeriod:
@@ -125,7 +125,7 @@ func (s *PaymentEventService) apply(ctx context.Context, tx *Tx, e *lobby.Paymen
 		if start.After(sub.PeriodStart.Add(24 * time.Hour)) {
 			used = 0
 		}
-		if _, err := set(`status = $1, period_start = $2, period_end = $3, messages_used = $4`,
+		if err := set(`status = $1, period_start = $2, period_end = $3, messages_used = $4`,
 			lobby.SubscriptionActive, lobby.UTC(start), lobby.UTC(end), used); err != nil {
 			return "", err
 		}
@@ -134,12 +134,12 @@ func (s *PaymentEventService) apply(ctx context.Context, tx *Tx, e *lobby.Paymen
 		if sub.Status != lobby.SubscriptionActive {
 			return "payment failed for a subscription that is not active: nothing to do", nil
 		}
-		if _, err := set(`status = $1`, lobby.SubscriptionPastDue); err != nil {
+		if err := set(`status = $1`, lobby.SubscriptionPastDue); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("subscription %s past due", sub.ID), nil
 	case lobby.SubscriptionChanged:
-		if _, err := set(`cancel_at_period_end = $1`, e.CancelAtPeriodEnd); err != nil {
+		if err := set(`cancel_at_period_end = $1`, e.CancelAtPeriodEnd); err != nil {
 			return "", err
 		}
 		outcome := fmt.Sprintf("subscription %s cancel at period end: %t", sub.ID, e.CancelAtPeriodEnd)
@@ -156,7 +156,7 @@ func (s *PaymentEventService) apply(ctx context.Context, tx *Tx, e *lobby.Paymen
 		if err != nil {
 			return "", err
 		}
-		if _, err := set(`tier = $1, price_cents = $2, currency = $3, message_cap = $4`, plan.Tier, plan.PriceCents, plan.Currency, cap); err != nil {
+		if err := set(`tier = $1, price_cents = $2, currency = $3, message_cap = $4`, plan.Tier, plan.PriceCents, plan.Currency, cap); err != nil {
 			return "", err
 		}
 		return outcome + "; now on " + plan.Tier, nil
@@ -168,7 +168,7 @@ func (s *PaymentEventService) apply(ctx context.Context, tx *Tx, e *lobby.Paymen
 		if tx.now.Before(end) {
 			end = tx.now
 		}
-		if _, err := set(`status = $1, period_end = $2`, lobby.SubscriptionCanceled, end); err != nil {
+		if err := set(`status = $1, period_end = $2`, lobby.SubscriptionCanceled, end); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("subscription %s ended", sub.ID), nil

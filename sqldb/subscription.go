@@ -218,10 +218,10 @@ func scanSubscription(row scanner) (*lobby.Subscription, error) {
 	var ref sql.NullString
 	err := row.Scan(&s.ID, &s.UserID, &s.ConsultantID, &s.Tier, &s.PriceCents, &s.Currency, &cap, &s.MessagesUsed, &s.Status,
 		&s.CancelAtPeriodEnd, &s.PeriodStart, &s.PeriodEnd, &s.RenewsItself, &ref, &s.CreatedAt)
-	s.ProviderRef = ref.String
 	if err != nil {
 		return nil, err
 	}
+	s.ProviderRef = ref.String
 	if cap.Valid {
 		s.MessageCap = &cap.Int64
 	}

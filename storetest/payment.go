@@ -409,13 +409,7 @@ func testEarnings(t *testing.T, open func(*testing.T) *Store) {
 func testUsageNotices(t *testing.T, open func(*testing.T) *Store) {
 	ctx := context.Background()
 	st := open(t)
-	_, owner := SignIn(t, st.Auth, "owner@example.com")
-	c := NewConsultant(owner.ID, "tenner")
-	cap := int64(10)
-	c.Plans = []lobby.Plan{{Tier: "ten", PriceCents: 100, MessageCap: &cap}}
-	_, err := st.Consultants.CreateConsultant(ctx, c, lobby.ValidateOptions{})
-	must(t, err)
-	sub, _ := Subscribe(t, st.Subscriptions, owner.ID, c.ID, "ten")
+	sub := cappedSubscription(t, st, "tenner", 10)
 	notices := func() []int { // the queued notices' percentages
 		jobs, err := st.QueuedJobs(ctx, "usage_notice")
 		must(t, err)
@@ -442,7 +436,7 @@ func testUsageNotices(t *testing.T, open func(*testing.T) *Store) {
 	if n := notices(); len(n) != 1 || n[0] != 85 {
 		t.Fatalf("after 9 of 10: notices %v, want one at 85", n)
 	}
-	_, err = st.Chat.FinishMessage(ctx, lobby.FinishParams{ID: last.Reply.ID, Status: lobby.MessageFailed, Error: "the model is down"})
+	_, err := st.Chat.FinishMessage(ctx, lobby.FinishParams{ID: last.Reply.ID, Status: lobby.MessageFailed, Error: "the model is down"})
 	must(t, err)
 	send() // the ninth again
 	if n := notices(); len(n) != 1 {

@@ -965,19 +965,26 @@ func testChat(t *testing.T, open func(*testing.T) *Store) {
 	WantCode(t, err, lobby.ENOTFOUND)
 }
 
+// cappedSubscription lists a consultant slug whose one plan caps a period at cap
+// messages, and subscribes its owner to it through the local flow.
+func cappedSubscription(t *testing.T, st *Store, slug string, cap int64) *lobby.Subscription {
+	t.Helper()
+	_, owner := SignIn(t, st.Auth, "owner@example.com")
+	c := NewConsultant(owner.ID, slug)
+	c.Plans = []lobby.Plan{{Tier: "capped", PriceCents: 100, MessageCap: &cap}}
+	_, err := st.Consultants.CreateConsultant(context.Background(), c, lobby.ValidateOptions{})
+	must(t, err)
+	sub, _ := Subscribe(t, st.Subscriptions, owner.ID, c.ID, "capped")
+	return sub
+}
+
 // testChatCap: 30 messages sent at once against a cap of 10 store exactly 10; the rest
 // are refused with the time left in the period, and nothing of them is stored.
 func testChatCap(t *testing.T, open func(*testing.T) *Store) {
 	ctx := context.Background()
 	st := open(t)
 	clock := st.Clock
-	_, owner := SignIn(t, st.Auth, "owner@example.com")
-	c := NewConsultant(owner.ID, "capped")
-	cap := int64(10)
-	c.Plans = []lobby.Plan{{Tier: "tiny", PriceCents: 100, MessageCap: &cap}}
-	_, err := st.Consultants.CreateConsultant(ctx, c, lobby.ValidateOptions{})
-	must(t, err)
-	sub, _ := Subscribe(t, st.Subscriptions, owner.ID, c.ID, "tiny")
+	sub := cappedSubscription(t, st, "capped", 10)
 
 	var ok, refused atomic.Int32
 	var wg sync.WaitGroup
@@ -1008,7 +1015,7 @@ func testChatCap(t *testing.T, open func(*testing.T) *Store) {
 		t.Fatalf("%d sent, %d refused, %d messages stored in %d conversations; want 10, 20, 20 (10 and their replies), 1",
 			ok.Load(), refused.Load(), len(msgs), len(cnvs))
 	}
-	got, err := st.Subscriptions.FindSubscription(ctx, owner.ID, sub.ID)
+	got, err := st.Subscriptions.FindSubscription(ctx, sub.UserID, sub.ID)
 	must(t, err)
 	if got.MessagesUsed != 10 {
 		t.Fatalf("messages_used = %d", got.MessagesUsed)
@@ -1017,7 +1024,7 @@ func testChatCap(t *testing.T, open func(*testing.T) *Store) {
 	clock.Add(lobby.SubscriptionPeriod)
 	_, err = st.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: "new month"})
 	must(t, err)
-	got, _ = st.Subscriptions.FindSubscription(ctx, owner.ID, sub.ID)
+	got, _ = st.Subscriptions.FindSubscription(ctx, sub.UserID, sub.ID)
 	if got.MessagesUsed != 1 {
 		t.Fatalf("messages_used in the new period = %d", got.MessagesUsed)
 	}
@@ -1026,7 +1033,7 @@ func testChatCap(t *testing.T, open func(*testing.T) *Store) {
 	must(t, err)
 	_, err = st.Chat.FinishMessage(ctx, lobby.FinishParams{ID: last[1].ID, Status: lobby.MessageFailed, Error: "gone"})
 	must(t, err)
-	if got, _ = st.Subscriptions.FindSubscription(ctx, owner.ID, sub.ID); got.MessagesUsed != 1 {
+	if got, _ = st.Subscriptions.FindSubscription(ctx, sub.UserID, sub.ID); got.MessagesUsed != 1 {
 		t.Fatalf("messages_used = %d after a reply of the last period failed; want 1", got.MessagesUsed)
 	}
 }

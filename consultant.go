@@ -54,6 +54,9 @@ const (
 	MaxTierLen         = 30
 	MaxPriceCents      = 10_000_000
 	MaxMessageCap      = 10_000_000
+	// MaxMessagePriceCents bounds the price of one message on a per-message plan:
+	// the most credits one user may buy.
+	MaxMessagePriceCents = MaxCreditPurchaseCents
 	// MaxFreeMessageCap bounds a free plan's messages a period: every message may
 	// become a signed POST to the consultant's URL, so none is free without end.
 	MaxFreeMessageCap = 1000
@@ -71,7 +74,16 @@ type Plan struct {
 	PriceCents int64  `json:"price_cents"`
 	Currency   string `json:"currency"`
 	MessageCap *int64 `json:"message_cap"`
+	// Per is PerMessage for a plan whose price is taken from the buyer's credits
+	// with each message; "" for one paid by the period.
+	Per string `json:"per,omitempty"`
 }
+
+// PerMessage is the Per of a plan priced per message.
+const PerMessage = "message"
+
+// PerMessage reports whether each message on the plan is paid from credits.
+func (p Plan) PerMessage() bool { return p.Per == PerMessage }
 
 // DefaultPlans are the tiers a consultant gets when it names none.
 func DefaultPlans() []Plan {
@@ -198,6 +210,7 @@ func (c *Consultant) Normalize() {
 	for i := range c.Plans {
 		c.Plans[i].Tier = strings.TrimSpace(c.Plans[i].Tier)
 		c.Plans[i].Currency = strings.ToLower(strings.TrimSpace(c.Plans[i].Currency))
+		c.Plans[i].Per = strings.ToLower(strings.TrimSpace(c.Plans[i].Per))
 		if c.Plans[i].Currency == "" {
 			c.Plans[i].Currency = "usd"
 		}
@@ -279,6 +292,18 @@ func ValidatePlans(plans []Plan) error {
 		}
 		if p.MessageCap != nil && (*p.MessageCap < 1 || *p.MessageCap > MaxMessageCap) {
 			return Errorf(EINVALID, "plan %q: message_cap must be between 1 and %d, or null for unlimited", p.Tier, MaxMessageCap)
+		}
+		switch p.Per {
+		case "":
+		case PerMessage:
+			if p.PriceCents < 1 || p.PriceCents > MaxMessagePriceCents {
+				return Errorf(EINVALID, "plan %q is priced per message: price_cents must be between 1 and %d a message", p.Tier, MaxMessagePriceCents)
+			}
+			if p.Currency != CreditCurrency {
+				return Errorf(EINVALID, "plan %q is priced per message, from credits held in %s: set its currency to %q", p.Tier, CreditCurrency, CreditCurrency)
+			}
+		default:
+			return Errorf(EINVALID, "plan %q: per %q is not known: use \"message\" for a price per message, or leave it out for a price a month", p.Tier, p.Per)
 		}
 	}
 	for _, p := range plans {

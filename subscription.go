@@ -67,18 +67,20 @@ func (s Subscription) Held() bool {
 // Subscription is a buyer's access to one consultant at one tier: the seed's "access
 // grant". Its buyer token is stored only as a hash.
 type Subscription struct {
-	ID                string    `json:"id"`
-	UserID            string    `json:"-"`
-	ConsultantID      string    `json:"-"`
-	Tier              string    `json:"tier"`
-	PriceCents        int64     `json:"price_cents"`
-	Currency          string    `json:"currency"`
-	Status            string    `json:"status"`
-	CancelAtPeriodEnd bool      `json:"cancel_at_period_end"`
-	MessageCap        *int64    `json:"message_cap"`
-	MessagesUsed      int64     `json:"messages_used"`
-	PeriodStart       time.Time `json:"period_start"`
-	PeriodEnd         time.Time `json:"period_end"`
+	ID                string `json:"id"`
+	UserID            string `json:"-"`
+	ConsultantID      string `json:"-"`
+	Tier              string `json:"tier"`
+	PriceCents        int64  `json:"price_cents"`
+	Currency          string `json:"currency"`
+	Status            string `json:"status"`
+	CancelAtPeriodEnd bool   `json:"cancel_at_period_end"`
+	MessageCap        *int64 `json:"message_cap"`
+	// Per is the plan's: PerMessage when each message is paid from credits.
+	Per          string    `json:"per,omitempty"`
+	MessagesUsed int64     `json:"messages_used"`
+	PeriodStart  time.Time `json:"period_start"`
+	PeriodEnd    time.Time `json:"period_end"`
 	// RenewsItself is set when the subscription's provider has nothing to collect, as
 	// local payments: each period then renews by itself at its end. Otherwise only the
 	// provider renews it, when it has been paid.
@@ -117,6 +119,10 @@ type CheckoutResult struct {
 	Checkout     *Checkout
 	Subscription *Subscription
 	BuyerToken   string
+	// Credits is set instead of Checkout for a purchase of credits, with the
+	// user's Balance once it is paid.
+	Credits *CreditCheckout
+	Balance *Balance
 }
 
 // SubscriptionService keeps checkouts and subscriptions.
@@ -205,23 +211,25 @@ type StartCheckoutParams struct {
 // returns the checkout with the URL where the buyer pays, the provider's refusal to
 // sell (SaleChecker), or CreateCheckout's errors.
 func StartCheckout(ctx context.Context, p StartCheckoutParams) (*Checkout, error) {
+	plan, err := p.Consultant.Plan(p.Tier)
+	if err != nil {
+		return nil, err
+	}
 	if sc, ok := p.Payments.(SaleChecker); ok {
-		plan, err := p.Consultant.Plan(p.Tier)
-		if err != nil {
-			return nil, err
-		}
 		if err := sc.CheckSale(ctx, p.Consultant, *plan); err != nil {
 			return nil, err
 		}
 	}
+	// A per-message plan collects nothing by the period: its periods renew by
+	// themselves, and each message is paid from credits.
 	c := &Checkout{UserID: p.UserID, ConsultantID: p.Consultant.ID, Provider: p.Payments.Name(), Plan: Plan{Tier: p.Tier},
-		RenewsItself: p.Payments.RenewsItself()}
+		RenewsItself: p.Payments.RenewsItself() || plan.PerMessage()}
 	if err := p.Subscriptions.CreateCheckout(ctx, c); err != nil {
 		return nil, err
 	}
-	if _, confirms := p.Payments.(CheckoutConfirmer); c.Plan.PriceCents == 0 && !confirms {
-		// Nothing to collect: a provider that collects is not asked, and the
-		// checkout is born complete; its first read carries the buyer token.
+	if _, confirms := p.Payments.(CheckoutConfirmer); c.Plan.PerMessage() || c.Plan.PriceCents == 0 && !confirms {
+		// Nothing to collect now: the provider is not asked, and the checkout is
+		// born complete; its first read carries the buyer token.
 		if err := p.Subscriptions.CompleteCheckout(ctx, c.ID, c.UserID); err != nil {
 			return nil, err
 		}
@@ -244,6 +252,8 @@ type Usage struct {
 	MessageCap   *int64    `json:"message_cap"`
 	MessagesUsed int64     `json:"messages_used"`
 	PeriodEnd    time.Time `json:"period_end"`
+	// CreditsCents is the user's balance, on a per-message plan only.
+	CreditsCents *int64 `json:"credits_cents,omitempty"`
 }
 
 // Usage returns the subscription's usage.

@@ -212,6 +212,7 @@ func (a *App) Open(ctx context.Context) error {
 	a.Consult = &chat.Service{Chat: svc.Chat, Consultants: svc.Consultants, Events: a.Events, LLM: a.LLM, Logger: log,
 		Retriever: a.Retriever, ReplyTimeout: cfg.ReplyTimeout}
 	db.ReplyWatch = a.Consult.JobTimeout()
+	db.FeePercent = cfg.PlatformFeePercent
 
 	a.Registry = prometheus.NewRegistry()
 	payloads := &deliver.Events{Chat: svc.Chat, ReplyURL: cfg.BaseURL + "/api/v1/reply"}
@@ -255,7 +256,8 @@ func (a *App) Open(ctx context.Context) error {
 		Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Chat: svc.Chat, Deliveries: svc.Deliveries,
 		Knowledge: svc.Knowledge, Retriever: a.Retriever,
 		Inbox:   &deliver.Inbox{Deliveries: svc.Deliveries, Events: a.Events, Payloads: payloads},
-		Consult: a.Consult, Events: a.Events, Payments: a.Payments, PaymentEvents: svc.PaymentEvents, PaymentRefs: svc.PaymentRefs, Earnings: svc.PaymentEvents, Mailer: a.Mailer,
+		Consult: a.Consult, Events: a.Events, Payments: a.Payments, PaymentEvents: svc.PaymentEvents, PaymentRefs: svc.PaymentRefs, Earnings: svc.PaymentEvents,
+		Credits: svc.Credits, Mailer: a.Mailer,
 		Ready: db.Ready, Logger: log, Dev: cfg.Dev, BaseURL: cfg.BaseURL,
 		PublicRateLimit: cfg.PublicRateLimit, CodeRateLimit: cfg.CodeRateLimit, ReplyRateLimit: cfg.ReplyRateLimit,
 		TokenRateLimit: cfg.TokenRateLimit, TrustedProxies: cfg.TrustedProxies, StreamLimit: cfg.StreamLimit,

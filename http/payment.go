@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/http/request"
 	"github.com/lobby-dev/lobby/http/response"
 )
 
@@ -100,6 +101,43 @@ func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	response.JSON(w, http.StatusOK, sub.Usage())
+	u := sub.Usage()
+	if sub.Per == lobby.PerMessage {
+		b, err := s.Credits.FindBalance(r.Context(), p.UserID)
+		if err != nil {
+			return err
+		}
+		u.CreditsCents = &b.BalanceCents
+	}
+	response.JSON(w, http.StatusOK, u)
+	return nil
+}
+
+// handleCredits reports the user's balance.
+func (s *Server) handleCredits(w http.ResponseWriter, r *http.Request) error {
+	b, err := s.Credits.FindBalance(r.Context(), caller(r).UserID)
+	if err != nil {
+		return err
+	}
+	response.JSON(w, http.StatusOK, b)
+	return nil
+}
+
+// handleCreditsCheckout opens a purchase of credits, paid like any checkout.
+func (s *Server) handleCreditsCheckout(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		AmountCents *int64 `json:"amount_cents"`
+	}
+	if err := request.DecodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	if in.AmountCents == nil {
+		return lobby.Errorf(lobby.EINVALID, "amount_cents is required: an integer from %d to %d", lobby.MinCreditPurchaseCents, lobby.MaxCreditPurchaseCents)
+	}
+	c, err := lobby.BuyCredits(r.Context(), s.Credits, s.Payments, caller(r).UserID, *in.AmountCents)
+	if err != nil {
+		return err
+	}
+	response.JSON(w, http.StatusCreated, map[string]any{"checkout_id": c.ID, "checkout_url": c.URL, "expires_at": c.ExpiresAt})
 	return nil
 }

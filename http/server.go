@@ -47,6 +47,7 @@ type Server struct {
 	PaymentEvents lobby.PaymentEventService
 	PaymentRefs   lobby.PaymentRefService
 	Earnings      lobby.EarningsService
+	Credits       lobby.CreditService
 	Mailer        lobby.Mailer
 	Mailbox       Mailbox // nil unless the console mailer runs
 	Pages         Pages
@@ -149,6 +150,8 @@ func (s *Server) routes() []route {
 
 		{"POST /api/v1/chat", buyer, s.handleChat},
 		{"GET /api/v1/usage", buyer, s.handleUsage},
+		{"GET /api/v1/credits", user, s.handleCredits},
+		{"POST /api/v1/credits/checkout", user, s.handleCreditsCheckout},
 		{"POST /api/chat", buyer, s.handleChat},
 		{"GET /api/v1/conversations", reader, s.handleConversationList},
 		{"POST /api/v1/conversations", buyer, s.handleConversationCreate},

@@ -62,16 +62,26 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) error {
 // checkoutView is a checkout as its buyer reads it.
 type checkoutView struct {
 	ID           string            `json:"id"`
+	Kind         string            `json:"kind"` // "subscription"
 	Status       string            `json:"status"`
 	CheckoutURL  string            `json:"checkout_url"`
 	Tier         string            `json:"tier"`
 	PriceCents   int64             `json:"price_cents"`
 	Currency     string            `json:"currency"`
 	MessageCap   *int64            `json:"message_cap"`
+	Per          string            `json:"per,omitempty"`
 	CreatedAt    time.Time         `json:"created_at"`
 	ExpiresAt    time.Time         `json:"expires_at"`
 	Subscription *subscriptionView `json:"subscription,omitempty"`
 	BuyerToken   string            `json:"buyer_token,omitempty"`
+}
+
+// creditCheckoutView is a purchase of credits as its buyer reads it, with the balance
+// once it is paid.
+type creditCheckoutView struct {
+	*lobby.CreditCheckout
+	Kind    string         `json:"kind"` // "credits"
+	Balance *lobby.Balance `json:"balance,omitempty"`
 }
 
 func (s *Server) writeCheckout(w http.ResponseWriter, r *http.Request, userID, id string) error {
@@ -79,9 +89,13 @@ func (s *Server) writeCheckout(w http.ResponseWriter, r *http.Request, userID, i
 	if err != nil {
 		return err
 	}
+	if res.Credits != nil {
+		response.JSON(w, http.StatusOK, creditCheckoutView{CreditCheckout: res.Credits, Kind: "credits", Balance: res.Balance})
+		return nil
+	}
 	c := res.Checkout
-	v := checkoutView{ID: c.ID, Status: c.Status, CheckoutURL: c.URL, Tier: c.Plan.Tier, PriceCents: c.Plan.PriceCents,
-		Currency: c.Plan.Currency, MessageCap: c.Plan.MessageCap, CreatedAt: c.CreatedAt, ExpiresAt: c.ExpiresAt, BuyerToken: res.BuyerToken}
+	v := checkoutView{ID: c.ID, Kind: "subscription", Status: c.Status, CheckoutURL: c.URL, Tier: c.Plan.Tier, PriceCents: c.Plan.PriceCents,
+		Currency: c.Plan.Currency, MessageCap: c.Plan.MessageCap, Per: c.Plan.Per, CreatedAt: c.CreatedAt, ExpiresAt: c.ExpiresAt, BuyerToken: res.BuyerToken}
 	if res.Subscription != nil {
 		views, err := s.subscriptionViews(r, []*lobby.Subscription{res.Subscription})
 		if err != nil {

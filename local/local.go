@@ -15,13 +15,22 @@ type Payments struct {
 	BaseURL string
 }
 
-var _ lobby.CheckoutConfirmer = (*Payments)(nil)
+var (
+	_ lobby.CheckoutConfirmer = (*Payments)(nil)
+	_ lobby.CreditSeller      = (*Payments)(nil)
+)
 
 // Name implements lobby.Payments.
 func (p *Payments) Name() string { return "local" }
 
 // StartCheckout implements lobby.Payments.
 func (p *Payments) StartCheckout(ctx context.Context, c *lobby.Checkout, consultant *lobby.Consultant) (string, string, error) {
+	return c.ID, strings.TrimSuffix(p.BaseURL, "/") + "/checkout/" + c.ID, nil
+}
+
+// StartCreditCheckout implements lobby.CreditSeller: credits are bought on the same
+// confirm page.
+func (p *Payments) StartCreditCheckout(ctx context.Context, c *lobby.CreditCheckout) (string, string, error) {
 	return c.ID, strings.TrimSuffix(p.BaseURL, "/") + "/checkout/" + c.ID, nil
 }
 

@@ -86,15 +86,24 @@ func (s *ChatService) CreateExchange(ctx context.Context, p lobby.ExchangeParams
 		}
 		sub.MessagesUsed++
 		ex.Usage = sub.Usage()
+		// The message's id before its reply's: ids sort in the order they are made.
+		messageID, replyID := lobby.NewID(lobby.PrefixMessage), lobby.NewID(lobby.PrefixMessage)
+		if sub.Per == lobby.PerMessage {
+			left, err := s.db.spendCredits(ctx, tx, sub, replyID)
+			if err != nil {
+				return err
+			}
+			ex.Usage.CreditsCents = &left
+		}
 		if err := s.db.noticeUsage(ctx, tx, sub); err != nil {
 			return err
 		}
 		if ex.Conversation, err = s.db.touchConversation(ctx, tx, sub, p.ConversationID); err != nil {
 			return err
 		}
-		ex.Message = &lobby.Message{ID: lobby.NewID(lobby.PrefixMessage), ConversationID: ex.Conversation.ID, Role: lobby.RoleBuyer,
+		ex.Message = &lobby.Message{ID: messageID, ConversationID: ex.Conversation.ID, Role: lobby.RoleBuyer,
 			Content: p.Content, Status: lobby.MessageComplete, CreatedAt: tx.now, UpdatedAt: tx.now}
-		ex.Reply = &lobby.Message{ID: lobby.NewID(lobby.PrefixMessage), ConversationID: ex.Conversation.ID, Role: lobby.RoleConsultant,
+		ex.Reply = &lobby.Message{ID: replyID, ConversationID: ex.Conversation.ID, Role: lobby.RoleConsultant,
 			Status: lobby.MessageStreaming, CreatedAt: tx.now, UpdatedAt: tx.now}
 		if err := insertMessages(ctx, tx, ex.Message, ex.Reply); err != nil {
 			return err
@@ -352,13 +361,16 @@ func encodeSources(ss []lobby.MessageSource) string {
 }
 
 // refund gives back to its subscription the message that reply, just failed, answered:
-// a message that got no reply is not counted against the cap. A message of a period
-// that has passed is not given back to the new one.
+// a message that got no reply is not counted against the cap, nor paid for. A message
+// of a period that has passed is not given back to the new one; its credits are.
 func refund(ctx context.Context, tx *Tx, reply *lobby.Message) error {
 	_, err := tx.ExecContext(ctx, `UPDATE subscriptions SET messages_used = messages_used - 1, updated_at = $1
 		WHERE id = (SELECT subscription_id FROM conversations WHERE id = $2) AND messages_used > 0 AND period_start <= $3`,
 		tx.now, reply.ConversationID, reply.CreatedAt)
-	return err
+	if err != nil {
+		return err
+	}
+	return refundCredits(ctx, tx, reply.ID)
 }
 
 // RestartMessage implements lobby.ChatService.

@@ -106,8 +106,8 @@ func (db *DB) slugConflict(err error, slug string) error {
 
 func insertPlans(ctx context.Context, tx *Tx, consultantID string, plans []lobby.Plan) error {
 	for i, p := range plans {
-		_, err := tx.ExecContext(ctx, `INSERT INTO plans (consultant_id, tier, position, price_cents, currency, message_cap)
-			VALUES ($1, $2, $3, $4, $5, $6)`, consultantID, p.Tier, i, p.PriceCents, p.Currency, p.MessageCap)
+		_, err := tx.ExecContext(ctx, `INSERT INTO plans (consultant_id, tier, position, price_cents, currency, message_cap, per)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, consultantID, p.Tier, i, p.PriceCents, p.Currency, p.MessageCap, p.Per)
 		if err != nil {
 			return err
 		}
@@ -127,7 +127,7 @@ func loadPlans(ctx context.Context, q querier, cs []*lobby.Consultant) error {
 		c.Plans = []lobby.Plan{}
 		args[i] = c.ID
 	}
-	rows, err := q.QueryContext(ctx, `SELECT consultant_id, tier, price_cents, currency, message_cap FROM plans
+	rows, err := q.QueryContext(ctx, `SELECT consultant_id, tier, price_cents, currency, message_cap, per FROM plans
 		WHERE consultant_id IN (`+placeholders(1, len(args))+`) ORDER BY consultant_id, position`, args...)
 	if err != nil {
 		return err
@@ -137,7 +137,7 @@ func loadPlans(ctx context.Context, q querier, cs []*lobby.Consultant) error {
 		var id string
 		var p lobby.Plan
 		var cap sql.NullInt64
-		if err := rows.Scan(&id, &p.Tier, &p.PriceCents, &p.Currency, &cap); err != nil {
+		if err := rows.Scan(&id, &p.Tier, &p.PriceCents, &p.Currency, &cap, &p.Per); err != nil {
 			return err
 		}
 		if cap.Valid {

@@ -41,6 +41,8 @@ type DB struct {
 	// ReplyWatch is how long after a managed reply is born its job runs, to produce it
 	// again if the process producing it died; 0 runs the job at once.
 	ReplyWatch time.Duration
+	// FeePercent is the platform's share of each message paid from credits.
+	FeePercent float64
 
 	services Services
 }
@@ -60,9 +62,9 @@ func New(read, write *sql.DB, d Dialect, driver riverdriver.Driver[*sql.Tx]) (*D
 	if err != nil {
 		return nil, fmt.Errorf("job queue: %w", err)
 	}
-	db := &DB{read: read, write: write, dialect: d, driver: driver, jobs: jobs, Now: time.Now}
+	db := &DB{read: read, write: write, dialect: d, driver: driver, jobs: jobs, Now: time.Now, FeePercent: lobby.DefaultPlatformFeePercent}
 	db.services = Services{Auth: &AuthService{db}, Consultants: &ConsultantService{db}, Subscriptions: &SubscriptionService{db},
-		Chat: &ChatService{db}, Deliveries: &DeliveryService{db}, Knowledge: &KnowledgeService{db: db}, PaymentEvents: &PaymentEventService{db}, PaymentRefs: &PaymentRefService{db}}
+		Chat: &ChatService{db}, Deliveries: &DeliveryService{db}, Knowledge: &KnowledgeService{db: db}, PaymentEvents: &PaymentEventService{db}, PaymentRefs: &PaymentRefService{db}, Credits: &CreditService{db}}
 	return db, nil
 }
 
@@ -76,6 +78,7 @@ type Services struct {
 	Knowledge     *KnowledgeService
 	PaymentEvents *PaymentEventService
 	PaymentRefs   *PaymentRefService
+	Credits       *CreditService
 }
 
 // Services returns the services over db.

@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/lobby-dev/lobby"
@@ -207,6 +209,9 @@ func (s *PaymentEventService) paidCheckout(ctx context.Context, tx *Tx, e *lobby
 	default:
 		return "", err
 	}
+	if subID == "" {
+		return fmt.Sprintf("checkout %s completed: credits added", e.CheckoutID), nil
+	}
 	if e.SubscriptionRef != "" {
 		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET provider_ref = $1, customer_ref = $2, renews_itself = FALSE, updated_at = $3 WHERE id = $4`,
 			e.SubscriptionRef, nullIfEmpty(e.CustomerRef), tx.now, subID); err != nil {
@@ -262,6 +267,16 @@ func (s *PaymentEventService) FindEarnings(ctx context.Context, consultantID str
 	defer rows.Close()
 	var out []lobby.Earnings
 	at := map[[2]string]int{} // month and currency → index in out
+	add := func(period, currency string, gross, fee int64, charges int) {
+		k := [2]string{period, currency}
+		i, ok := at[k]
+		if !ok {
+			i, at[k] = len(out), len(out)
+			out = append(out, lobby.Earnings{Period: period, Currency: currency})
+		}
+		e := &out[i]
+		e.GrossCents, e.FeeCents, e.NetCents, e.Charges = e.GrossCents+gross, e.FeeCents+fee, e.NetCents+gross-fee, e.Charges+charges
+	}
 	for rows.Next() {
 		var kind, currency string
 		var gross, fee int64
@@ -269,18 +284,32 @@ func (s *PaymentEventService) FindEarnings(ctx context.Context, consultantID str
 		if err := rows.Scan(&kind, &gross, &fee, &currency, &when); err != nil {
 			return nil, err
 		}
-		k := [2]string{when.UTC().Format("2006-01"), currency}
-		i, ok := at[k]
-		if !ok {
-			i, at[k] = len(out), len(out)
-			out = append(out, lobby.Earnings{Period: k[0], Currency: currency})
-		}
-		e := &out[i]
-		e.GrossCents, e.FeeCents, e.NetCents = e.GrossCents+gross, e.FeeCents+fee, e.NetCents+gross-fee
+		charges := 0
 		if kind == "charge" {
-			e.Charges++
+			charges = 1
 		}
+		add(when.UTC().Format("2006-01"), currency, gross, fee, charges)
 	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Messages paid from credits, summed by the database: one row each.
+	rows, err = s.db.read.QueryContext(ctx, `SELECT period, currency, sum(gross_cents), sum(fee_cents), count(*) FROM credit_spends
+		WHERE consultant_id = $1 AND period >= $2 GROUP BY period, currency`, consultantID, since.Format("2006-01"))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var period, currency string
+		var gross, fee int64
+		var n int
+		if err := rows.Scan(&period, &currency, &gross, &fee, &n); err != nil {
+			return nil, err
+		}
+		add(period, currency, gross, fee, n)
+	}
+	slices.SortStableFunc(out, func(a, b lobby.Earnings) int { return strings.Compare(b.Period, a.Period) })
 	return out, rows.Err()
 }
 

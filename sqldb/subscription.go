@@ -33,25 +33,17 @@ func (s *SubscriptionService) CreateCheckout(ctx context.Context, c *lobby.Check
 		} else if lobby.ErrorCode(err) != lobby.ENOTFOUND {
 			return err
 		}
-		if err := lockUser(ctx, tx, c.UserID); err != nil {
+		if err := s.db.checkOpenCheckouts(ctx, tx, c.UserID); err != nil {
 			return err
-		}
-		var open int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM checkouts WHERE user_id = $1 AND status = $2 AND expires_at > $3`,
-			c.UserID, lobby.CheckoutOpen, tx.now).Scan(&open); err != nil {
-			return err
-		}
-		if open >= lobby.MaxOpenCheckouts {
-			return lobby.Errorf(lobby.ECONFLICT, "you have %d checkouts open, the most one user may; complete one, or wait a day for them to expire", open)
 		}
 		c.ID = lobby.NewID(lobby.PrefixCheckout)
 		c.Plan = *plan
 		c.Status = lobby.CheckoutOpen
 		c.CreatedAt = tx.now
 		c.ExpiresAt = tx.now.Add(lobby.CheckoutTTL)
-		_, err = tx.ExecContext(ctx, `INSERT INTO checkouts (id, user_id, consultant_id, tier, price_cents, currency, message_cap,
-			status, provider, renews_itself, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			c.ID, c.UserID, c.ConsultantID, plan.Tier, plan.PriceCents, plan.Currency, plan.MessageCap,
+		_, err = tx.ExecContext(ctx, `INSERT INTO checkouts (id, user_id, consultant_id, tier, price_cents, currency, message_cap, per,
+			status, provider, renews_itself, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			c.ID, c.UserID, c.ConsultantID, plan.Tier, plan.PriceCents, plan.Currency, plan.MessageCap, plan.Per,
 			c.Status, c.Provider, c.RenewsItself, c.CreatedAt, c.ExpiresAt)
 		return err
 	})
@@ -97,7 +89,7 @@ func (s *SubscriptionService) SetCheckoutProvider(ctx context.Context, id, ref, 
 	})
 }
 
-const checkoutColumns = `id, user_id, consultant_id, tier, price_cents, currency, message_cap, status, provider, provider_ref,
+const checkoutColumns = `id, user_id, consultant_id, tier, price_cents, currency, message_cap, per, status, provider, provider_ref,
 	url, subscription_id, token_revealed, renews_itself, created_at, expires_at`
 
 func scanCheckout(row scanner) (*lobby.Checkout, bool, error) {
@@ -105,7 +97,7 @@ func scanCheckout(row scanner) (*lobby.Checkout, bool, error) {
 	var cap sql.NullInt64
 	var sub sql.NullString
 	var revealed bool
-	err := row.Scan(&c.ID, &c.UserID, &c.ConsultantID, &c.Plan.Tier, &c.Plan.PriceCents, &c.Plan.Currency, &cap, &c.Status,
+	err := row.Scan(&c.ID, &c.UserID, &c.ConsultantID, &c.Plan.Tier, &c.Plan.PriceCents, &c.Plan.Currency, &cap, &c.Plan.Per, &c.Status,
 		&c.Provider, &c.ProviderRef, &c.URL, &sub, &revealed, &c.RenewsItself, &c.CreatedAt, &c.ExpiresAt)
 	if err != nil {
 		return nil, false, err
@@ -121,6 +113,9 @@ func scanCheckout(row scanner) (*lobby.Checkout, bool, error) {
 // FindCheckout implements lobby.SubscriptionService.
 func (s *SubscriptionService) FindCheckout(ctx context.Context, userID, id string) (*lobby.CheckoutResult, error) {
 	c, revealed, err := scanCheckout(s.db.read.QueryRowContext(ctx, `SELECT `+checkoutColumns+` FROM checkouts WHERE id = $1 AND user_id = $2`, id, userID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return s.db.findCreditCheckout(ctx, userID, id)
+	}
 	if err != nil {
 		return nil, notFound(err, "no checkout %q of yours", id)
 	}
@@ -163,9 +158,12 @@ func (s *SubscriptionService) CompleteCheckout(ctx context.Context, id, userID s
 }
 
 // completeCheckout is CompleteCheckout in tx. It returns the subscription the checkout
-// made, now or before.
+// made, now or before; "" for a purchase of credits, which makes none.
 func (db *DB) completeCheckout(ctx context.Context, tx *Tx, id, userID string) (string, error) {
 	c, _, err := scanCheckout(tx.QueryRowContext(ctx, `SELECT `+checkoutColumns+` FROM checkouts WHERE id = $1`+db.dialect.ForUpdate(), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", db.completeCreditCheckout(ctx, tx, id, userID)
+	}
 	if err == nil && userID != "" && c.UserID != userID {
 		err = sql.ErrNoRows // another buyer's checkout does not exist for this one
 	}
@@ -194,9 +192,9 @@ func (db *DB) completeCheckout(ctx context.Context, tx *Tx, id, userID string) (
 	}
 	subID := lobby.NewID(lobby.PrefixSubscription)
 	_, err = tx.ExecContext(ctx, `INSERT INTO subscriptions (id, user_id, consultant_id, checkout_id, tier, price_cents, currency,
-		message_cap, messages_used, status, cancel_at_period_end, period_start, period_end, renews_itself, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11, $12, $13, $14, $15)`,
-		subID, c.UserID, c.ConsultantID, c.ID, c.Plan.Tier, c.Plan.PriceCents, c.Plan.Currency, c.Plan.MessageCap,
+		message_cap, per, messages_used, status, cancel_at_period_end, period_start, period_end, renews_itself, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12, $13, $14, $15, $16)`,
+		subID, c.UserID, c.ConsultantID, c.ID, c.Plan.Tier, c.Plan.PriceCents, c.Plan.Currency, c.Plan.MessageCap, c.Plan.Per,
 		lobby.SubscriptionActive, archived.Valid, tx.now, tx.now.Add(lobby.SubscriptionPeriod), c.RenewsItself, tx.now, tx.now)
 	if err != nil {
 		if db.dialect.IsUniqueViolation(err) {
@@ -209,14 +207,14 @@ func (db *DB) completeCheckout(ctx context.Context, tx *Tx, id, userID string) (
 	return subID, err
 }
 
-const subscriptionColumns = `id, user_id, consultant_id, tier, price_cents, currency, message_cap, messages_used, status,
+const subscriptionColumns = `id, user_id, consultant_id, tier, price_cents, currency, message_cap, per, messages_used, status,
 	cancel_at_period_end, period_start, period_end, renews_itself, provider_ref, created_at`
 
 func scanSubscription(row scanner) (*lobby.Subscription, error) {
 	var s lobby.Subscription
 	var cap sql.NullInt64
 	var ref sql.NullString
-	err := row.Scan(&s.ID, &s.UserID, &s.ConsultantID, &s.Tier, &s.PriceCents, &s.Currency, &cap, &s.MessagesUsed, &s.Status,
+	err := row.Scan(&s.ID, &s.UserID, &s.ConsultantID, &s.Tier, &s.PriceCents, &s.Currency, &cap, &s.Per, &s.MessagesUsed, &s.Status,
 		&s.CancelAtPeriodEnd, &s.PeriodStart, &s.PeriodEnd, &s.RenewsItself, &ref, &s.CreatedAt)
 	if err != nil {
 		return nil, err

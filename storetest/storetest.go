@@ -25,6 +25,7 @@ type Store struct {
 	PaymentEvents lobby.PaymentEventService
 	PaymentRefs   lobby.PaymentRefService
 	Earnings      lobby.EarningsService
+	Credits       lobby.CreditService
 	// QueuedJobs returns the JSON arguments of the queued jobs of a kind.
 	QueuedJobs func(ctx context.Context, kind string) ([]string, error)
 	// Events is where the services publish what their writes changed, after commit.
@@ -70,6 +71,8 @@ func Exercise(t *testing.T, open func(t *testing.T) *Store) {
 		{"PaymentRefs", testPaymentRefs},
 		{"Earnings", testEarnings},
 		{"UsageNotices", testUsageNotices},
+		{"Credits", testCredits},
+		{"CreditsConcurrent", testCreditsConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"strings"
 
@@ -50,11 +49,12 @@ type Payments struct {
 }
 
 var (
-	_ lobby.Payments    = (*Payments)(nil)
-	_ lobby.SaleChecker = (*Payments)(nil)
-	_ lobby.Payouts     = (*Payments)(nil)
-	_ lobby.EventReader = (*Payments)(nil)
-	_ lobby.Canceler    = (*Payments)(nil)
+	_ lobby.Payments     = (*Payments)(nil)
+	_ lobby.SaleChecker  = (*Payments)(nil)
+	_ lobby.Payouts      = (*Payments)(nil)
+	_ lobby.CreditSeller = (*Payments)(nil)
+	_ lobby.EventReader  = (*Payments)(nil)
+	_ lobby.Canceler     = (*Payments)(nil)
 )
 
 // New returns the provider, or an error naming the setting that is missing.
@@ -141,6 +141,39 @@ func (p *Payments) StartCheckout(ctx context.Context, c *lobby.Checkout, consult
 	s, err := p.client.V1CheckoutSessions.Create(ctx, params)
 	if err != nil {
 		return "", "", upstream("open a Checkout Session", err)
+	}
+	return s.ID, s.URL, nil
+}
+
+// StartCreditCheckout implements lobby.CreditSeller: a Checkout Session in payment
+// mode for the amount, paid to the platform, which holds credits until they are spent
+// and earned by the consultants' owners (the earnings ledger).
+func (p *Payments) StartCreditCheckout(ctx context.Context, c *lobby.CreditCheckout) (string, string, error) {
+	buyer, err := p.users.FindUserByID(ctx, c.UserID)
+	if err != nil {
+		return "", "", err
+	}
+	params := &stripe.CheckoutSessionCreateParams{
+		Mode: stripe.String(string(stripe.CheckoutSessionModePayment)),
+		LineItems: []*stripe.CheckoutSessionCreateLineItemParams{{
+			PriceData: &stripe.CheckoutSessionCreateLineItemPriceDataParams{
+				Currency:    stripe.String(c.Currency),
+				UnitAmount:  stripe.Int64(c.AmountCents),
+				ProductData: &stripe.CheckoutSessionCreateLineItemPriceDataProductDataParams{Name: stripe.String("Lobby credits")},
+			},
+			Quantity: stripe.Int64(1),
+		}},
+		ClientReferenceID: stripe.String(c.ID),
+		CustomerEmail:     stripe.String(buyer.Email),
+		SuccessURL:        stripe.String(p.cfg.BaseURL + "/checkout/" + c.ID),
+		CancelURL:         stripe.String(p.cfg.BaseURL + "/"),
+		Metadata:          map[string]string{"lobby_checkout_id": c.ID, "lobby_kind": "credits"},
+		ExpiresAt:         stripe.Int64(c.ExpiresAt.Unix()),
+	}
+	params.SetIdempotencyKey("checkout-" + c.ID)
+	s, err := p.client.V1CheckoutSessions.Create(ctx, params)
+	if err != nil {
+		return "", "", upstream("open a Checkout Session for credits", err)
 	}
 	return s.ID, s.URL, nil
 }
@@ -243,7 +276,7 @@ func (p *Payments) CancelAtPeriodEnd(ctx context.Context, ref string, cancel boo
 
 // fee is the platform's share of amount, in the smallest unit, rounded half up.
 func (p *Payments) fee(amount int64) int64 {
-	return int64(math.Round(float64(amount) * p.cfg.PlatformFeePercent / 100))
+	return lobby.PlatformFee(amount, p.cfg.PlatformFeePercent)
 }
 
 // upstream reports a failed call to Stripe in words a user can act on; Stripe's own

@@ -140,6 +140,11 @@ func (h *Handler) checkoutPage(w http.ResponseWriter, r *http.Request, p *lobby.
 	if err != nil {
 		return err
 	}
+	if res.Credits != nil {
+		return h.render(w, r, http.StatusOK, "credits", page{Title: "Buy credits", Data: map[string]any{
+			"Checkout": res.Credits, "Balance": res.Balance, "Local": h.confirmer() != nil,
+		}})
+	}
 	c, err := h.cfg.Consultants.FindConsultantByID(ctx, res.Checkout.ConsultantID)
 	if err != nil {
 		return err

@@ -59,7 +59,8 @@ func New(cfg Config) *Handler {
 	}
 	h := &Handler{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
 	funcs := template.FuncMap{
-		"price": func(p lobby.Plan) string { return formatPrice(p.PriceCents, p.Currency) },
+		"price": planPrice,
+		"cents": formatPrice,
 		"cap": func(c *int64) string {
 			if c == nil {
 				return "unlimited messages"
@@ -225,6 +226,18 @@ func formatPrice(cents int64, currency string) string {
 		return s + " " + c
 	}
 	return "$" + s
+}
+
+// planPrice writes what a plan costs: "$29 a month", "$0.05 a message, from credits",
+// "free".
+func planPrice(p lobby.Plan) string {
+	switch {
+	case p.PerMessage():
+		return formatPrice(p.PriceCents, p.Currency) + " a message, from credits"
+	case p.PriceCents == 0:
+		return "free"
+	}
+	return formatPrice(p.PriceCents, p.Currency) + " a month"
 }
 
 // formatTime writes a moment in UTC to the second: 2026-11-01 12:00:05 UTC.

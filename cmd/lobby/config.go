@@ -53,7 +53,7 @@ func parseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.StringVar(&c.StripeSecretKey, "stripe-secret-key", "", "Stripe secret key (sk_live_... or sk_test_...), for --payments stripe")
 	fs.StringVar(&c.StripeSecrets, "stripe-webhook-secret", "", "Stripe webhook signing secrets (whsec_...), comma-separated when the account's and the Connect endpoint's differ")
 	fs.StringVar(&c.StripeAPIURL, "stripe-api-url", "", "base URL of Stripe's API, such as stripe-mock's http://localhost:12111 (default Stripe's own)")
-	fs.Float64Var(&c.PlatformFeePercent, "platform-fee-percent", 10, "the platform's share of each charge, in per cent, with --payments stripe")
+	fs.Float64Var(&c.PlatformFeePercent, "platform-fee-percent", 10, "the platform's share of each charge and of each message paid from credits, in per cent")
 	fs.IntVar(&c.PublicRateLimit, "public-rate-limit", 10, "requests a minute per IP on public routes; 0 turns it off")
 	fs.IntVar(&c.CodeRateLimit, "code-rate-limit", 10, "sign-in codes an hour one IP may ask for, to any emails; 0 turns it off")
 	fs.IntVar(&c.TokenRateLimit, "token-rate-limit", 120, "requests a minute per token on public routes, for authenticated callers; 0 turns it off")

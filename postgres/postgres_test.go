@@ -29,3 +29,10 @@ func BenchmarkKnowledgeSearch10k(b *testing.B) {
 	}
 	storetest.BenchmarkKnowledgeSearch(b, storetest.Postgres, 10_000)
 }
+
+func BenchmarkSend(b *testing.B) {
+	if os.Getenv(storetest.PostgresURLVar) == "" {
+		b.Skipf("PostgreSQL not tested: set %s to a server's URL (CI does)", storetest.PostgresURLVar)
+	}
+	storetest.BenchmarkSend(b, storetest.Postgres)
+}

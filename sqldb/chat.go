@@ -81,20 +81,15 @@ func (s *ChatService) CreateExchange(ctx context.Context, p lobby.ExchangeParams
 			e.RetryAfter = sub.PeriodEnd.Sub(tx.now)
 			return e
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET messages_used = messages_used + 1, updated_at = $1 WHERE id = $2`, tx.now, sub.ID); err != nil {
+		// The message's id before its reply's: ids sort in the order they are made.
+		messageID, replyID := lobby.NewID(lobby.PrefixMessage), lobby.NewID(lobby.PrefixMessage)
+		credits, err := s.db.countMessage(ctx, tx, sub, replyID)
+		if err != nil {
 			return err
 		}
 		sub.MessagesUsed++
 		ex.Usage = sub.Usage()
-		// The message's id before its reply's: ids sort in the order they are made.
-		messageID, replyID := lobby.NewID(lobby.PrefixMessage), lobby.NewID(lobby.PrefixMessage)
-		if sub.Per == lobby.PerMessage {
-			left, err := s.db.spendCredits(ctx, tx, sub, replyID)
-			if err != nil {
-				return err
-			}
-			ex.Usage.CreditsCents = &left
-		}
+		ex.Usage.CreditsCents = credits
 		if err := s.db.noticeUsage(ctx, tx, sub); err != nil {
 			return err
 		}

@@ -134,29 +134,48 @@ func (db *DB) completeCreditCheckout(ctx context.Context, tx *Tx, id, userID str
 	return err
 }
 
-// spendCredits takes a message's price from the balance of the subscription's user,
-// and records who earned it, keyed by the reply it pays for. It returns the balance
-// left, or EPAYMENT when the balance is too small: the caller's transaction then
-// stores nothing. The conditional UPDATE is what keeps concurrent sends from taking a
-// balance below zero: each waits for the row, then sees what the others left.
-func (db *DB) spendCredits(ctx context.Context, tx *Tx, sub *lobby.Subscription, replyID string) (int64, error) {
+// countMessage counts a message against sub and, on a per-message plan, pays for
+// it: the price is taken from the balance of the subscription's user and the spend
+// recorded, keyed by the reply it pays for, with who earned it. It returns the balance
+// left (nil on other plans), or EPAYMENT when the balance is too small: the caller's
+// transaction then stores nothing. The conditional UPDATE is what keeps concurrent
+// sends from taking a balance below zero: each waits for the row, then sees what the
+// others left.
+func (db *DB) countMessage(ctx context.Context, tx *Tx, sub *lobby.Subscription, replyID string) (*int64, error) {
+	const count = `UPDATE subscriptions SET messages_used = messages_used + 1, updated_at = $2 WHERE id = $1`
+	if sub.Per != lobby.PerMessage {
+		_, err := tx.ExecContext(ctx, count, sub.ID, tx.now)
+		return nil, err
+	}
+	const debit = `UPDATE credit_balances SET balance_cents = balance_cents - $3, updated_at = $2
+		WHERE user_id = $4 AND balance_cents >= $3 RETURNING balance_cents`
+	const spend = `INSERT INTO credit_spends (reply_id, consultant_id, user_id, period, gross_cents, fee_cents, currency, created_at)`
+	const spent = `$5, $6, $4, $7, $3, $8, $9, $2`
+	args := []any{sub.ID, tx.now, sub.PriceCents, sub.UserID, replyID, sub.ConsultantID, tx.now.Format("2006-01"),
+		lobby.PlatformFee(sub.PriceCents, db.FeePercent), sub.Currency}
 	var left int64
-	err := tx.QueryRowContext(ctx, `UPDATE credit_balances SET balance_cents = balance_cents - $1, updated_at = $2
-		WHERE user_id = $3 AND balance_cents >= $1 RETURNING balance_cents`, sub.PriceCents, tx.now, sub.UserID).Scan(&left)
+	var err error
+	if db.dialect.Name() == "postgres" {
+		// One statement, not three: round trips are most of what a send costs, and
+		// this keeps a per-message send to as many as a monthly one.
+		err = tx.QueryRowContext(ctx, `WITH counted AS (`+count+`), debit AS (`+debit+`)
+			`+spend+` SELECT `+spent+` FROM debit RETURNING (SELECT balance_cents FROM debit)`, args...).Scan(&left)
+	} else {
+		// SQLite has no UPDATE inside WITH, and its statements cost no round trip.
+		if _, err = tx.ExecContext(ctx, count, args[:2]...); err == nil {
+			if err = tx.QueryRowContext(ctx, debit, args[:4]...).Scan(&left); err == nil {
+				_, err = tx.ExecContext(ctx, spend+` VALUES (`+spent+`)`, args...)
+			}
+		}
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		b, err := findBalance(ctx, tx, sub.UserID)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		return 0, lobby.ShortOfCredits(b.BalanceCents, sub.PriceCents)
+		return nil, lobby.ShortOfCredits(b.BalanceCents, sub.PriceCents)
 	}
-	if err != nil {
-		return 0, err
-	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO credit_spends (reply_id, consultant_id, user_id, period, gross_cents, fee_cents, currency, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, replyID, sub.ConsultantID, sub.UserID, tx.now.Format("2006-01"),
-		sub.PriceCents, lobby.PlatformFee(sub.PriceCents, db.FeePercent), sub.Currency, tx.now)
-	return left, err
+	return &left, err
 }
 
 // refundCredits gives back what the message answered by reply paid, if it was paid

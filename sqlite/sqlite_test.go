@@ -13,3 +13,5 @@ func TestMigrations(t *testing.T) { storetest.ExerciseMigrations(t, storetest.SQ
 func BenchmarkKnowledgeSearch10k(b *testing.B) {
 	storetest.BenchmarkKnowledgeSearch(b, storetest.SQLite, 10_000)
 }
+
+func BenchmarkSend(b *testing.B) { storetest.BenchmarkSend(b, storetest.SQLite) }

@@ -13,7 +13,7 @@ import (
 
 // buyCredits buys amount cents of credits for userID and confirms the purchase, as the
 // local provider's page does.
-func buyCredits(t *testing.T, st *Store, userID string, amount int64) *lobby.CreditCheckout {
+func buyCredits(t testing.TB, st *Store, userID string, amount int64) *lobby.CreditCheckout {
 	t.Helper()
 	ctx := context.Background()
 	c := &lobby.CreditCheckout{UserID: userID, AmountCents: amount, Provider: "local"}
@@ -23,7 +23,7 @@ func buyCredits(t *testing.T, st *Store, userID string, amount int64) *lobby.Cre
 }
 
 // perMessageConsultant lists a consultant whose one plan costs price cents a message.
-func perMessageConsultant(t *testing.T, st *Store, slug string, price int64) *lobby.Consultant {
+func perMessageConsultant(t testing.TB, st *Store, slug string, price int64) *lobby.Consultant {
 	t.Helper()
 	_, owner := SignIn(t, st.Auth, "owner-"+slug+"@example.com")
 	c := NewConsultant(owner.ID, slug)
@@ -33,7 +33,7 @@ func perMessageConsultant(t *testing.T, st *Store, slug string, price int64) *lo
 	return c
 }
 
-func balanceOf(t *testing.T, st *Store, userID string) int64 {
+func balanceOf(t testing.TB, st *Store, userID string) int64 {
 	t.Helper()
 	b, err := st.Credits.FindBalance(context.Background(), userID)
 	must(t, err)
@@ -220,4 +220,47 @@ func testCreditsConcurrent(t *testing.T, open func(*testing.T) *Store) {
 	if b := balanceOf(t, st, buyer.ID); b != 0 {
 		t.Fatalf("balance = %d, want exactly 0", b)
 	}
+}
+
+// BenchmarkSend measures one message sent on a monthly plan (its cap counted with the
+// message) against one on a per-message plan (the balance checked and debited and the
+// spend recorded with the message). The two alternate on one store, so that its growth
+// and the machine's moods weigh on both alike; it reports each one's time and their
+// ratio.
+func BenchmarkSend(b *testing.B, backend Backend) {
+	ctx := context.Background()
+	svc := backend.Open(b).Services()
+	st := &Store{Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Chat: svc.Chat, Credits: svc.Credits}
+	_, buyer := SignIn(b, st.Auth, "buyer@example.com")
+	_, owner := SignIn(b, st.Auth, "owner@example.com")
+	c := NewConsultant(owner.ID, "monthly")
+	messageCap := int64(lobby.MaxMessageCap)
+	c.Plans = []lobby.Plan{{Tier: "pro", PriceCents: 2900, Currency: "usd", MessageCap: &messageCap}}
+	_, err := st.Consultants.CreateConsultant(ctx, c, lobby.ValidateOptions{})
+	must(b, err)
+	monthly, _ := Subscribe(b, st.Subscriptions, buyer.ID, c.ID, "pro")
+	perMessage, _ := Subscribe(b, st.Subscriptions, buyer.ID, perMessageConsultant(b, st, "payg", 1).ID, "payg")
+	bought := int64(0)
+	var spent [2]time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		for bought <= int64(i) {
+			b.StopTimer()
+			buyCredits(b, st, buyer.ID, lobby.MaxCreditPurchaseCents)
+			bought += lobby.MaxCreditPurchaseCents
+			b.StartTimer()
+		}
+		for k, sub := range []*lobby.Subscription{monthly, perMessage} {
+			start := time.Now()
+			_, err := st.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: fmt.Sprint("message ", i)})
+			spent[k] += time.Since(start)
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(spent[0].Nanoseconds())/float64(b.N), "monthly-ns/send")
+	b.ReportMetric(float64(spent[1].Nanoseconds())/float64(b.N), "per-message-ns/send")
+	b.ReportMetric(float64(spent[1])/float64(spent[0]), "ratio")
 }

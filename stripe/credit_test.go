@@ -2,14 +2,8 @@ package stripe_test
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,53 +13,11 @@ import (
 	"github.com/lobby-dev/lobby/stripe/stripetest"
 )
 
-// sent is a request Lobby made to Stripe, as the recorder saw it.
-type sent struct {
-	method, path, idempotencyKey string
-	form                         url.Values
-}
-
-// recorder stands between Lobby and stripe-mock and keeps what Lobby sent: stripe-mock
-// validates each request but answers fixtures, so what was asked is what to check.
-type recorder struct {
-	mu   sync.Mutex
-	sent []sent
-}
-
-func record(t *testing.T, target string) (*recorder, string) {
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &recorder{}
-	proxy := httputil.NewSingleHostReverseProxy(u)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		form, _ := url.ParseQuery(string(body))
-		rec.mu.Lock()
-		rec.sent = append(rec.sent, sent{r.Method, r.URL.Path, r.Header.Get("Idempotency-Key"), form})
-		rec.mu.Unlock()
-		r.Body = io.NopCloser(strings.NewReader(string(body)))
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return rec, srv.URL
-}
-
-// take returns what was sent since the last take.
-func (r *recorder) take() []sent {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	s := r.sent
-	r.sent = nil
-	return s
-}
-
 // TestCreditsAgainstStripeMock: credits are sold in a payment-mode Checkout Session
 // paid to the platform, and its signed checkout.session.completed adds them once; a
 // per-message plan is subscribed to without asking Stripe anything.
 func TestCreditsAgainstStripeMock(t *testing.T) {
-	rec, apiURL := record(t, storetest.StripeMock(t))
+	rec, apiURL := stripetest.Record(t, storetest.StripeMock(t))
 	ctx := context.Background()
 	db := storetest.SQLite.Open(t)
 	svc := db.Services()
@@ -78,7 +30,7 @@ func TestCreditsAgainstStripeMock(t *testing.T) {
 
 	_, err = lobby.BuyCredits(ctx, svc.Credits, p, buyer.ID, 50)
 	storetest.WantCode(t, err, lobby.EINVALID, "amount_cents")
-	if s := rec.take(); len(s) != 0 {
+	if s := rec.Take(); len(s) != 0 {
 		t.Fatalf("a refused amount reached Stripe: %+v", s)
 	}
 	c, err := lobby.BuyCredits(ctx, svc.Credits, p, buyer.ID, 1500)
@@ -88,8 +40,8 @@ func TestCreditsAgainstStripeMock(t *testing.T) {
 	if !strings.HasPrefix(c.ProviderRef, "cs_") || !strings.HasPrefix(c.URL, "http") {
 		t.Fatalf("purchase: ref %q, url %q; want a session and its URL", c.ProviderRef, c.URL)
 	}
-	s := rec.take()
-	if len(s) != 1 || s[0].method != "POST" || s[0].path != "/v1/checkout/sessions" {
+	s := rec.Take()
+	if len(s) != 1 || s[0].Method != "POST" || s[0].Path != "/v1/checkout/sessions" {
 		t.Fatalf("sent %+v, want one POST /v1/checkout/sessions", s)
 	}
 	for k, want := range map[string]string{
@@ -98,18 +50,18 @@ func TestCreditsAgainstStripeMock(t *testing.T) {
 		"line_items[0][price_data][currency]": "usd", "line_items[0][quantity]": "1",
 		"success_url": "http://lobby.test/checkout/" + c.ID, "expires_at": strconv.FormatInt(c.ExpiresAt.Unix(), 10),
 	} {
-		if got := s[0].form.Get(k); got != want {
+		if got := s[0].Form.Get(k); got != want {
 			t.Errorf("%s = %q, want %q", k, got, want)
 		}
 	}
 	// The platform holds credits until they are spent: no destination, no fee.
-	for k := range s[0].form {
+	for k := range s[0].Form {
 		if strings.Contains(k, "transfer_data") || strings.Contains(k, "application_fee") {
 			t.Errorf("a credits session sends %s", k)
 		}
 	}
-	if s[0].idempotencyKey != "checkout-"+c.ID {
-		t.Errorf("Idempotency-Key %q", s[0].idempotencyKey)
+	if s[0].IdempotencyKey != "checkout-"+c.ID {
+		t.Errorf("Idempotency-Key %q", s[0].IdempotencyKey)
 	}
 
 	// The signed event, read and applied twice, adds the credits once.
@@ -158,7 +110,7 @@ func TestCreditsAgainstStripeMock(t *testing.T) {
 	if _, err := svc.PaymentEvents.ApplyPaymentEvent(ctx, ready.ID); err != nil {
 		t.Fatal(err)
 	}
-	rec.take()
+	rec.Take()
 	chk, err := start()
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +118,7 @@ func TestCreditsAgainstStripeMock(t *testing.T) {
 	if chk.Status != lobby.CheckoutComplete || chk.URL != "http://lobby.test/checkout/"+chk.ID {
 		t.Fatalf("a per-message checkout: %+v", chk)
 	}
-	if s := rec.take(); len(s) != 0 {
+	if s := rec.Take(); len(s) != 0 {
 		t.Fatalf("a per-message plan asked Stripe %+v", s)
 	}
 	res, err := svc.Subscriptions.FindCheckout(ctx, buyer.ID, chk.ID)

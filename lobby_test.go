@@ -250,3 +250,68 @@ func cap0(p *int64) *int64 {
 	}
 	return p
 }
+
+func TestSubscriptionChangeTo(t *testing.T) {
+	n := func(v int64) *int64 { return &v }
+	sub := lobby.Subscription{ID: "sub_1", Tier: "mid", PriceCents: 2900, Currency: "usd", MessageCap: n(100)}
+	for _, tc := range []struct {
+		plan lobby.Plan
+		want string // a change, or the start of a refusal's code
+	}{
+		{lobby.Plan{Tier: "mid", PriceCents: 9900, Currency: "usd"}, lobby.PlanKeep}, // its own tier, repriced since
+		{lobby.Plan{Tier: "top", PriceCents: 4900, Currency: "usd", MessageCap: n(50)}, lobby.PlanUpgrade},
+		{lobby.Plan{Tier: "wide", PriceCents: 2900, Currency: "usd", MessageCap: n(101)}, lobby.PlanUpgrade},
+		{lobby.Plan{Tier: "open", PriceCents: 2900, Currency: "usd"}, lobby.PlanUpgrade},
+		{lobby.Plan{Tier: "same", PriceCents: 2900, Currency: "usd", MessageCap: n(100)}, lobby.PlanDowngrade},
+		{lobby.Plan{Tier: "cheap", PriceCents: 900, Currency: "usd"}, lobby.PlanDowngrade},
+		{lobby.Plan{Tier: "free", PriceCents: 0, Currency: "usd", MessageCap: n(5)}, lobby.PlanDowngrade},
+		{lobby.Plan{Tier: "payg", PriceCents: 1, Currency: "usd", Per: lobby.PerMessage}, lobby.PlanUpgrade},
+		{lobby.Plan{Tier: "euro", PriceCents: 4900, Currency: "eur"}, lobby.ECONFLICT},
+	} {
+		got, err := sub.ChangeTo(tc.plan)
+		if err != nil {
+			got = lobby.ErrorCode(err)
+		}
+		if got != tc.want {
+			t.Errorf("%s to %+v: %s, want %s", sub.Tier, tc.plan, got, tc.want)
+		}
+	}
+}
+
+func TestSubscriptionNewPeriodAppliesPendingPlan(t *testing.T) {
+	n := func(v int64) *int64 { return &v }
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := lobby.Subscription{Status: lobby.SubscriptionActive, Tier: "big", PriceCents: 2900, Currency: "usd", MessageCap: n(50), MessagesUsed: 50,
+		PeriodStart: start, PeriodEnd: start.Add(lobby.SubscriptionPeriod), RenewsItself: true,
+		PendingPlan: &lobby.Plan{Tier: "small", PriceCents: 900, Currency: "usd", MessageCap: n(2)}}
+	if got := s.At(start.Add(time.Hour)); got.Tier != "big" || got.PendingPlan == nil {
+		t.Fatalf("within the period: %+v", got)
+	}
+	got := s.At(s.PeriodEnd)
+	if got.Tier != "small" || got.PriceCents != 900 || *got.MessageCap != 2 || got.MessagesUsed != 0 || got.PendingPlan != nil {
+		t.Fatalf("the next period: %+v", got)
+	}
+}
+
+func TestQuotaExceededNamesTheWayOn(t *testing.T) {
+	n := func(v int64) *int64 { return &v }
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	sub := lobby.Subscription{ID: "sub_1", Tier: "small", PriceCents: 900, Currency: "usd", MessageCap: n(2), PeriodEnd: now.Add(time.Hour)}
+	plans := []lobby.Plan{{Tier: "small", PriceCents: 900, Currency: "usd", MessageCap: n(2)}, {Tier: "free", Currency: "usd", MessageCap: n(1)},
+		{Tier: "big", PriceCents: 2900, Currency: "usd", MessageCap: n(50)}, {Tier: "payg", PriceCents: 2, Currency: "usd", Per: lobby.PerMessage}}
+	e := sub.QuotaExceeded(plans, now)
+	if e.Code != lobby.EQUOTA || e.RetryAfter != time.Hour {
+		t.Fatalf("%+v", e)
+	}
+	for _, want := range []string{"2 messages", "big or payg", "POST /api/v1/subscriptions/sub_1/plan", "POST /api/v1/credits/checkout"} {
+		if !strings.Contains(e.Message, want) {
+			t.Errorf("%q lacks %q", e.Message, want)
+		}
+	}
+	if strings.Contains(e.Message, "free") {
+		t.Errorf("%q offers a smaller plan", e.Message)
+	}
+	if e := sub.QuotaExceeded(plans[:1], now); strings.Contains(e.Message, "/plan") {
+		t.Errorf("with no bigger plan: %q", e.Message)
+	}
+}

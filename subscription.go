@@ -2,6 +2,7 @@ package lobby
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -87,7 +88,9 @@ type Subscription struct {
 	RenewsItself bool `json:"-"`
 	// ProviderRef is the provider's id of a subscription it collects, "" for one it
 	// does not (local payments).
-	ProviderRef string    `json:"-"`
+	ProviderRef string `json:"-"`
+	// PendingPlan is the smaller plan the buyer moves to when the period ends.
+	PendingPlan *Plan     `json:"pending_plan"`
 	CreatedAt   time.Time `json:"created_at"`
 }
 
@@ -109,8 +112,154 @@ func (s Subscription) At(now time.Time) Subscription {
 	n := now.Sub(s.PeriodStart) / SubscriptionPeriod
 	s.PeriodStart = s.PeriodStart.Add(n * SubscriptionPeriod)
 	s.PeriodEnd = s.PeriodStart.Add(SubscriptionPeriod)
+	return s.NewPeriod()
+}
+
+// NewPeriod returns the subscription as a period starts: usage at zero, and the plan
+// a downgrade waited for taking over.
+func (s Subscription) NewPeriod() Subscription {
 	s.MessagesUsed = 0
+	if p := s.PendingPlan; p != nil {
+		s.Tier, s.PriceCents, s.Currency, s.MessageCap, s.PendingPlan = p.Tier, p.PriceCents, p.Currency, p.MessageCap, nil
+	}
 	return s
+}
+
+// Plan returns the plan the subscription is on.
+func (s Subscription) Plan() Plan {
+	return Plan{Tier: s.Tier, PriceCents: s.PriceCents, Currency: s.Currency, MessageCap: s.MessageCap, Per: s.Per}
+}
+
+// How a subscription moves to another plan of its consultant.
+const (
+	// PlanUpgrade takes effect at once: to a plan that costs more a period, or as much
+	// with more messages, and any move to or from a per-message plan. A provider that
+	// bills the period charges the rest of its difference.
+	PlanUpgrade = "upgrade"
+	// PlanDowngrade takes effect when the period ends: the buyer keeps what it paid for.
+	PlanDowngrade = "downgrade"
+	// PlanKeep, to the plan the subscription is on, takes back a pending downgrade.
+	PlanKeep = "keep"
+)
+
+// ChangeTo returns how the subscription moves to plan, or ECONFLICT saying why it
+// cannot.
+func (s Subscription) ChangeTo(plan Plan) (string, error) {
+	switch {
+	case plan.Tier == s.Tier:
+		return PlanKeep, nil
+	case plan.Currency != s.Currency:
+		return "", Errorf(ECONFLICT, "%s is priced in %s and this subscription in %s: cancel it (DELETE /api/v1/subscriptions/%s) "+
+			"and subscribe to %s when it ends", plan.Tier, plan.Currency, s.Currency, s.ID, plan.Tier)
+	case plan.PerMessage() || s.Per == PerMessage:
+		return PlanUpgrade, nil
+	case plan.PriceCents > s.PriceCents || plan.PriceCents == s.PriceCents && moreMessages(plan.MessageCap, s.MessageCap):
+		return PlanUpgrade, nil
+	}
+	return PlanDowngrade, nil
+}
+
+// moreMessages reports whether cap a allows more messages than cap b; nil is no cap.
+func moreMessages(a, b *int64) bool {
+	return b != nil && (a == nil || *a > *b)
+}
+
+// QuotaExceeded is the refusal of a message over the subscription's cap: it says when
+// the cap resets and names what gets more messages now, the consultant's plans an
+// upgrade reaches.
+func (s Subscription) QuotaExceeded(plans []Plan, now time.Time) *Error {
+	var more []string
+	perMessage := false
+	for _, p := range plans {
+		if c, err := s.ChangeTo(p); err == nil && c == PlanUpgrade && moreMessages(p.MessageCap, s.MessageCap) {
+			more = append(more, p.Tier)
+			perMessage = perMessage || p.PerMessage()
+		}
+	}
+	msg := fmt.Sprintf("this subscription's %d messages for the period are used; more can be sent from %s", *s.MessageCap,
+		s.PeriodEnd.Format("2006-01-02 15:04 MST"))
+	if len(more) > 0 {
+		msg += fmt.Sprintf(", or at once on %s: POST /api/v1/subscriptions/%s/plan {\"tier\": \"%s\"} with your user token",
+			strings.Join(more, " or "), s.ID, more[0])
+		if perMessage {
+			msg += "; per-message plans are paid from credits, bought at POST /api/v1/credits/checkout"
+		}
+	}
+	e := Errorf(EQUOTA, "%s", msg)
+	e.RetryAfter = s.PeriodEnd.Sub(now)
+	return e
+}
+
+// PlanChanger is a payment provider that bills each period itself, and so must be
+// told when a buyer changes plan: Stripe.
+type PlanChanger interface {
+	// ChangePlan moves the provider's subscription ref to plan of c: at once, charging
+	// the rest of the period's difference now (prorate), or from the next period on.
+	ChangePlan(ctx context.Context, ref string, c *Consultant, plan Plan, prorate bool) error
+}
+
+// ChangePlanParams is a buyer's wish to move its subscription to another tier.
+type ChangePlanParams struct {
+	Subscriptions SubscriptionService
+	Consultants   ConsultantService
+	Payments      Payments
+	UserID        string
+	ID            string // the subscription
+	Tier          string
+}
+
+// ChangePlan moves the buyer's subscription to another of its consultant's plans: an
+// upgrade at once, a downgrade at the period's end, and the plan it is on takes back a
+// pending downgrade. A provider that bills the period is told first, as a cancel is,
+// so that the buyer is charged for what it holds: when the store fails after the
+// provider took the change, the provider's own event records it.
+func ChangePlan(ctx context.Context, p ChangePlanParams) (*Subscription, error) {
+	sub, err := p.Subscriptions.FindSubscription(ctx, p.UserID, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	switch sub.Status {
+	case SubscriptionActive:
+	case SubscriptionPastDue:
+		return nil, Errorf(EPAYMENT, "the payment for this subscription's period failed: pay the open invoice, or update the card, before changing plan")
+	default:
+		return nil, Errorf(ECONFLICT, "subscription %s has ended; subscribe again", sub.ID)
+	}
+	c, err := p.Consultants.FindConsultantByID(ctx, sub.ConsultantID)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := c.Plan(p.Tier)
+	if err != nil {
+		return nil, err
+	}
+	change, err := sub.ChangeTo(*plan)
+	if err != nil {
+		return nil, err
+	}
+	if change == PlanKeep {
+		// The plan the buyer holds, as it bought it: the owner may have repriced it since.
+		*plan = sub.Plan()
+	}
+	if sub.ProviderRef != "" && (change != PlanKeep || sub.PendingPlan != nil) {
+		changer, ok := p.Payments.(PlanChanger)
+		switch {
+		case !ok:
+			return nil, Errorf(ECONFLICT, "this subscription is billed by a payment provider that takes no plan changes here: cancel it and subscribe to %s when it ends", plan.Tier)
+		case plan.PerMessage():
+			return nil, Errorf(ECONFLICT, "a subscription billed each period cannot move to the per-message plan %s yet: cancel it "+
+				"(DELETE /api/v1/subscriptions/%s) and subscribe to %s when it ends", plan.Tier, sub.ID, plan.Tier)
+		}
+		if err := changer.ChangePlan(ctx, sub.ProviderRef, c, *plan, change == PlanUpgrade); err != nil {
+			return nil, err
+		}
+	} else if change == PlanUpgrade && !plan.PerMessage() && plan.PriceCents > 0 && !p.Payments.RenewsItself() {
+		// Nothing bills this subscription yet (a free or per-message plan): the
+		// provider must first be paid, which only a checkout does.
+		return nil, Errorf(ECONFLICT, "%s is paid each period, and this subscription has no payment on file: cancel it "+
+			"(DELETE /api/v1/subscriptions/%s) and subscribe to %s when it ends", plan.Tier, sub.ID, plan.Tier)
+	}
+	return p.Subscriptions.ChangePlan(ctx, p.UserID, p.ID, *plan, change)
 }
 
 // CheckoutResult is a checkout as its buyer reads it, with the buyer token on the first
@@ -164,6 +313,11 @@ type SubscriptionService interface {
 	// ResumeSubscription takes back a cancel before the period ends: the subscription
 	// renews again. Returns ENOTFOUND, ECONFLICT when it has ended.
 	ResumeSubscription(ctx context.Context, userID, id string) (*Subscription, error)
+
+	// ChangePlan moves userID's subscription to plan as change says (see ChangeTo):
+	// at once, at the period's end, or taking back a pending move. Returns ENOTFOUND,
+	// ECONFLICT when it has ended, EPAYMENT when it is past due.
+	ChangePlan(ctx context.Context, userID, id string, plan Plan, change string) (*Subscription, error)
 }
 
 // SubscriptionFilter selects a user's subscriptions.
@@ -220,10 +374,10 @@ func StartCheckout(ctx context.Context, p StartCheckoutParams) (*Checkout, error
 			return nil, err
 		}
 	}
-	// A per-message plan collects nothing by the period: its periods renew by
-	// themselves, and each message is paid from credits.
+	// A free or per-message plan collects nothing by the period: its periods renew by
+	// themselves, and each message on a per-message plan is paid from credits.
 	c := &Checkout{UserID: p.UserID, ConsultantID: p.Consultant.ID, Provider: p.Payments.Name(), Plan: Plan{Tier: p.Tier},
-		RenewsItself: p.Payments.RenewsItself() || plan.PerMessage()}
+		RenewsItself: p.Payments.RenewsItself() || plan.PerMessage() || plan.PriceCents == 0}
 	if err := p.Subscriptions.CreateCheckout(ctx, c); err != nil {
 		return nil, err
 	}

@@ -147,6 +147,7 @@ func (s *Server) routes() []route {
 		{"POST /api/v1/subscriptions/{id}/token", user, s.handleSubscriptionToken},
 		{"DELETE /api/v1/subscriptions/{id}", user, s.handleSubscriptionCancel},
 		{"POST /api/v1/subscriptions/{id}/resume", user, s.handleSubscriptionCancel},
+		{"POST /api/v1/subscriptions/{id}/plan", user, s.handleSubscriptionPlan},
 
 		{"POST /api/v1/chat", buyer, s.handleChat},
 		{"GET /api/v1/usage", buyer, s.handleUsage},

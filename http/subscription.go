@@ -168,3 +168,29 @@ func (s *Server) handleSubscriptionCancel(w http.ResponseWriter, r *http.Request
 	response.JSON(w, http.StatusOK, views[0])
 	return nil
 }
+
+// handleSubscriptionPlan moves a subscription to another tier: an upgrade at once, a
+// downgrade at the period's end (pending_plan), its own tier taking a downgrade back.
+func (s *Server) handleSubscriptionPlan(w http.ResponseWriter, r *http.Request) error {
+	p := caller(r)
+	var in struct {
+		Tier string `json:"tier"`
+	}
+	if err := request.DecodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	if strings.TrimSpace(in.Tier) == "" {
+		return lobby.Errorf(lobby.EINVALID, "tier is required: one of the consultant's plans, such as \"pro\"")
+	}
+	sub, err := lobby.ChangePlan(r.Context(), lobby.ChangePlanParams{Subscriptions: s.Subscriptions, Consultants: s.Consultants,
+		Payments: s.Payments, UserID: p.UserID, ID: r.PathValue("id"), Tier: strings.TrimSpace(in.Tier)})
+	if err != nil {
+		return err
+	}
+	views, err := s.subscriptionViews(r, []*lobby.Subscription{sub})
+	if err != nil {
+		return err
+	}
+	response.JSON(w, http.StatusOK, views[0])
+	return nil
+}

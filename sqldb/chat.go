@@ -76,10 +76,11 @@ func (s *ChatService) CreateExchange(ctx context.Context, p lobby.ExchangeParams
 			return err
 		}
 		if sub.MessageCap != nil && sub.MessagesUsed >= *sub.MessageCap {
-			e := lobby.Errorf(lobby.EQUOTA, "this subscription's %d messages for the period are used; more can be sent from %s, or on a bigger tier",
-				*sub.MessageCap, sub.PeriodEnd.Format("2006-01-02 15:04 MST"))
-			e.RetryAfter = sub.PeriodEnd.Sub(tx.now)
-			return e
+			c := &lobby.Consultant{ID: sub.ConsultantID}
+			if err := loadPlans(ctx, tx, []*lobby.Consultant{c}); err != nil {
+				return err
+			}
+			return sub.QuotaExceeded(c.Plans, tx.now)
 		}
 		// The message's id before its reply's: ids sort in the order they are made.
 		messageID, replyID := lobby.NewID(lobby.PrefixMessage), lobby.NewID(lobby.PrefixMessage)

@@ -123,15 +123,18 @@ func (s *PaymentEventService) apply(ctx context.Context, tx *Tx, e *lobby.Paymen
 		}
 		// The first invoice pays the period the checkout opened, give or take its
 		// seconds: the messages already sent in it still count.
-		used := sub.MessagesUsed
+		at := *sub
 		if start.After(sub.PeriodStart.Add(24 * time.Hour)) {
-			used = 0
+			at = at.NewPeriod() // and a pending downgrade takes over
+			if err := setPlan(ctx, tx, &at); err != nil {
+				return "", err
+			}
 		}
 		if err := set(`status = $1, period_start = $2, period_end = $3, messages_used = $4`,
-			lobby.SubscriptionActive, lobby.UTC(start), lobby.UTC(end), used); err != nil {
+			lobby.SubscriptionActive, lobby.UTC(start), lobby.UTC(end), at.MessagesUsed); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("subscription %s paid to %s", sub.ID, end.UTC().Format(time.RFC3339)), nil
+		return fmt.Sprintf("subscription %s paid to %s on %s", sub.ID, end.UTC().Format(time.RFC3339), at.Tier), nil
 	case lobby.PaymentFailed:
 		if sub.Status != lobby.SubscriptionActive {
 			return "payment failed for a subscription that is not active: nothing to do", nil
@@ -158,7 +161,16 @@ func (s *PaymentEventService) apply(ctx context.Context, tx *Tx, e *lobby.Paymen
 		if err != nil {
 			return "", err
 		}
-		if err := set(`tier = $1, price_cents = $2, currency = $3, message_cap = $4`, plan.Tier, plan.PriceCents, plan.Currency, cap); err != nil {
+		if p := sub.PendingPlan; p != nil && p.Tier == plan.Tier && p.PriceCents == plan.PriceCents {
+			// Lobby's own downgrade: Stripe bills the new price from the next
+			// period, and so does Lobby.
+			return outcome + "; " + plan.Tier + " from the next period", nil
+		}
+		if cap.Valid {
+			plan.MessageCap = &cap.Int64
+		}
+		sub.Tier, sub.PriceCents, sub.Currency, sub.MessageCap, sub.PendingPlan = plan.Tier, plan.PriceCents, plan.Currency, plan.MessageCap, nil
+		if err := setPlan(ctx, tx, sub); err != nil {
 			return "", err
 		}
 		return outcome + "; now on " + plan.Tier, nil

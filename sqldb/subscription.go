@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/lobby-dev/lobby"
@@ -78,7 +79,48 @@ func advance(ctx context.Context, tx *Tx, s *lobby.Subscription) (*lobby.Subscri
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE subscriptions SET status = $1, period_start = $2, period_end = $3, messages_used = $4,
 		updated_at = $5 WHERE id = $6`, at.Status, at.PeriodStart, at.PeriodEnd, at.MessagesUsed, tx.now, s.ID)
+	if err == nil && s.PendingPlan != nil && at.PendingPlan == nil {
+		err = setPlan(ctx, tx, &at)
+	}
 	return &at, err
+}
+
+// setPlan writes the plan s is on and the one it moves to.
+func setPlan(ctx context.Context, tx *Tx, s *lobby.Subscription) error {
+	var pending lobby.Plan
+	if s.PendingPlan != nil {
+		pending = *s.PendingPlan
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE subscriptions SET tier = $1, price_cents = $2, currency = $3, message_cap = $4, per = $5,
+		pending_tier = $6, pending_price_cents = $7, pending_message_cap = $8, updated_at = $9 WHERE id = $10`,
+		s.Tier, s.PriceCents, s.Currency, s.MessageCap, s.Per, pending.Tier, pending.PriceCents, pending.MessageCap, tx.now, s.ID)
+	return err
+}
+
+// ChangePlan implements lobby.SubscriptionService.
+func (s *SubscriptionService) ChangePlan(ctx context.Context, userID, id string, plan lobby.Plan, change string) (*lobby.Subscription, error) {
+	var sub *lobby.Subscription
+	err := s.db.tx(ctx, func(tx *Tx) error {
+		var err error
+		if sub, err = s.db.mySubscription(ctx, tx, userID, id); err != nil {
+			return err
+		}
+		if sub.Status == lobby.SubscriptionPastDue {
+			return lobby.Errorf(lobby.EPAYMENT, "the payment for this subscription's period failed: pay the open invoice, or update the card, before changing plan")
+		}
+		switch change {
+		case lobby.PlanUpgrade:
+			sub.Tier, sub.PriceCents, sub.MessageCap, sub.Per, sub.PendingPlan = plan.Tier, plan.PriceCents, plan.MessageCap, plan.Per, nil
+		case lobby.PlanDowngrade:
+			sub.PendingPlan = &plan
+		case lobby.PlanKeep:
+			sub.PendingPlan = nil
+		default:
+			return fmt.Errorf("sqldb: change plan %q", change)
+		}
+		return setPlan(ctx, tx, sub)
+	})
+	return sub, err
 }
 
 // SetCheckoutProvider implements lobby.SubscriptionService.
@@ -208,20 +250,28 @@ func (db *DB) completeCheckout(ctx context.Context, tx *Tx, id, userID string) (
 }
 
 const subscriptionColumns = `id, user_id, consultant_id, tier, price_cents, currency, message_cap, per, messages_used, status,
-	cancel_at_period_end, period_start, period_end, renews_itself, provider_ref, created_at`
+	cancel_at_period_end, period_start, period_end, renews_itself, provider_ref, pending_tier, pending_price_cents, pending_message_cap, created_at`
 
 func scanSubscription(row scanner) (*lobby.Subscription, error) {
 	var s lobby.Subscription
-	var cap sql.NullInt64
+	var cap, pendingCap sql.NullInt64
 	var ref sql.NullString
+	var pending lobby.Plan
 	err := row.Scan(&s.ID, &s.UserID, &s.ConsultantID, &s.Tier, &s.PriceCents, &s.Currency, &cap, &s.Per, &s.MessagesUsed, &s.Status,
-		&s.CancelAtPeriodEnd, &s.PeriodStart, &s.PeriodEnd, &s.RenewsItself, &ref, &s.CreatedAt)
+		&s.CancelAtPeriodEnd, &s.PeriodStart, &s.PeriodEnd, &s.RenewsItself, &ref, &pending.Tier, &pending.PriceCents, &pendingCap, &s.CreatedAt)
 	if err != nil {
 		return nil, err
 	}
 	s.ProviderRef = ref.String
 	if cap.Valid {
 		s.MessageCap = &cap.Int64
+	}
+	if pending.Tier != "" {
+		pending.Currency = s.Currency // a move keeps the currency
+		if pendingCap.Valid {
+			pending.MessageCap = &pendingCap.Int64
+		}
+		s.PendingPlan = &pending
 	}
 	s.PeriodStart, s.PeriodEnd, s.CreatedAt = s.PeriodStart.UTC(), s.PeriodEnd.UTC(), s.CreatedAt.UTC()
 	return &s, nil

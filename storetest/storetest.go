@@ -73,6 +73,8 @@ func Exercise(t *testing.T, open func(t *testing.T) *Store) {
 		{"UsageNotices", testUsageNotices},
 		{"Credits", testCredits},
 		{"CreditsConcurrent", testCreditsConcurrent},
+		{"PlanChange", testPlanChange},
+		{"PlanChangeEvents", testPlanChangeEvents},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -55,6 +55,7 @@ var (
 	_ lobby.CreditSeller = (*Payments)(nil)
 	_ lobby.EventReader  = (*Payments)(nil)
 	_ lobby.Canceler     = (*Payments)(nil)
+	_ lobby.PlanChanger  = (*Payments)(nil)
 )
 
 // New returns the provider, or an error naming the setting that is missing.
@@ -274,6 +275,36 @@ func (p *Payments) CancelAtPeriodEnd(ctx context.Context, ref string, cancel boo
 	return nil
 }
 
+// ChangePlan implements lobby.PlanChanger: the subscription's one item moves to the
+// plan's Price. An upgrade is charged at once for the rest of the period, and refused,
+// changing nothing, when the card is declined; a downgrade is billed from the next
+// period on.
+func (p *Payments) ChangePlan(ctx context.Context, ref string, c *lobby.Consultant, plan lobby.Plan, prorate bool) error {
+	price, err := p.price(ctx, c, plan)
+	if err != nil {
+		return err
+	}
+	sub, err := p.client.V1Subscriptions.Retrieve(ctx, ref, nil)
+	if err != nil {
+		return upstream("read the subscription", err)
+	}
+	if sub.Items == nil || len(sub.Items.Data) != 1 {
+		return lobby.Errorf(lobby.ECONFLICT, "the subscription at Stripe does not hold one price; change it in the Stripe dashboard")
+	}
+	params := &stripe.SubscriptionUpdateParams{
+		Items:             []*stripe.SubscriptionUpdateItemParams{{ID: stripe.String(sub.Items.Data[0].ID), Price: stripe.String(price)}},
+		ProrationBehavior: stripe.String("none"),
+	}
+	if prorate {
+		params.ProrationBehavior = stripe.String("always_invoice")
+		params.PaymentBehavior = stripe.String("error_if_incomplete")
+	}
+	if _, err := p.client.V1Subscriptions.Update(ctx, ref, params); err != nil {
+		return upstream("change the subscription's plan", err)
+	}
+	return nil
+}
+
 // fee is the platform's share of amount, in the smallest unit, rounded half up.
 func (p *Payments) fee(amount int64) int64 {
 	return lobby.PlatformFee(amount, p.cfg.PlatformFeePercent)
@@ -283,6 +314,9 @@ func (p *Payments) fee(amount int64) int64 {
 // message (never a key) goes to the log by the caller's renderer.
 func upstream(what string, err error) error {
 	var se *stripe.Error
+	if errors.As(err, &se) && se.Type == stripe.ErrorTypeCard {
+		return fmt.Errorf("stripe: %s: %w", what, lobby.Errorf(lobby.EPAYMENT, "the card was declined (%s): update it with Stripe and try again", se.Msg))
+	}
 	if errors.As(err, &se) && se.HTTPStatusCode >= 400 && se.HTTPStatusCode < 500 && se.HTTPStatusCode != http.StatusTooManyRequests {
 		return fmt.Errorf("stripe: %s: %w", what, lobby.Errorf(lobby.EUPSTREAM, "Stripe refused to %s: %s", what, se.Msg))
 	}

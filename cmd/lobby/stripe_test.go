@@ -21,7 +21,8 @@ import (
 // with events signed as Stripe signs them. An owner onboards Connect; the paid plan
 // is refused until account.updated enables payouts; a buyer subscribes through a
 // Checkout Session, gets the buyer token after checkout.session.completed, renews
-// (usage back to zero), fails a payment (chat 402), pays again and is cancelled. Each
+// (usage back to zero), fails a payment (chat 402), pays again, reaches its cap and
+// upgrades, chatting on in the same conversation, and is cancelled. Each
 // event is sent ten times at once and has one effect.
 func TestStripeThroughTheBinary(t *testing.T) {
 	mock := storetest.StripeMock(t)
@@ -68,7 +69,7 @@ func TestStripeThroughTheBinary(t *testing.T) {
 			owner := srv.SignIn("owner@example.com")
 			srv.Do("POST", "/api/v1/consultants", owner, map[string]any{"slug": "paid", "name": "Paid", "tagline": "Answers",
 				"description": "Knows things.", "category": "general", "system_prompt": "You are helpful.",
-				"plans": []map[string]any{{"tier": "small", "price_cents": 900, "message_cap": 3}}}, nil, 201)
+				"plans": []map[string]any{{"tier": "small", "price_cents": 900, "message_cap": 3}, {"tier": "big", "price_cents": 2900, "message_cap": 50}}}, nil, 201)
 			buyer := srv.SignIn("buyer@example.com")
 			srv.Do("POST", "/api/v1/consultants/paid/subscribe", buyer, map[string]string{"tier": "small"}, nil, 409)
 			var link struct{ URL string }
@@ -115,9 +116,11 @@ func TestStripeThroughTheBinary(t *testing.T) {
 			if !strings.HasPrefix(token, "cl_buyer_") {
 				t.Fatalf("no buyer token in the first read after completion: %q", token)
 			}
+			var subID string
 			sub := func() (string, float64) {
 				var v struct {
 					Data []struct {
+						ID           string  `json:"id"`
 						Status       string  `json:"status"`
 						MessagesUsed float64 `json:"messages_used"`
 					} `json:"data"`
@@ -126,11 +129,19 @@ func TestStripeThroughTheBinary(t *testing.T) {
 				if len(v.Data) != 1 {
 					t.Fatalf("%d subscriptions, want 1", len(v.Data))
 				}
+				subID = v.Data[0].ID
 				return v.Data[0].Status, v.Data[0].MessagesUsed
 			}
+			conversations := map[string]bool{}
 			chat := func(want int) {
 				t.Helper()
-				srv.Do("POST", "/api/v1/chat", token, map[string]any{"message": "hello", "wait_seconds": 0}, nil, want)
+				var v struct {
+					ConversationID string `json:"conversation_id"`
+				}
+				srv.Do("POST", "/api/v1/chat", token, map[string]any{"message": "hello", "wait_seconds": 0}, &v, want)
+				if v.ConversationID != "" {
+					conversations[v.ConversationID] = true
+				}
 			}
 			chat(202)
 			chat(202)
@@ -154,11 +165,28 @@ func TestStripeThroughTheBinary(t *testing.T) {
 			send("evt_paid_again", "invoice.paid", invoice(later))
 			waitFor("active again", func() bool { st, used := sub(); return st == "active" && used == 0 })
 			chat(202)
+			// At the cap, the buyer upgrades (Stripe prorates) and chats on, in the same
+			// conversation, with the same token.
+			chat(202)
+			chat(202)
+			chat(429)
+			var up struct {
+				Tier       string `json:"tier"`
+				MessageCap int    `json:"message_cap"`
+			}
+			srv.Do("POST", "/api/v1/subscriptions/"+subID+"/plan", buyer, map[string]string{"tier": "big"}, &up, 200)
+			if up.Tier != "big" || up.MessageCap != 50 {
+				t.Fatalf("after the upgrade: %+v", up)
+			}
+			chat(202)
+			if len(conversations) != 1 {
+				t.Fatalf("messages went to %d conversations, want 1: %v", len(conversations), conversations)
+			}
 			send("evt_cancel", "customer.subscription.deleted", map[string]any{"id": "sub_bin", "object": "subscription", "status": "canceled"})
 			waitFor("cancelled", func() bool { st, _ := sub(); return st == "canceled" })
 			chat(401)
-			if st, used := sub(); used != 1 {
-				t.Fatalf("at the end: %s with %v messages used, want 1: an event had more than one effect", st, used)
+			if st, used := sub(); used != 4 {
+				t.Fatalf("at the end: %s with %v messages used, want 4: an event had more than one effect", st, used)
 			}
 		})
 	}

@@ -137,7 +137,9 @@ func TestPlanChangeStripe(t *testing.T) {
 	if up["tier"] != "big" || up["message_cap"] != 50.0 {
 		t.Fatalf("after the upgrade: %v", up)
 	}
-	update := lastUpdate(t, rec.Take(), "sub_stripe")
+	sent := rec.Take()
+	madePrice(t, sent, "big", "2900")
+	update := lastUpdate(t, sent, "sub_stripe")
 	bigPrice, err := s.db.Services().PaymentRefs.FindPriceRef(context.Background(), priceKey(t, s, "tiers", "big", 2900))
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +160,9 @@ func TestPlanChangeStripe(t *testing.T) {
 	if p, _ := down["pending_plan"].(map[string]any); down["tier"] != "big" || p["tier"] != "small" {
 		t.Fatalf("after the downgrade: %v", down)
 	}
-	update = lastUpdate(t, rec.Take(), "sub_stripe")
+	sent = rec.Take()
+	madePrice(t, sent, "small", "900")
+	update = lastUpdate(t, sent, "sub_stripe")
 	smallPrice, err := s.db.Services().PaymentRefs.FindPriceRef(context.Background(), priceKey(t, s, "tiers", "small", 900))
 	if err != nil {
 		t.Fatal(err)
@@ -209,6 +213,20 @@ func TestPlanChangeStripe(t *testing.T) {
 	}
 	// A plan Stripe does not bill cannot move to one it does without a checkout.
 	s2.do("POST", "/api/v1/subscriptions/"+sub2["id"].(string)+"/plan", buyer2, map[string]any{"tier": "payg"}).want(t, 409, "conflict", "per-message")
+}
+
+// madePrice fails the test unless sent makes a monthly Price of cents for tier.
+// (stripe-mock answers every create with one fixture id, so prices are told apart by
+// what was sent, not by their ids.)
+func madePrice(t *testing.T, sent []stripetest.Request, tier, cents string) {
+	t.Helper()
+	for _, r := range sent {
+		if r.Method == "POST" && r.Path == "/v1/prices" && r.Form.Get("metadata[lobby_tier]") == tier && r.Form.Get("unit_amount") == cents &&
+			r.Form.Get("recurring[interval]") == "month" {
+			return
+		}
+	}
+	t.Fatalf("no monthly Price of %s for %s made: %+v", cents, tier, sent)
 }
 
 // lastUpdate returns the last update of Stripe subscription ref among sent.

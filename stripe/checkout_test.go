@@ -107,4 +107,21 @@ func TestCheckoutAgainstStripeMock(t *testing.T) {
 	if again, _ := svc.PaymentRefs.FindProductRef(ctx, c.ID); again != product {
 		t.Fatalf("the product changed from %s to %s", product, again)
 	}
+
+	// A free plan asks Stripe nothing, and nothing collects it: its periods renew by
+	// themselves.
+	plans = append(plans, lobby.Plan{Tier: "free", PriceCents: 0, Currency: "usd", MessageCap: &freeCap})
+	if c, _, err = svc.Consultants.UpdateConsultant(ctx, c.ID, lobby.ConsultantUpdate{Plans: &plans}, lobby.ValidateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := start("free"); err != nil {
+		t.Fatal(err)
+	}
+	subs, _, err := svc.Subscriptions.FindSubscriptions(ctx, lobby.SubscriptionFilter{UserID: buyer.ID})
+	if err != nil || len(subs) != 1 {
+		t.Fatalf("subscriptions %v, %v", subs, err)
+	}
+	if !subs[0].RenewsItself || subs[0].ProviderRef != "" {
+		t.Fatalf("a free plan bought with Stripe: renews itself %v, provider ref %q; want true, none", subs[0].RenewsItself, subs[0].ProviderRef)
+	}
 }

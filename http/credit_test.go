@@ -82,6 +82,8 @@ func TestCredits(t *testing.T) {
 			if v["status"] != "complete" || v["per"] != "message" || !strings.HasPrefix(token, "cl_buyer_") {
 				t.Fatalf("a per-message checkout's first read: %v", v)
 			}
+			// A buyer token chats; it cannot spend the user's money.
+			s.do("POST", "/api/v1/credits/checkout", token, map[string]any{"amount_cents": 500}).want(t, 403, "forbidden")
 
 			// 50 messages at once on a balance worth 20.
 			var ok, refused atomic.Int32

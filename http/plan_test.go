@@ -37,6 +37,7 @@ func TestPlanChangeLocal(t *testing.T) {
 			s := newTestServer(t, be)
 			owner, _ := s.signIn("owner@example.com")
 			s.createConsultant(owner, "tiers", tieredPlans)
+			s.subscribe(owner, "tiers", "big") // an owner may buy its own consultant, as anyone
 			buyer, _ := s.signIn("buyer@example.com")
 			subID, token := s.subscribe(buyer, "tiers", "small")
 			path := "/api/v1/subscriptions/" + subID + "/plan"

@@ -28,7 +28,7 @@ func CallerOfToken(token string) string {
 	switch TokenKind(token) {
 	case TokenUser:
 		return CallerUser
-	case TokenBuyer:
+	case TokenBuyer, TokenPage:
 		return CallerBuyer
 	case TokenConsultant:
 		return CallerConsultant

@@ -35,8 +35,15 @@ const (
 	TokenUser       = "cl_user_"
 	TokenBuyer      = "cl_buyer_"
 	TokenConsultant = "cl_consultant_"
-	SecretWebhook   = "whsec_"
+	// TokenPage is a buyer's credential held by a page (the chat, the widget's frame)
+	// for a signed-in user's subscription: short-lived, and dead with its session.
+	TokenPage     = "cl_page_"
+	SecretWebhook = "whsec_"
 )
+
+// PageTokenTTL is how long a page's token works; the page asks for another by loading
+// again.
+const PageTokenTTL = time.Hour
 
 // NewID returns a new ID with the given prefix: a ULID, so IDs sort by creation time.
 // ULIDs made by one process within one millisecond still sort in creation order.
@@ -84,7 +91,7 @@ func EqualHash(a, b string) bool {
 
 // TokenKind returns the prefix of a Lobby bearer token, or "" when it has none.
 func TokenKind(token string) string {
-	for _, p := range []string{TokenUser, TokenBuyer, TokenConsultant} {
+	for _, p := range []string{TokenUser, TokenBuyer, TokenConsultant, TokenPage} {
 		if strings.HasPrefix(token, p) {
 			return p
 		}

@@ -303,6 +303,10 @@ type SubscriptionService interface {
 	// FindSubscription returns userID's subscription; others' are ENOTFOUND.
 	FindSubscription(ctx context.Context, userID, id string) (*Subscription, error)
 
+	// FindHeldSubscription returns the subscription userID holds now (active or past
+	// due) to consultantID, or ENOTFOUND.
+	FindHeldSubscription(ctx context.Context, userID, consultantID string) (*Subscription, error)
+
 	// RotateBuyerToken gives userID's subscription a new buyer token; the old one stops
 	// working at once. Returns ENOTFOUND, ECONFLICT when the subscription has ended.
 	RotateBuyerToken(ctx context.Context, userID, id string) (token string, err error)

@@ -86,8 +86,14 @@ type AuthService interface {
 	// token is unknown, revoked or expired, or belongs to an ended subscription.
 	Authenticate(ctx context.Context, token string) (*Principal, error)
 
-	// RevokeSession ends a session; its token stops working at once.
+	// RevokeSession ends a session; its token stops working at once, and so do the
+	// page tokens made with it.
 	RevokeSession(ctx context.Context, sessionID string) error
+
+	// CreatePageToken makes a TokenPage for the session's user to act as the buyer of
+	// its subscription subscriptionID, for PageTokenTTL or until the session ends.
+	// Returns ENOTFOUND for a subscription that is not the session's user's.
+	CreatePageToken(ctx context.Context, sessionID, subscriptionID string) (token string, err error)
 
 	// FindUserByID returns ENOTFOUND when there is no such user.
 	FindUserByID(ctx context.Context, id string) (*User, error)

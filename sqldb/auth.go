@@ -156,9 +156,18 @@ func (s *AuthService) Authenticate(ctx context.Context, token string) (*lobby.Pr
 		}
 	case lobby.CallerBuyer:
 		var sub lobby.Subscription
-		err := s.db.read.QueryRowContext(ctx, `SELECT id, user_id, consultant_id, token_hash, status, cancel_at_period_end, period_start, period_end,
-			renews_itself FROM subscriptions WHERE token_hash = $1`, hash).
-			Scan(&sub.ID, &sub.UserID, &sub.ConsultantID, &stored, &sub.Status, &sub.CancelAtPeriodEnd, &sub.PeriodStart, &sub.PeriodEnd, &sub.RenewsItself)
+		const columns = `s.id, s.user_id, s.consultant_id, s.status, s.cancel_at_period_end, s.period_start, s.period_end, s.renews_itself`
+		var row *sql.Row
+		if lobby.TokenKind(token) == lobby.TokenPage {
+			// A page's token lives as long as itself and its session.
+			row = s.db.read.QueryRowContext(ctx, `SELECT pt.token_hash, `+columns+` FROM page_tokens pt
+				JOIN subscriptions s ON s.id = pt.subscription_id
+				JOIN sessions se ON se.id = pt.session_id AND se.user_id = s.user_id
+				WHERE pt.token_hash = $1 AND pt.expires_at > $2 AND se.expires_at > $2`, hash, now)
+		} else {
+			row = s.db.read.QueryRowContext(ctx, `SELECT s.token_hash, `+columns+` FROM subscriptions s WHERE s.token_hash = $1`, hash)
+		}
+		err := row.Scan(&stored, &sub.ID, &sub.UserID, &sub.ConsultantID, &sub.Status, &sub.CancelAtPeriodEnd, &sub.PeriodStart, &sub.PeriodEnd, &sub.RenewsItself)
 		if err != nil {
 			return nil, tokenErr(err)
 		}
@@ -181,7 +190,7 @@ func (s *AuthService) Authenticate(ctx context.Context, token string) (*lobby.Pr
 			s.db.write.ExecContext(ctx, `UPDATE consultant_keys SET last_used_at = $1 WHERE id = $2`, now, id)
 		}
 	default:
-		return nil, lobby.Errorf(lobby.EUNAUTHORIZED, "the bearer token is not a Lobby token; it must start with cl_user_, cl_buyer_ or cl_consultant_")
+		return nil, lobby.Errorf(lobby.EUNAUTHORIZED, "the bearer token is not a Lobby token; it must start with cl_user_, cl_buyer_, cl_consultant_ or cl_page_")
 	}
 	if !lobby.EqualHash(stored, hash) {
 		return nil, badToken()
@@ -195,6 +204,39 @@ func tokenErr(err error) error {
 		return badToken()
 	}
 	return err
+}
+
+// CreatePageToken implements lobby.AuthService. The session's expired page tokens go
+// as a new one comes, so that a page loaded often keeps few rows.
+func (s *AuthService) CreatePageToken(ctx context.Context, sessionID, subscriptionID string) (string, error) {
+	token, hash := lobby.NewToken(lobby.TokenPage)
+	err := s.db.tx(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM page_tokens WHERE session_id = $1 AND expires_at <= $2`, sessionID, tx.now); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO page_tokens (token_hash, session_id, subscription_id, created_at, expires_at)
+			SELECT $1, se.id, s.id, $2, $3 FROM sessions se JOIN subscriptions s ON s.user_id = se.user_id WHERE se.id = $4 AND s.id = $5`,
+			hash, tx.now, tx.now.Add(lobby.PageTokenTTL), sessionID, subscriptionID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return cmpErr(err, lobby.Errorf(lobby.ENOTFOUND, "no subscription %q of yours", subscriptionID))
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
+// cmpErr returns err, or else fallback.
+func cmpErr(err, fallback error) error {
+	if err != nil {
+		return err
+	}
+	return fallback
 }
 
 // RevokeSession implements lobby.AuthService.
@@ -211,6 +253,22 @@ func (s *AuthService) RevokeSession(ctx context.Context, sessionID string) error
 			return err
 		}
 		tx.publish(lobby.CredentialRevoked(hash))
+		// The session's pages stop at once too: their streams end with their tokens.
+		rows, err := tx.QueryContext(ctx, `DELETE FROM page_tokens WHERE session_id = $1 RETURNING token_hash`, sessionID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var page string
+			if err := rows.Scan(&page); err != nil {
+				return err
+			}
+			tx.publish(lobby.CredentialRevoked(page))
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
 		return nil
 	})
 }

@@ -299,6 +299,18 @@ func (s *SubscriptionService) FindSubscription(ctx context.Context, userID, id s
 	return &at, nil
 }
 
+// FindHeldSubscription implements lobby.SubscriptionService.
+func (s *SubscriptionService) FindHeldSubscription(ctx context.Context, userID, consultantID string) (*lobby.Subscription, error) {
+	sub, err := scanSubscription(s.db.read.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions
+		WHERE user_id = $1 AND consultant_id = $2 AND status IN ('active', 'past_due')`, userID, consultantID))
+	if err == nil {
+		if at := sub.At(s.db.now()); at.Held() {
+			return &at, nil
+		}
+	}
+	return nil, notFound(cmpErr(err, sql.ErrNoRows), "you hold no subscription to this consultant")
+}
+
 // mySubscription loads userID's subscription in tx, as it stands now.
 func (db *DB) mySubscription(ctx context.Context, tx *Tx, userID, id string) (*lobby.Subscription, error) {
 	s, err := scanSubscription(tx.QueryRowContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = $1 AND user_id = $2`+db.dialect.ForUpdate(), id, userID))

@@ -75,6 +75,7 @@ func Exercise(t *testing.T, open func(t *testing.T) *Store) {
 		{"CreditsConcurrent", testCreditsConcurrent},
 		{"PlanChange", testPlanChange},
 		{"PlanChangeEvents", testPlanChangeEvents},
+		{"PageTokens", testPageTokens},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

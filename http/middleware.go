@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -22,10 +23,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// ContentSecurityPolicy is sent with every response; pages load nothing from elsewhere
-// and run no inline script or style.
-const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+// contentSecurityPolicy is sent with every response: pages load nothing from
+// elsewhere and run no inline script or style, and connect to this server only, its
+// WebSocket named as the origin of base with ws or wss (browsers differ on whether
+// 'self' covers it).
+func contentSecurityPolicy(base string) string {
+	connect := "'self'"
+	if u, err := url.Parse(base); err == nil && u.Host != "" {
+		ws := "ws"
+		if u.Scheme == "https" {
+			ws = "wss"
+		}
+		connect += " " + ws + "://" + u.Host
+	}
+	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+		"connect-src " + connect + "; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+}
 
 // statusWriter remembers the status a handler wrote.
 type statusWriter struct {
@@ -83,6 +96,7 @@ func metricsHandler(reg *prometheus.Registry) http.Handler {
 // a JSON answer where the mux has no route for a method, metrics and one log line.
 func (s *Server) middleware(next http.Handler) http.Handler {
 	m := newMetrics(s.Registry)
+	csp := contentSecurityPolicy(s.BaseURL)
 	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
@@ -94,7 +108,7 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 		r = request.WithClientIP(r.WithContext(request.WithID(r.Context(), id)), s.TrustedProxies)
 		h := rw.Header()
 		h.Set("X-Request-Id", id)
-		h.Set("Content-Security-Policy", ContentSecurityPolicy)
+		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "same-origin")

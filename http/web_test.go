@@ -74,7 +74,7 @@ func TestWebSubscribe(t *testing.T) {
 	if r.status != 303 || r.header.Get("Location") != "/login?next=%2Fconsultants%2Fchef" {
 		t.Fatalf("signed-out subscribe: %d %s", r.status, r.header.Get("Location"))
 	}
-	b.get("/login?next=/consultants/chef").html(t, 200, "Email me a code")
+	b.get("/login?next=/consultants/chef").html(t, 200, "Send code")
 	b.post("/login", url.Values{"email": {"Person@Example.com"}, "next": {"/consultants/chef"}}).html(t, 200, "person@example.com")
 	code := regexp.MustCompile(`\d{6}`).FindString(s.mailbox.Messages()[0].Subject)
 	b.post("/login/verify", url.Values{"email": {"person@example.com"}, "code": {"000000"}, "next": {"/consultants/chef"}}).html(t, 401, "wrong")

@@ -1,6 +1,6 @@
 // Package web serves Lobby's pages for people: the catalog, sign-in with an emailed
-// code, the local checkout's confirm page, and a consultant's delivery log for its
-// owner. Templates and assets are embedded.
+// code, the local checkout's confirm page, the buyer's chat, and a consultant's
+// delivery log for its owner. Templates and assets are embedded.
 package web
 
 import (
@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/chat"
 	"github.com/lobby-dev/lobby/http/request"
 	"github.com/lobby-dev/lobby/http/response"
 )
@@ -34,6 +35,9 @@ type Config struct {
 	Consultants   lobby.ConsultantService
 	Subscriptions lobby.SubscriptionService
 	Deliveries    lobby.DeliveryService
+	Chat          lobby.ChatService
+	Credits       lobby.CreditService
+	Replies       *chat.Service // sends the chat form's messages
 	Mailer        lobby.Mailer
 	Payments      lobby.Payments
 	Dev           bool
@@ -71,6 +75,8 @@ func New(cfg Config) *Handler {
 		"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"percent": func(f float64) string { return strconv.FormatFloat(100*f, 'f', 1, 64) + "%" },
 		"clip":    clip,
+		"reply":   renderMarkdown,
+		"deref":   func(n *int64) int64 { return *n },
 	}
 	names, _ := fs.Glob(templateFS, "templates/*.html")
 	for _, n := range names {
@@ -90,6 +96,9 @@ func New(cfg Config) *Handler {
 	h.handle("POST /login", h.loginSend)
 	h.handle("POST /login/verify", h.loginVerify)
 	h.handle("POST /logout", h.logout)
+	h.handle("GET /chat/{slug}", h.chat)
+	h.handle("POST /chat/{slug}", h.chatSend)
+	h.handle("GET /chat/{slug}/messages/{id}", h.chatMessage)
 	h.handle("GET /checkout/{id}", h.checkout)
 	h.handle("POST /checkout/{id}/confirm", h.checkoutConfirm)
 	h.handle("/", h.notFound)

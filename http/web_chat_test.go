@@ -1,0 +1,97 @@
+package http_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/lobby-dev/lobby/storetest"
+)
+
+var pageTokenRE = regexp.MustCompile(`data-token="(cl_page_[^"]+)"`)
+
+// TestWebChat: the chat page is its buyer's only: signed out it sends to sign-in and
+// back, without a subscription it is a 404 that says how to subscribe; its token acts
+// as the buyer by the API until the session ends; the form works without script;
+// messages show as text and replies as safe Markdown.
+func TestWebChat(t *testing.T) {
+	for _, be := range storetest.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			s := newTestServer(t, be)
+			owner, _ := s.signIn("owner@example.com")
+			key := s.createConsultant(owner, "sage", map[string]any{"mode": "polling"})["api_key"].(string)
+			session, _ := s.signIn("buyer@example.com")
+			s.subscribe(session, "sage", "starter")
+
+			anon := &browser{t: t, s: s}
+			if r := anon.get("/chat/sage"); r.status != 303 || r.header.Get("Location") != "/login?next="+url.QueryEscape("/chat/sage") {
+				t.Fatalf("signed out: %d to %q", r.status, r.header.Get("Location"))
+			}
+			b := &browser{t: t, s: s, cookie: &http.Cookie{Name: "lobby_session", Value: session}}
+			page := b.get("/chat/sage").html(t, 200, `<label for="message">Message</label>`, ">Send</button>", "0 of 100 messages used this period",
+				`<script src="/static/chat.js" defer></script>`)
+			m := pageTokenRE.FindStringSubmatch(page)
+			if m == nil {
+				t.Fatalf("no page token in the page:\n%s", page)
+			}
+			token := m[1]
+			// The page's token is the buyer's, by the API.
+			if u := s.do("GET", "/api/v1/usage", token, nil).want(t, 200).json(); u["tier"] != "starter" {
+				t.Fatalf("usage with the page's token: %v", u)
+			}
+			s.do("GET", "/api/v1/me", token, nil).want(t, 403) // a buyer's credential, not the user's
+
+			// The form without script: sent, and back to the page.
+			cnv := regexp.MustCompile(`data-conversation="([^"]+)"`).FindStringSubmatch(page)[1]
+			r := b.post("/chat/sage", url.Values{"message": {"**not bold** <i>mine</i>"}, "conversation_id": {cnv}})
+			if r.status != 303 || r.header.Get("Location") != "/chat/sage" {
+				t.Fatalf("the form: %d to %q: %s", r.status, r.header.Get("Location"), r.body)
+			}
+			msgs := s.do("GET", "/api/v1/conversations/"+cnv+"/messages", token, nil).want(t, 200).json()["data"].([]any)
+			asked := msgs[0].(map[string]any)["id"].(string)
+			replyID := msgs[1].(map[string]any)["id"].(string)
+			s.do("POST", "/api/v1/reply", key, map[string]any{"conversation_id": cnv, "in_reply_to": asked,
+				"content": "**bold** [run](javascript:alert(1)) ![cat](https://example.com/cat.png) <script>x()</script>"}).want(t, 201)
+			page = b.get("/chat/sage").html(t, 200, "**not bold** &lt;i&gt;mine&lt;/i&gt;", "<strong>bold</strong>", "run",
+				`<a href="https://example.com/cat.png" rel="noopener nofollow">cat</a>`, "&lt;script&gt;x()&lt;/script&gt;", "1 of 100")
+			for _, never := range []string{"javascript:", "<img", "<script>x", "<i>mine"} {
+				if strings.Contains(page, never) {
+					t.Fatalf("the page carries %q:\n%s", never, page)
+				}
+			}
+			b.get("/chat/sage/messages/"+replyID).html(t, 200, `id="`+replyID+`"`, "<strong>bold</strong>")
+
+			// Others see nothing of it.
+			stranger := &browser{t: t, s: s}
+			stranger.cookie = &http.Cookie{Name: "lobby_session", Value: func() string { v, _ := s.signIn("stranger@example.com"); return v }()}
+			stranger.get("/chat/sage").html(t, 404, "subscribe on its profile, /consultants/sage")
+			stranger.get("/chat/sage/messages/"+replyID).html(t, 404)
+			b.get("/chat/nobody").html(t, 404)
+			b.get("/chat/sage/messages/msg_nope").html(t, 404)
+			b.get("/chat/sage?before=nonsense").html(t, 400, "before is a message id")
+
+			// A form posted from another site is refused, and stores nothing.
+			forged := httptest.NewRequest("POST", "http://lobby.test/chat/sage", strings.NewReader("message=hi"))
+			forged.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			forged.Header.Set("Origin", "https://evil.example")
+			forged.AddCookie(b.cookie)
+			rec := httptest.NewRecorder()
+			s.handler.ServeHTTP(rec, forged)
+			if rec.Code != 403 {
+				t.Fatalf("a forged post: %d", rec.Code)
+			}
+			// Too long for a message: the contract's refusal, nothing stored.
+			b.post("/chat/sage", url.Values{"message": {strings.Repeat("x", 32*1024+1)}}).html(t, 413, "32 KiB")
+			if n := len(s.do("GET", "/api/v1/conversations/"+cnv+"/messages", token, nil).want(t, 200).json()["data"].([]any)); n != 2 {
+				t.Fatalf("%d messages after the refused ones, want 2", n)
+			}
+
+			// Signed out, the page's token stops at once.
+			b.post("/logout", url.Values{})
+			s.do("GET", "/api/v1/usage", token, nil).want(t, 401)
+		})
+	}
+}

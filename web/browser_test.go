@@ -1,0 +1,311 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/lobby-dev/lobby/lobbytest"
+	"github.com/lobby-dev/lobby/storetest"
+)
+
+// browser starts a headless Chromium for the test, or skips it where there is none.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := os.Getenv("LOBBY_TEST_CHROMIUM")
+	if path == "" {
+		path, _ = exec.LookPath("chromium")
+	}
+	if path == "" {
+		t.Skip("browser not tested: install Chromium (apt-get install -y chromium) or set LOBBY_TEST_CHROMIUM to its path (CI does)")
+	}
+	// The flags keep Chromium from reaching for the network at start, which a closed
+	// machine refuses.
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()))
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(alloc)
+	ctx, cancelTime := context.WithTimeout(ctx, 5*time.Minute)
+	t.Cleanup(func() { cancelTime(); cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	return ctx
+}
+
+// run runs the steps, each within 20 s; on failure it shows where the page was.
+func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	for i, step := range steps {
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err := chromedp.Do(sctx, step)
+		cancel()
+		if err != nil {
+			where, _ := chromedp.Run(ctx, chromedp.Location())
+			body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+			t.Fatalf("step %d: %v\nat %s:\n%s", i+1, err, where, body)
+		}
+	}
+}
+
+// value runs an action that reads something from the page.
+func value[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+var codeRE = regexp.MustCompile(`\b(\d{6})\b`)
+
+// code reads the newest sign-in code for email from the dev mailbox.
+func code(t *testing.T, base, email string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/dev/mailbox.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var box struct {
+		Data []struct{ To, Subject string } // newest first
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&box); err != nil {
+		t.Fatal(err)
+	}
+	mails := box.Data
+	for _, m := range mails {
+		if c := codeRE.FindStringSubmatch(m.Subject); c != nil && m.To == email {
+			return c[1]
+		}
+	}
+	t.Fatalf("no code for %s in the mailbox: %+v", email, mails)
+	return ""
+}
+
+// signIn signs email in through the pages, by keyboard alone, and ends on next.
+func signIn(t *testing.T, ctx context.Context, base, email, next string) {
+	t.Helper()
+	run(t, ctx, chromedp.Navigate(base+"/login?next="+url.QueryEscape(next)),
+		chromedp.WaitVisible(`input[name=email]`), chromedp.SendKeys(`input[name=email]`, email+"\n"),
+		chromedp.WaitVisible(`input[name=code]`))
+	run(t, ctx, chromedp.SendKeys(`input[name=code]`, code(t, base, email)+"\n"), chromedp.WaitNotPresent(`input[name=code]`))
+}
+
+// agent answers the polling consultant's inbox as a self-hosted agent does, streaming
+// each reply in pieces a while apart, so that a page can be seen to grow it.
+func agent(t *testing.T, base, key string, pieces ...string) {
+	do := func(method, path string, body any) (*http.Response, error) {
+		var r *http.Request
+		if body != nil {
+			b, _ := json.Marshal(body)
+			r, _ = http.NewRequest(method, base+path, strings.NewReader(string(b)))
+			r.Header.Set("Content-Type", "application/json")
+		} else {
+			r, _ = http.NewRequest(method, base+path, nil)
+		}
+		r.Header.Set("Authorization", "Bearer "+key)
+		return http.DefaultClient.Do(r)
+	}
+	go func() {
+		for {
+			resp, err := do("GET", "/api/v1/inbox?wait=5", nil)
+			if err != nil {
+				return // the server has gone: the test is over
+			}
+			var inbox struct {
+				Data []struct {
+					Data struct {
+						ConversationID string `json:"conversation_id"`
+						Message        struct {
+							ID string `json:"id"`
+						} `json:"message"`
+					} `json:"data"`
+				} `json:"data"`
+			}
+			json.NewDecoder(resp.Body).Decode(&inbox)
+			resp.Body.Close()
+			for _, ev := range inbox.Data {
+				for i, p := range pieces {
+					body := map[string]any{"conversation_id": ev.Data.ConversationID, "in_reply_to": ev.Data.Message.ID, "content": p,
+						"partial": i < len(pieces)-1}
+					if resp, err := do("POST", "/api/v1/reply", body); err == nil {
+						resp.Body.Close()
+					}
+					time.Sleep(700 * time.Millisecond)
+				}
+			}
+		}
+	}()
+}
+
+// gate is a proxy in front of a Lobby server, which it is the public URL of; once
+// told, it refuses every WebSocket upgrade, as some proxies and mobile networks do.
+type gate struct {
+	URL     string
+	to      atomic.Pointer[httputil.ReverseProxy]
+	refuses atomic.Bool
+}
+
+func newGate(t *testing.T) *gate {
+	g := &gate{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.refuses.Load() && strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			http.Error(w, "no WebSockets here", http.StatusForbidden)
+			return
+		}
+		g.to.Load().ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	g.URL = srv.URL
+	return g
+}
+
+// freeAddr returns a loopback address no one listens on, for a server to take.
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// open sends the gate's requests to the server at target.
+func (g *gate) open(target string) {
+	u, _ := url.Parse(target)
+	p := httputil.NewSingleHostReverseProxy(u)
+	p.ErrorLog = log.New(io.Discard, "", 0) // the server ends before the page's last long poll
+	g.to.Store(p)
+}
+
+// TestChatInBrowser: in Chromium, through the real server, a person signs in by code
+// with the keyboard, subscribes from the profile, opens the chat from the checkout,
+// sends a message and watches the reply stream in — its text grows before it
+// completes — and the same chat behind a proxy that refuses WebSockets still gets
+// its reply, by long-polling. Markup in a message shows as text.
+func TestChatInBrowser(t *testing.T) {
+	ctx := browser(t)
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			dsn, _ := lobbytest.Store(t, b)
+			front := newGate(t)
+			addr := freeAddr(t)
+			front.open("http://" + addr)
+			srv := lobbytest.Serve(t, "--database", dsn, "--addr", addr, "--base-url", front.URL)
+			bot := srv.CreateAgent("helper", "polling", "")
+			agent(t, "http://"+addr, bot.Key, "Hello", " there,", " friend.")
+			base := front.URL
+			tab, cancel := chromedp.NewContext(ctx)
+			defer cancel()
+			if err := chromedp.Do(tab); err != nil { // the tab lives as long as this first call's context
+				t.Fatal(err)
+			}
+
+			signIn(t, tab, base, "person@example.com", "/consultants/helper")
+			t.Log("signed in")
+			run(t, tab, chromedp.Click(`//button[starts-with(normalize-space(.), "Subscribe to starter")]`),
+				chromedp.WaitVisible(`//button[normalize-space(.)="Confirm subscription"]`),
+				chromedp.Click(`//button[normalize-space(.)="Confirm subscription"]`),
+				chromedp.WaitVisible(`//a[starts-with(., "Chat with")]`),
+				chromedp.Click(`//a[starts-with(., "Chat with")]`),
+				chromedp.WaitVisible(`#message`))
+			if label := value(t, tab, chromedp.Text(`label[for=message]`)); label != "Message" {
+				t.Fatalf("the message box is labelled %q", label)
+			}
+
+			send := func(text string) {
+				t.Helper()
+				run(t, tab, chromedp.SetValue(`#message`, text), chromedp.Click(`//button[normalize-space(.)="Send"]`))
+			}
+			send("<b>hi</b> <script>alert(1)</script>")
+			// The buyer's message shows at once, as text.
+			run(t, tab, chromedp.WaitVisible(`li.msg.buyer .body`))
+			if mine := value(t, tab, chromedp.Text(`li.msg.buyer .body`)); mine != "<b>hi</b> <script>alert(1)</script>" {
+				t.Fatalf("the buyer's message shows %q", mine)
+			}
+			newestReply(t, tab, 1, "Hello there, friend.", true)
+			t.Log("streamed over the WebSocket")
+
+			// Behind a proxy that refuses WebSockets: the page long-polls, quietly.
+			front.refuses.Store(true)
+			run(t, tab, chromedp.Navigate(base+"/chat/helper"), chromedp.WaitVisible(`#message`))
+			send("Again, please")
+			newestReply(t, tab, 2, "Hello there, friend.", false) // the store keeps a reply's text when it ends
+			shoot(t, tab, "chat")
+			if notice := value(t, tab, chromedp.Evaluate[string](`document.getElementById("status").textContent`)); notice != "" {
+				t.Fatalf("the page says %q over long-polling", notice)
+			}
+		})
+	}
+}
+
+// newestReply waits for the page's nth reply, the newest message, to show all of its
+// text, complete; with grows, it must have shown part of it while it streamed. It
+// fails at once if the page says something went wrong.
+func newestReply(t *testing.T, ctx context.Context, nth int, final string, grows bool) {
+	t.Helper()
+	newest := fmt.Sprintf(`(() => { const ms = [...document.querySelectorAll("li.msg")], li = ms[ms.length-1];
+		const notice = document.getElementById("status").textContent;
+		if (notice) return ["notice", notice];
+		return li && li.classList.contains("consultant") && document.querySelectorAll("li.msg.consultant").length === %d ?
+			[li.dataset.status, li.querySelector(".body").textContent.trim()] : ["", ""]; })()`, nth)
+	var partial string
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		got := value(t, ctx, chromedp.Evaluate[[]string](newest))
+		status, text := got[0], got[1]
+		if status == "notice" {
+			t.Fatalf("the page says %q", text)
+		}
+		if status == "streaming" && text != "" && text != final {
+			partial = text
+		}
+		if status == "complete" && text == final {
+			if grows && partial == "" {
+				t.Fatalf("the reply %q appeared whole: it never showed as it streamed", final)
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the newest reply never completed as %q (seen streaming: %q)", final, partial)
+}
+
+// shoot saves the page as name-desktop.png and name-phone.png (375 px wide) in the
+// folder LOBBY_TEST_SCREENSHOTS names, when it names one.
+func shoot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("LOBBY_TEST_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	for _, v := range []struct {
+		suffix        string
+		width, height int64
+	}{{"desktop", 1280, 900}, {"phone", 375, 812}} {
+		run(t, ctx, chromedp.EmulateViewport(v.width, v.height))
+		png := value(t, ctx, chromedp.FullScreenshot(100))
+		if err := os.WriteFile(filepath.Join(dir, name+"-"+v.suffix+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -95,3 +95,105 @@ func TestWebChat(t *testing.T) {
 		})
 	}
 }
+
+var buyerTokenRE = regexp.MustCompile(`cl_buyer_[A-Za-z0-9_-]+`)
+
+// TestWebSubscriptions: /subscriptions lists the user's own, with usage; its forms
+// cancel and resume, change plan and rotate the buyer token — the new one shown once,
+// with a curl line, the old one stopped — through the API's own rules.
+func TestWebSubscriptions(t *testing.T) {
+	for _, be := range storetest.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			s := newTestServer(t, be)
+			owner, _ := s.signIn("owner@example.com")
+			s.createConsultant(owner, "tiers", tieredPlans)
+			session, _ := s.signIn("buyer@example.com")
+			subID, token := s.subscribe(session, "tiers", "small")
+			s.chatAt(token, 202)
+			b := &browser{t: t, s: s, cookie: &http.Cookie{Name: "lobby_session", Value: session}}
+			b.get("/subscriptions").html(t, 200, "Consultant tiers", "1 of 2 messages used this period", `<progress max="2" value="1">`,
+				`action="/subscriptions/`+subID+`/cancel"`, `href="/chat/tiers"`, "Renews")
+
+			b.post("/subscriptions/"+subID+"/cancel", url.Values{}).html(t, 303)
+			b.get("/subscriptions").html(t, 200, "Ends", "Keep subscription")
+			b.post("/subscriptions/"+subID+"/resume", url.Values{}).html(t, 303)
+			b.post("/subscriptions/"+subID+"/plan", url.Values{"tier": {"big"}}).html(t, 303)
+			b.get("/subscriptions").html(t, 200, "Renews", "1 of 50 messages used")
+
+			page := b.post("/subscriptions/"+subID+"/token", url.Values{}).html(t, 200, "shown this once", "curl -s http://lobby.test/api/v1/chat")
+			fresh := buyerTokenRE.FindString(page)
+			if fresh == "" || fresh == token {
+				t.Fatalf("the rotated token %q (was %q)", fresh, token)
+			}
+			s.chatAt(fresh, 202)
+			s.do("POST", "/api/v1/chat", token, map[string]any{"message": "old"}).want(t, 401)
+			if again := b.get("/subscriptions").html(t, 200); strings.Contains(again, "cl_buyer_") {
+				t.Fatal("the token is shown again")
+			}
+
+			// Another user's subscription is not there for them; nor is a forged form.
+			other := &browser{t: t, s: s, cookie: &http.Cookie{Name: "lobby_session", Value: func() string { v, _ := s.signIn("other@example.com"); return v }()}}
+			other.get("/subscriptions").html(t, 200, "You hold no subscriptions yet")
+			other.post("/subscriptions/"+subID+"/cancel", url.Values{}).html(t, 404)
+			other.post("/subscriptions/"+subID+"/token", url.Values{}).html(t, 404)
+			b.post("/subscriptions/"+subID+"/nonsense", url.Values{}).html(t, 404)
+			forged := httptest.NewRequest("POST", "http://lobby.test/subscriptions/"+subID+"/cancel", nil)
+			forged.Header.Set("Origin", "https://evil.example")
+			forged.AddCookie(b.cookie)
+			rec := httptest.NewRecorder()
+			s.handler.ServeHTTP(rec, forged)
+			if rec.Code != 403 {
+				t.Fatalf("a forged cancel: %d", rec.Code)
+			}
+			if v := s.do("GET", "/api/v1/subscriptions", session, nil).want(t, 200).json()["data"].([]any)[0].(map[string]any); v["cancel_at_period_end"] != false {
+				t.Fatalf("after the refused cancels: %v", v)
+			}
+			(&browser{t: t, s: s}).get("/subscriptions").html(t, 303)
+		})
+	}
+}
+
+var consultantKeyRE = regexp.MustCompile(`cl_consultant_[A-Za-z0-9_-]+`)
+
+// TestWebDashboard: an owner lists a consultant from the dashboard's form, by the
+// API's rules: the key is shown once and works; a refused form says why and keeps
+// what was typed; the list is the owner's own.
+func TestWebDashboard(t *testing.T) {
+	for _, be := range storetest.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			s := newTestServer(t, be)
+			(&browser{t: t, s: s}).get("/dashboard").html(t, 303)
+			session, _ := s.signIn("owner@example.com")
+			b := &browser{t: t, s: s, cookie: &http.Cookie{Name: "lobby_session", Value: session}}
+			b.get("/dashboard").html(t, 200, "You have listed no consultant yet", `<label for="slug">Slug</label>`, `<label for="name">Name</label>`,
+				`<label for="tagline">Tagline</label>`, `<label for="description">Description</label>`, `<label for="system_prompt">System prompt</label>`)
+			form := url.Values{"slug": {"tax-helper"}, "name": {"Tax Helper"}, "tagline": {"Plain tax answers"}, "description": {"Knows depreciation."},
+				"category": {"finance"}, "mode": {"managed"}, "system_prompt": {"You are a careful tax adviser."}}
+			page := b.post("/dashboard", form).html(t, 201, "is listed at", "shown this once")
+			key := consultantKeyRE.FindString(page)
+			if key == "" {
+				t.Fatalf("no key on the page:\n%s", page)
+			}
+			if v := s.do("GET", "/api/v1/consultants/tax-helper/private", key, nil).want(t, 200).json(); v["system_prompt"] != "You are a careful tax adviser." {
+				t.Fatalf("the consultant the form listed: %v", v)
+			}
+			if again := b.get("/dashboard").html(t, 200, "Tax Helper", "tax-helper"); strings.Contains(again, "cl_consultant_") {
+				t.Fatal("the key is shown again")
+			}
+			// Refused: the slug is taken; the form keeps what was typed.
+			form.Set("name", "Another Name")
+			b.post("/dashboard", form).html(t, 400, "tax-helper", `value="Another Name"`)
+			form.Set("slug", "Bad Slug!")
+			b.post("/dashboard", form).html(t, 400, "slug")
+			form.Set("slug", "hooked")
+			form.Set("mode", "webhook")
+			form.Set("webhook_url", "http://10.0.0.1/hook")
+			b.post("/dashboard", form).html(t, 400, "webhook")
+
+			other, _ := s.signIn("other@example.com")
+			if page := (&browser{t: t, s: s, cookie: &http.Cookie{Name: "lobby_session", Value: other}}).get("/dashboard").html(t, 200); strings.Contains(page, "Tax Helper") {
+				t.Fatal("another owner's dashboard lists the consultant")
+			}
+		})
+	}
+}

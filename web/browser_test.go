@@ -222,12 +222,13 @@ func TestChatInBrowser(t *testing.T) {
 
 			signIn(t, tab, base, "person@example.com", "/consultants/helper")
 			t.Log("signed in")
+			shoot(t, tab, "consultant")
 			run(t, tab, chromedp.Click(`//button[starts-with(normalize-space(.), "Subscribe to starter")]`),
 				chromedp.WaitVisible(`//button[normalize-space(.)="Confirm subscription"]`),
 				chromedp.Click(`//button[normalize-space(.)="Confirm subscription"]`),
-				chromedp.WaitVisible(`//a[starts-with(., "Chat with")]`),
-				chromedp.Click(`//a[starts-with(., "Chat with")]`),
-				chromedp.WaitVisible(`#message`))
+				chromedp.WaitVisible(`//a[starts-with(., "Chat with")]`))
+			shoot(t, tab, "checkout")
+			run(t, tab, chromedp.Click(`//a[starts-with(., "Chat with")]`), chromedp.WaitVisible(`#message`))
 			if label := value(t, tab, chromedp.Text(`label[for=message]`)); label != "Message" {
 				t.Fatalf("the message box is labelled %q", label)
 			}
@@ -250,10 +251,14 @@ func TestChatInBrowser(t *testing.T) {
 			run(t, tab, chromedp.Navigate(base+"/chat/helper"), chromedp.WaitVisible(`#message`))
 			send("Again, please")
 			newestReply(t, tab, 2, "Hello there, friend.", false) // the store keeps a reply's text when it ends
-			shoot(t, tab, "chat")
 			if notice := value(t, tab, chromedp.Evaluate[string](`document.getElementById("status").textContent`)); notice != "" {
 				t.Fatalf("the page says %q over long-polling", notice)
 			}
+			shoot(t, tab, "chat")
+			run(t, tab, chromedp.Navigate(base+"/subscriptions"), chromedp.WaitVisible(`progress`))
+			shoot(t, tab, "subscriptions")
+			run(t, tab, chromedp.Navigate(base+"/dashboard"), chromedp.WaitVisible(`#slug`))
+			shoot(t, tab, "dashboard")
 		})
 	}
 }

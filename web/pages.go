@@ -150,7 +150,7 @@ func (h *Handler) checkoutPage(w http.ResponseWriter, r *http.Request, p *lobby.
 		return err
 	}
 	return h.render(w, r, http.StatusOK, "checkout", page{Title: "Checkout", Data: map[string]any{
-		"Checkout": res.Checkout, "Consultant": c, "BuyerToken": res.BuyerToken, "Local": h.confirmer() != nil,
+		"Checkout": res.Checkout, "Consultant": c, "BuyerToken": res.BuyerToken, "Local": h.confirmer() != nil, "BaseURL": h.cfg.BaseURL,
 	}})
 }
 

@@ -77,14 +77,19 @@ func New(cfg Config) *Handler {
 		"clip":    clip,
 		"reply":   renderMarkdown,
 		"deref":   func(n *int64) int64 { return *n },
+		"tokenView": func(token, base string) map[string]string {
+			return map[string]string{"Token": token, "BaseURL": base}
+		},
 	}
+	// Each page is its file with the layout and the partials (files named _*.html).
 	names, _ := fs.Glob(templateFS, "templates/*.html")
 	for _, n := range names {
-		if strings.HasSuffix(n, "layout.html") {
+		base := strings.TrimPrefix(n, "templates/")
+		if base == "layout.html" || strings.HasPrefix(base, "_") {
 			continue
 		}
-		h.pages[strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")] =
-			template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n))
+		h.pages[strings.TrimSuffix(base, ".html")] =
+			template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/_*.html", n))
 	}
 	static, _ := fs.Sub(staticFS, "static")
 	h.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
@@ -99,6 +104,10 @@ func New(cfg Config) *Handler {
 	h.handle("GET /chat/{slug}", h.chat)
 	h.handle("POST /chat/{slug}", h.chatSend)
 	h.handle("GET /chat/{slug}/messages/{id}", h.chatMessage)
+	h.handle("GET /dashboard", h.dashboard)
+	h.handle("POST /dashboard", h.dashboardCreate)
+	h.handle("GET /subscriptions", h.subscriptions)
+	h.handle("POST /subscriptions/{id}/{action}", h.subscriptionAct)
 	h.handle("GET /checkout/{id}", h.checkout)
 	h.handle("POST /checkout/{id}/confirm", h.checkoutConfirm)
 	h.handle("/", h.notFound)

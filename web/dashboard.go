@@ -1,0 +1,64 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/lobby-dev/lobby"
+)
+
+// dashboard lists the signed-in owner's consultants with their numbers, and the form
+// that lists a new one.
+func (h *Handler) dashboard(w http.ResponseWriter, r *http.Request) error {
+	return h.dashboardPage(w, r, http.StatusOK, nil, "", "", nil)
+}
+
+// dashboardPage renders the dashboard; created is a consultant just listed, with its
+// key and webhook secret shown once; form and failed are a refused form, shown again.
+func (h *Handler) dashboardPage(w http.ResponseWriter, r *http.Request, status int, created *lobby.Consultant, key, secret string,
+	form map[string]string, failed ...error) error {
+	p, err := h.signedIn(r, "/dashboard")
+	if err != nil {
+		return err
+	}
+	cs, _, err := h.cfg.Consultants.FindConsultants(r.Context(), lobby.ConsultantFilter{OwnerID: p.UserID, Limit: 100})
+	if err != nil {
+		return err
+	}
+	pg := page{Title: "Dashboard", Data: map[string]any{"Consultants": cs, "Created": created, "Key": key, "Secret": secret, "Form": form}}
+	if len(failed) > 0 {
+		pg.Error = lobby.ErrorMessage(failed[0])
+	}
+	return h.render(w, r, status, "dashboard", pg)
+}
+
+// dashboardCreate lists a new consultant from the form, by the rules the API's
+// POST /api/v1/consultants follows.
+func (h *Handler) dashboardCreate(w http.ResponseWriter, r *http.Request) error {
+	p, err := h.signedIn(r, "/dashboard")
+	if err != nil {
+		return err
+	}
+	form := map[string]string{}
+	for _, f := range []string{"slug", "name", "tagline", "description", "category", "system_prompt", "mode", "webhook_url"} {
+		form[f] = strings.TrimSpace(r.PostFormValue(f))
+	}
+	mode := lobby.Mode(form["mode"])
+	upd := lobby.ConsultantUpdate{Slug: ptr(form["slug"]), Name: ptr(form["name"]), Tagline: ptr(form["tagline"]),
+		Description: ptr(form["description"]), Category: ptr(form["category"]), SystemPrompt: ptr(r.PostFormValue("system_prompt")),
+		Mode: &mode}
+	if form["webhook_url"] != "" {
+		upd.WebhookURL = ptr(form["webhook_url"])
+	}
+	c := &lobby.Consultant{OwnerID: p.UserID}
+	upd.Apply(c)
+	key, err := h.cfg.Consultants.CreateConsultant(r.Context(), c, lobby.ValidateOptions{Dev: h.cfg.Dev})
+	if code := lobby.ErrorCode(err); code == lobby.EINVALID || code == lobby.ECONFLICT {
+		return h.dashboardPage(w, r, http.StatusBadRequest, nil, "", "", form, err)
+	} else if err != nil {
+		return err
+	}
+	return h.dashboardPage(w, r, http.StatusCreated, c, key, c.WebhookSecret, nil)
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -200,8 +200,11 @@ func (g *gate) open(target string) {
 // TestChatInBrowser: in Chromium, through the real server, a person signs in by code
 // with the keyboard, subscribes from the profile, opens the chat from the checkout,
 // sends a message and watches the reply stream in — its text grows before it
-// completes — and the same chat behind a proxy that refuses WebSockets still gets
-// its reply, by long-polling. Markup in a message shows as text.
+// completes. Markup in a message shows as text; a message over 32 KiB is refused
+// inline; a double-clicked Send sends one message; signed out in another tab, the
+// chat goes to sign-in and back; a long history pages back as the person scrolls up;
+// and behind a proxy that refuses WebSockets the chat still gets its reply, by
+// long-polling, saying nothing alarming.
 func TestChatInBrowser(t *testing.T) {
 	ctx := browser(t)
 	for _, b := range storetest.Backends() {
@@ -246,15 +249,63 @@ func TestChatInBrowser(t *testing.T) {
 			newestReply(t, tab, 1, "Hello there, friend.", true)
 			t.Log("streamed over the WebSocket")
 
+			// A message over 32 KiB is refused inline, with the contract's words; a
+			// double-clicked Send sends one message.
+			run(t, tab, chromedp.SetValue(`#message`, strings.Repeat("x", 32*1024+1)), chromedp.Click(`//button[normalize-space(.)="Send"]`))
+			waitFor(t, tab, "the refusal shows", `document.getElementById("status").textContent.includes("32 KiB")`)
+			buyers := `document.querySelectorAll("li.msg.buyer").length`
+			if n := value(t, tab, chromedp.Evaluate[int](buyers)); n != 1 {
+				t.Fatalf("%d buyer messages after the refused one, want 1", n)
+			}
+			run(t, tab, chromedp.SetValue(`#message`, "Twice?"),
+				chromedp.Evaluate[chromedp.Void](`(() => { const b = [...document.querySelectorAll("#send button")].pop(); b.click(); b.click(); })()`))
+			newestReply(t, tab, 2, "Hello there, friend.", true)
+			if n := value(t, tab, chromedp.Evaluate[int](buyers)); n != 2 {
+				t.Fatalf("%d buyer messages after a double click, want 2", n)
+			}
+			shoot(t, tab, "chat")
+
+			// Signed out elsewhere mid-chat: the page goes to sign-in, and back.
+			other, cancelOther := chromedp.NewContext(tab)
+			if err := chromedp.Do(other); err != nil {
+				t.Fatal(err)
+			}
+			run(t, other, chromedp.Navigate(base+"/subscriptions"), chromedp.Click(`//button[normalize-space(.)="Sign out"]`),
+				chromedp.WaitVisible(`//a[normalize-space(.)="Sign in"]`))
+			cancelOther()
+			waitFor(t, tab, "the chat sends to sign-in", `location.pathname === "/login" && location.search === "?next=%2Fchat%2Fhelper"`)
+			run(t, tab, chromedp.WaitVisible(`input[name=email]`), chromedp.SendKeys(`input[name=email]`, "person@example.com\n"),
+				chromedp.WaitVisible(`input[name=code]`))
+			run(t, tab, chromedp.SendKeys(`input[name=code]`, code(t, base, "person@example.com")+"\n"), chromedp.WaitVisible(`#message`))
+			if n := value(t, tab, chromedp.Evaluate[int](buyers)); n != 2 {
+				t.Fatalf("back in the chat: %d buyer messages, want 2", n)
+			}
+
+			// A long history pages back as the person scrolls up.
+			cnv := value(t, tab, chromedp.Evaluate[string](`document.getElementById("chat").dataset.conversation`))
+			for i := range 60 {
+				srv.Do("POST", "/api/v1/reply", bot.Key, map[string]any{"conversation_id": cnv, "content": fmt.Sprintf("note %d", i)}, nil, 201)
+			}
+			run(t, tab, chromedp.Reload(), chromedp.WaitVisible(`#earlier`))
+			all := `document.querySelectorAll("li.msg").length`
+			if n := value(t, tab, chromedp.Evaluate[int](all)); n != 50 {
+				t.Fatalf("%d messages on a long chat's page, want the newest 50", n)
+			}
+			run(t, tab, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+			waitFor(t, tab, "all 64 messages show", all+` === 64 && !document.getElementById("earlier")`)
+			if first := value(t, tab, chromedp.Evaluate[string](`document.querySelector("li.msg .body").textContent.trim()`)); first != "<b>hi</b> <script>alert(1)</script>" {
+				t.Fatalf("the oldest message reads %q", first)
+			}
+
 			// Behind a proxy that refuses WebSockets: the page long-polls, quietly.
 			front.refuses.Store(true)
 			run(t, tab, chromedp.Navigate(base+"/chat/helper"), chromedp.WaitVisible(`#message`))
+			before := value(t, tab, chromedp.Evaluate[int](`document.querySelectorAll("li.msg.consultant").length`))
 			send("Again, please")
-			newestReply(t, tab, 2, "Hello there, friend.", false) // the store keeps a reply's text when it ends
+			newestReply(t, tab, before+1, "Hello there, friend.", false) // the store keeps a reply's text when it ends
 			if notice := value(t, tab, chromedp.Evaluate[string](`document.getElementById("status").textContent`)); notice != "" {
 				t.Fatalf("the page says %q over long-polling", notice)
 			}
-			shoot(t, tab, "chat")
 			run(t, tab, chromedp.Navigate(base+"/subscriptions"), chromedp.WaitVisible(`progress`))
 			shoot(t, tab, "subscriptions")
 			run(t, tab, chromedp.Navigate(base+"/dashboard"), chromedp.WaitVisible(`#slug`))
@@ -313,4 +364,16 @@ func shoot(t *testing.T, ctx context.Context, name string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// waitFor waits up to 20 s for the page's expression cond to be true.
+func waitFor(t *testing.T, ctx context.Context, what, cond string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cond)); err == nil && ok {
+			return
+		}
+	}
+	where, _ := chromedp.Run(ctx, chromedp.Location())
+	t.Fatalf("after 20 s, not yet: %s (at %s)", what, where)
 }

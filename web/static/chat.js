@@ -171,6 +171,30 @@
     });
   });
 
+  // Scrolled to the top, the page reads the messages before the oldest shown from the
+  // Earlier messages link's page, as a person without script would follow it.
+  var loading = false;
+  window.addEventListener("scroll", function () {
+    var earlier = document.getElementById("earlier");
+    if (loading || !earlier || window.scrollY > 80) return;
+    loading = true;
+    fetch(earlier.href, { credentials: "same-origin" }).then(function (r) { return r.ok ? r.text() : ""; }).then(function (html) {
+      var doc = new DOMParser().parseFromString(html, "text/html");
+      var older = doc.getElementById("messages"), height = document.body.scrollHeight;
+      if (!older) return;
+      Array.prototype.slice.call(older.children).reverse().forEach(function (li) {
+        if (shown[li.id]) return;
+        var node = document.importNode(li, true);
+        list.insertBefore(node, list.firstChild);
+        shown[node.id] = node;
+        if (node.dataset.status === "failed") offerAgain(node);
+      });
+      var next = doc.getElementById("earlier");
+      if (next) earlier.href = next.href; else earlier.parentNode.remove();
+      window.scrollBy(0, document.body.scrollHeight - height); // the person stays where they were
+    }).then(function () { loading = false; }, function () { loading = false; });
+  });
+
   box.addEventListener("keydown", function (e) {
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
   });

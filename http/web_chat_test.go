@@ -125,6 +125,11 @@ func TestWebSubscriptions(t *testing.T) {
 			if fresh == "" || fresh == token {
 				t.Fatalf("the rotated token %q (was %q)", fresh, token)
 			}
+			for _, snippet := range []string{`headers={"Authorization": "Bearer ` + fresh, `headers: { Authorization: "Bearer ` + fresh} {
+				if !strings.Contains(page, snippet) {
+					t.Fatalf("the page lacks the snippet %q:\n%s", snippet, page)
+				}
+			}
 			s.chatAt(fresh, 202)
 			s.do("POST", "/api/v1/chat", token, map[string]any{"message": "old"}).want(t, 401)
 			if again := b.get("/subscriptions").html(t, 200); strings.Contains(again, "cl_buyer_") {

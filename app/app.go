@@ -268,7 +268,7 @@ func (a *App) Open(ctx context.Context) error {
 	}
 	a.Server.Pages = web.New(web.Config{
 		Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Deliveries: svc.Deliveries,
-		Chat: svc.Chat, Credits: svc.Credits, Replies: a.Consult, Mailer: a.Mailer, Payments: a.Payments,
+		Chat: svc.Chat, Credits: svc.Credits, Knowledge: svc.Knowledge, Replies: a.Consult, Mailer: a.Mailer, Payments: a.Payments,
 		Dev: cfg.Dev, BaseURL: cfg.BaseURL, Logger: log, Now: a.Now,
 	})
 	return nil

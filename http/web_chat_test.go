@@ -195,10 +195,32 @@ func TestWebDashboard(t *testing.T) {
 			form.Set("webhook_url", "http://10.0.0.1/hook")
 			b.post("/dashboard", form).html(t, 400, "webhook")
 
+			// Its own page: the profile and prompt edited by the API's rules.
+			b.get("/dashboard/tax-helper").html(t, 200, "You are a careful tax adviser.", `action="/api/v1/consultants/tax-helper/knowledge"`, "No documents yet")
+			edit := url.Values{"name": {"Tax Helper"}, "tagline": {"Plainer tax answers"}, "description": {"Knows depreciation."}, "category": {"finance"},
+				"mode": {"managed"}, "system_prompt": {"You are brief."}, "webhook_url": {""}}
+			b.post("/dashboard/tax-helper", edit).html(t, 200, "Saved.", "Plainer tax answers")
+			if v := s.do("GET", "/api/v1/consultants/tax-helper/private", key, nil).want(t, 200).json(); v["system_prompt"] != "You are brief." || v["tagline"] != "Plainer tax answers" {
+				t.Fatalf("after the edit: %v", v)
+			}
+			edit.Set("name", "")
+			b.post("/dashboard/tax-helper", edit).html(t, 400, "name")
+			edit.Set("name", "Tax Helper")
+			edit.Set("mode", "webhook")
+			edit.Set("webhook_url", "http://10.0.0.1/hook")
+			b.post("/dashboard/tax-helper", edit).html(t, 400, "webhook", `value="http://10.0.0.1/hook"`)
+			if v := s.do("GET", "/api/v1/consultants/tax-helper/private", key, nil).want(t, 200).json(); v["mode"] != "managed" || v["system_prompt"] != "You are brief." {
+				t.Fatalf("after the refused edits: %v", v)
+			}
+
 			other, _ := s.signIn("other@example.com")
-			if page := (&browser{t: t, s: s, cookie: &http.Cookie{Name: "lobby_session", Value: other}}).get("/dashboard").html(t, 200); strings.Contains(page, "Tax Helper") {
+			ob := &browser{t: t, s: s, cookie: &http.Cookie{Name: "lobby_session", Value: other}}
+			if page := ob.get("/dashboard").html(t, 200); strings.Contains(page, "Tax Helper") {
 				t.Fatal("another owner's dashboard lists the consultant")
 			}
+			ob.get("/dashboard/tax-helper").html(t, 404)
+			ob.post("/dashboard/tax-helper", edit).html(t, 404)
+			(&browser{t: t, s: s}).get("/dashboard/tax-helper").html(t, 303)
 		})
 	}
 }

@@ -377,3 +377,50 @@ func waitFor(t *testing.T, ctx context.Context, what, cond string) {
 	where, _ := chromedp.Run(ctx, chromedp.Location())
 	t.Fatalf("after 20 s, not yet: %s (at %s)", what, where)
 }
+
+// TestDashboardInBrowser: in Chromium, an owner lists a consultant from the
+// dashboard's form, uploads a document to it and watches its ingestion reach ready,
+// then edits its system prompt.
+func TestDashboardInBrowser(t *testing.T) {
+	ctx := browser(t)
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			dsn, _ := lobbytest.Store(t, b)
+			srv := lobbytest.Serve(t, "--database", dsn)
+			tab, cancel := chromedp.NewContext(ctx)
+			defer cancel()
+			if err := chromedp.Do(tab); err != nil {
+				t.Fatal(err)
+			}
+			signIn(t, tab, srv.URL, "owner@example.com", "/dashboard")
+			run(t, tab, chromedp.WaitVisible(`#slug`), chromedp.SendKeys(`#slug`, "tax-helper"), chromedp.SendKeys(`#name`, "Tax Helper"),
+				chromedp.SendKeys(`#tagline`, "Plain tax answers"), chromedp.SendKeys(`#description`, "Knows depreciation."),
+				chromedp.SendKeys(`#system_prompt`, "You are a careful tax adviser."),
+				chromedp.Click(`//button[normalize-space(.)="List consultant"]`), chromedp.WaitVisible(`#api-key`))
+			if key := value(t, tab, chromedp.Text(`#api-key`)); !strings.HasPrefix(key, "cl_consultant_") {
+				t.Fatalf("the key shown: %q", key)
+			}
+			run(t, tab, chromedp.Click(`//a[normalize-space(.)="Tax Helper"]`), chromedp.WaitVisible(`#file`))
+
+			doc := filepath.Join(t.TempDir(), "depreciation.md")
+			text := "# Depreciation\n\n" + strings.Repeat("A laptop bought for work is depreciated over three years, a third each year. ", 200)
+			if err := os.WriteFile(doc, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			run(t, tab, chromedp.SetUploadFiles(`#file`, []string{doc}), chromedp.Click(`//button[normalize-space(.)="Upload"]`))
+			waitFor(t, tab, "the document is ready", `(() => { const tr = document.querySelector("#documents tbody tr[id]");
+				return tr && tr.dataset.status === "ready" && tr.querySelector("progress").value === tr.querySelector("progress").max; })()`)
+			if title := value(t, tab, chromedp.Text(`#documents tbody tr[id] td`)); !strings.Contains(title, "depreciation") {
+				t.Fatalf("the document row reads %q", title)
+			}
+			shoot(t, tab, "owner-consultant")
+
+			run(t, tab, chromedp.SetValue(`#system_prompt`, "You are a brief tax adviser."), chromedp.Click(`//button[normalize-space(.)="Save"]`),
+				chromedp.WaitVisible(`//p[normalize-space(.)="Saved."]`))
+			run(t, tab, chromedp.Reload(), chromedp.WaitVisible(`#system_prompt`))
+			if prompt := value(t, tab, chromedp.Evaluate[string](`document.getElementById("system_prompt").value`)); prompt != "You are a brief tax adviser." {
+				t.Fatalf("the saved prompt reads %q", prompt)
+			}
+		})
+	}
+}

@@ -62,3 +62,64 @@ func (h *Handler) dashboardCreate(w http.ResponseWriter, r *http.Request) error 
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// ownedConsultant returns the signed-in owner's consultant {slug}; another's is a
+// plain 404, as if it were not there.
+func (h *Handler) ownedConsultant(r *http.Request) (*lobby.Consultant, error) {
+	slug := r.PathValue("slug")
+	if _, err := h.signedIn(r, "/dashboard/"+slug); err != nil {
+		return nil, err
+	}
+	c, err := h.cfg.Consultants.FindConsultantBySlug(r.Context(), slug)
+	if err == nil && !lobby.CanManageConsultant(r.Context(), c) {
+		err = lobby.Errorf(lobby.ENOTFOUND, "no consultant %q of yours", slug)
+	}
+	return c, err
+}
+
+// dashboardConsultant is an owner's page of one consultant: its profile and prompt to
+// edit, and its knowledge with live ingestion progress.
+func (h *Handler) dashboardConsultant(w http.ResponseWriter, r *http.Request) error {
+	c, err := h.ownedConsultant(r)
+	if err != nil {
+		return err
+	}
+	return h.consultantPage(w, r, http.StatusOK, c, "", nil)
+}
+
+func (h *Handler) consultantPage(w http.ResponseWriter, r *http.Request, status int, c *lobby.Consultant, saved string, failed error) error {
+	docs, _, err := h.cfg.Knowledge.FindDocuments(r.Context(), lobby.DocumentFilter{ConsultantID: c.ID, Limit: 100})
+	if err != nil {
+		return err
+	}
+	pg := page{Title: c.Name, Data: map[string]any{"Consultant": c, "Documents": docs, "Saved": saved}}
+	if failed != nil {
+		pg.Error = lobby.ErrorMessage(failed)
+	}
+	return h.render(w, r, status, "owner-consultant", pg)
+}
+
+// dashboardUpdate saves the profile form, by the rules PATCH /api/v1/consultants/{slug}
+// follows.
+func (h *Handler) dashboardUpdate(w http.ResponseWriter, r *http.Request) error {
+	c, err := h.ownedConsultant(r)
+	if err != nil {
+		return err
+	}
+	mode := lobby.Mode(r.PostFormValue("mode"))
+	upd := lobby.ConsultantUpdate{Name: ptr(strings.TrimSpace(r.PostFormValue("name"))), Tagline: ptr(strings.TrimSpace(r.PostFormValue("tagline"))),
+		Description: ptr(r.PostFormValue("description")), Category: ptr(strings.TrimSpace(r.PostFormValue("category"))),
+		SystemPrompt: ptr(r.PostFormValue("system_prompt")), Mode: &mode, WebhookURL: ptr(strings.TrimSpace(r.PostFormValue("webhook_url")))}
+	updated, secret, err := h.cfg.Consultants.UpdateConsultant(r.Context(), c.ID, upd, lobby.ValidateOptions{Dev: h.cfg.Dev})
+	if code := lobby.ErrorCode(err); code == lobby.EINVALID || code == lobby.ECONFLICT {
+		upd.Apply(c) // shown again as typed
+		return h.consultantPage(w, r, http.StatusBadRequest, c, "", err)
+	} else if err != nil {
+		return err
+	}
+	saved := "Saved."
+	if secret != "" {
+		saved = "Saved. The new webhook secret, shown this once: " + secret
+	}
+	return h.consultantPage(w, r, http.StatusOK, updated, saved, nil)
+}

@@ -36,6 +36,7 @@ type Config struct {
 	Subscriptions lobby.SubscriptionService
 	Deliveries    lobby.DeliveryService
 	Chat          lobby.ChatService
+	Knowledge     lobby.KnowledgeService
 	Credits       lobby.CreditService
 	Replies       *chat.Service // sends the chat form's messages
 	Mailer        lobby.Mailer
@@ -106,6 +107,8 @@ func New(cfg Config) *Handler {
 	h.handle("GET /chat/{slug}/messages/{id}", h.chatMessage)
 	h.handle("GET /dashboard", h.dashboard)
 	h.handle("POST /dashboard", h.dashboardCreate)
+	h.handle("GET /dashboard/{slug}", h.dashboardConsultant)
+	h.handle("POST /dashboard/{slug}", h.dashboardUpdate)
 	h.handle("GET /subscriptions", h.subscriptions)
 	h.handle("POST /subscriptions/{id}/{action}", h.subscriptionAct)
 	h.handle("GET /checkout/{id}", h.checkout)

@@ -224,3 +224,57 @@ func TestWebDashboard(t *testing.T) {
 		})
 	}
 }
+
+// TestWidgetFrame: the widget's page is the only one that may be framed, its session
+// cookie is partitioned and its own, and its forms refuse other sites' posts.
+func TestWidgetFrame(t *testing.T) {
+	s := newTestServer(t, storetest.SQLite)
+	owner, _ := s.signIn("owner@example.com")
+	s.createConsultant(owner, "helper", nil)
+	anon := &browser{t: t, s: s}
+	r := anon.get("/widget/helper")
+	r.html(t, 200, "Sign in to chat", `action="/widget/helper/login"`)
+	if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors *") || r.header.Get("X-Frame-Options") != "" {
+		t.Fatalf("the widget's page: CSP %q, X-Frame-Options %q", csp, r.header.Get("X-Frame-Options"))
+	}
+	for _, path := range []string{"/", "/login", "/consultants/helper", "/chat/helper", "/dashboard"} {
+		r := anon.get(path)
+		if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || r.header.Get("X-Frame-Options") != "DENY" {
+			t.Fatalf("%s may be framed: CSP %q, X-Frame-Options %q", path, csp, r.header.Get("X-Frame-Options"))
+		}
+	}
+	if r := anon.get("/widget.js"); r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/javascript") || !strings.Contains(string(r.body), "/widget/") {
+		t.Fatalf("widget.js: %d %q", r.status, r.header.Get("Content-Type"))
+	}
+
+	// Signing in in the frame sets its own cookie.
+	anon.post("/widget/helper/login", url.Values{"email": {"visitor@example.com"}}).html(t, 200, "We sent a code")
+	code := regexp.MustCompile(`\b\d{6}\b`).FindString(s.mailbox.Messages()[0].Subject)
+	req := httptest.NewRequest("POST", "http://lobby.test/widget/helper/verify", strings.NewReader(url.Values{"email": {"visitor@example.com"}, "code": {code}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://lobby.test")
+	rec := httptest.NewRecorder()
+	s.handler.ServeHTTP(rec, req)
+	var widget *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == "lobby_widget" {
+			widget = c
+		}
+	}
+	if rec.Code != 303 || widget == nil || !widget.Partitioned || !widget.Secure || widget.SameSite != http.SameSiteNoneMode || !widget.HttpOnly || widget.Path != "/widget/" {
+		t.Fatalf("verify in the frame: %d, cookie %+v", rec.Code, widget)
+	}
+	framed := &browser{t: t, s: s, cookie: &http.Cookie{Name: "lobby_widget", Value: widget.Value}}
+	framed.get("/widget/helper").html(t, 200, "Subscribe to starter")
+	framed.get("/subscriptions").html(t, 303) // the frame's cookie is the widget's alone
+	// Another site's post into the frame's forms is refused.
+	forged := httptest.NewRequest("POST", "http://lobby.test/widget/helper/subscribe", strings.NewReader("tier=starter"))
+	forged.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	forged.Header.Set("Origin", "https://evil.example")
+	forged.AddCookie(&http.Cookie{Name: "lobby_widget", Value: widget.Value})
+	rec = httptest.NewRecorder()
+	s.handler.ServeHTTP(rec, forged)
+	if rec.Code != 403 {
+		t.Fatalf("a forged post into the frame: %d", rec.Code)
+	}
+}

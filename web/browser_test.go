@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 	"github.com/lobby-dev/lobby/lobbytest"
 	"github.com/lobby-dev/lobby/storetest"
@@ -39,7 +40,9 @@ func browser(t *testing.T) context.Context {
 	// machine refuses.
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()))
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()),
+		// Third-party cookies withheld, as browsers do or will: the widget must not need them.
+		chromedp.Flag("test-third-party-cookie-phaseout", true))
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(alloc)
 	ctx, cancelTime := context.WithTimeout(ctx, 5*time.Minute)
@@ -421,6 +424,74 @@ func TestDashboardInBrowser(t *testing.T) {
 			if prompt := value(t, tab, chromedp.Evaluate[string](`document.getElementById("system_prompt").value`)); prompt != "You are a brief tax adviser." {
 				t.Fatalf("the saved prompt reads %q", prompt)
 			}
+		})
+	}
+}
+
+// TestWidgetInBrowser: a page of another site embeds the widget; in its frame, with
+// third-party cookies withheld, a person signs in by code, subscribes and chats, the
+// reply streaming in.
+func TestWidgetInBrowser(t *testing.T) {
+	ctx := browser(t)
+	for _, b := range storetest.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			dsn, _ := lobbytest.Store(t, b)
+			srv := lobbytest.Serve(t, "--database", dsn)
+			bot := srv.CreateAgent("helper", "polling", "")
+			agent(t, srv.URL, bot.Key, "Hello", " from", " the widget.")
+			shop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/html; charset=utf-8")
+				fmt.Fprintf(w, `<!doctype html><html lang="en"><title>A shop</title><h1>A shop on another site</h1>
+<script src="%s/widget.js" data-consultant="helper" async></script>`, srv.URL)
+			}))
+			defer shop.Close()
+			// localhost and 127.0.0.1 are two sites: the frame is a third party here.
+			shopURL := shop.URL
+			if !strings.Contains(srv.URL, "localhost") {
+				shopURL = strings.Replace(shop.URL, "127.0.0.1", "localhost", 1)
+			}
+			tab, cancel := chromedp.NewContext(ctx)
+			defer cancel()
+			if err := chromedp.Do(tab); err != nil {
+				t.Fatal(err)
+			}
+			run(t, tab, chromedp.Navigate(shopURL), chromedp.WaitVisible(`button[data-lobby-widget]`), chromedp.Click(`button[data-lobby-widget]`))
+			var frameID target.ID
+			for deadline := time.Now().Add(20 * time.Second); frameID == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				infos, err := chromedp.Targets(tab)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, info := range infos {
+					if info.Type == "iframe" && strings.HasPrefix(info.URL, srv.URL+"/widget/helper") {
+						frameID = info.TargetID
+					}
+				}
+			}
+			if frameID == "" {
+				infos, _ := chromedp.Targets(tab)
+				for _, info := range infos {
+					t.Logf("target %s %s", info.Type, info.URL)
+				}
+				html, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+				t.Fatalf("the widget's frame never opened:\n%s", html)
+			}
+			frame, cancelFrame := chromedp.NewContext(tab, chromedp.WithTargetID(frameID))
+			defer cancelFrame()
+			if err := chromedp.Do(frame); err != nil {
+				t.Fatal(err)
+			}
+			run(t, frame, chromedp.WaitVisible(`input[name=email]`), chromedp.SendKeys(`input[name=email]`, "visitor@example.com\n"),
+				chromedp.WaitVisible(`input[name=code]`))
+			run(t, frame, chromedp.SendKeys(`input[name=code]`, code(t, srv.URL, "visitor@example.com")+"\n"),
+				chromedp.WaitVisible(`//button[normalize-space(.)="Subscribe to starter"]`),
+				chromedp.Click(`//button[normalize-space(.)="Subscribe to starter"]`),
+				chromedp.WaitVisible(`//button[normalize-space(.)="Confirm subscription"]`),
+				chromedp.Click(`//button[normalize-space(.)="Confirm subscription"]`),
+				chromedp.WaitVisible(`#message`))
+			shoot(t, tab, "widget")
+			run(t, frame, chromedp.SetValue(`#message`, "Hi from the shop"), chromedp.Click(`//button[normalize-space(.)="Send"]`))
+			newestReply(t, frame, 1, "Hello from the widget.", true)
 		})
 	}
 }

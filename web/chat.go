@@ -44,21 +44,31 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	data, err := h.chatData(r, p, c, sub, "/chat/"+c.Slug)
+	if err != nil {
+		return err
+	}
+	return h.render(w, r, http.StatusOK, "chat", page{Title: c.Name, Data: data})
+}
+
+// chatData is what the chatbox template shows of sub's default conversation, for the
+// session of p; action is where its form posts without script.
+func (h *Handler) chatData(r *http.Request, p *lobby.Principal, c *lobby.Consultant, sub *lobby.Subscription, action string) (map[string]any, error) {
 	ctx := r.Context()
 	conv, err := h.cfg.Chat.OpenConversation(ctx, sub.ID, "")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	upTo := newestMessage
 	if before := r.URL.Query().Get("before"); before != "" {
 		if !strings.HasPrefix(before, lobby.PrefixMessage) || !lobby.IDChars(before) {
-			return lobby.Errorf(lobby.EINVALID, "before is a message id (msg_...); follow the Earlier messages link")
+			return nil, lobby.Errorf(lobby.EINVALID, "before is a message id (msg_...); follow the Earlier messages link")
 		}
 		upTo = before
 	}
 	ms, err := h.cfg.Chat.FindRecentMessages(ctx, lobby.RecentFilter{ConversationID: conv.ID, UpTo: upTo, Limit: chatPage + 2})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if n := len(ms); n > 0 && ms[n-1].ID == upTo {
 		ms = ms[:n-1] // before is not shown again
@@ -70,19 +80,18 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) error {
 	}
 	token, err := h.cfg.Auth.CreatePageToken(ctx, p.SessionID, sub.ID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	usage := sub.Usage()
 	if sub.Per == lobby.PerMessage {
 		b, err := h.cfg.Credits.FindBalance(ctx, p.UserID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		usage.CreditsCents = &b.BalanceCents
 	}
-	return h.render(w, r, http.StatusOK, "chat", page{Title: c.Name, Data: map[string]any{
-		"Consultant": c, "Conversation": conv, "Messages": ms, "Earlier": earlier, "Token": token, "Usage": usage,
-	}})
+	return map[string]any{"Consultant": c, "Conversation": conv, "Messages": ms, "Earlier": earlier, "Token": token, "Usage": usage,
+		"Action": action}, nil
 }
 
 // chatSend sends the chat form's message without the page's script: the reply
@@ -105,9 +114,15 @@ func (h *Handler) chatSend(w http.ResponseWriter, r *http.Request) error {
 // the script swaps a reply's streamed text for it once the reply has ended, so that
 // Markdown is rendered in one place, here.
 func (h *Handler) chatMessage(w http.ResponseWriter, r *http.Request) error {
-	_, _, sub, err := h.chatSubscription(r)
-	if err != nil {
-		return err
+	var subID string
+	if p := lobby.PrincipalFromContext(r.Context()); p != nil && p.Kind == lobby.CallerBuyer {
+		subID = p.SubscriptionID // the page's own token, as the widget's frame sends it
+	} else {
+		_, _, sub, err := h.chatSubscription(r)
+		if err != nil {
+			return err
+		}
+		subID = sub.ID
 	}
 	ctx := r.Context()
 	m, err := h.cfg.Chat.FindMessageByID(ctx, r.PathValue("id"))
@@ -115,7 +130,7 @@ func (h *Handler) chatMessage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	conv, err := h.cfg.Chat.FindConversationByID(ctx, m.ConversationID)
-	if err != nil || conv.SubscriptionID != sub.ID {
+	if err != nil || conv.SubscriptionID != subID {
 		return lobby.Errorf(lobby.ENOTFOUND, "no message %q in your conversations", m.ID)
 	}
 	var b bytes.Buffer

@@ -105,6 +105,10 @@ func New(cfg Config) *Handler {
 	h.handle("GET /chat/{slug}", h.chat)
 	h.handle("POST /chat/{slug}", h.chatSend)
 	h.handle("GET /chat/{slug}/messages/{id}", h.chatMessage)
+	h.handle("GET /widget.js", h.widgetScript)
+	h.handle("GET /widget/{slug}", h.widget)
+	h.handle("POST /widget/{slug}", h.widgetSend)
+	h.handle("POST /widget/{slug}/{action}", h.widgetAct)
 	h.handle("GET /dashboard", h.dashboard)
 	h.handle("POST /dashboard", h.dashboardCreate)
 	h.handle("GET /dashboard/{slug}", h.dashboardConsultant)
@@ -148,6 +152,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 // page is what every template gets.
 type page struct {
 	Title string
+	Frame bool // a page in the widget's frame: no header or footer
 	Dev   bool
 	User  *lobby.User
 	Data  any

@@ -31,6 +31,10 @@ const MaxJSONBody = 1 << 20
 // SessionCookie is the cookie that carries a browser's cl_user_ session.
 const SessionCookie = "lobby_session"
 
+// WidgetCookie carries the cl_user_ session of the widget's frame, on another site's
+// page: partitioned by that site, and read only by the widget's own pages.
+const WidgetCookie = "lobby_widget"
+
 // DecodeJSON reads the request's JSON body into v, refusing what the contract refuses:
 // another media type, a body over 1 MiB, malformed JSON, a wrong type, an unknown field
 // or anything after the value. Each error says what to fix.

@@ -103,3 +103,15 @@ func setSession(w http.ResponseWriter, r *http.Request, baseURL, token string, m
 		Secure: r.TLS != nil || strings.HasPrefix(baseURL, "https://"),
 	})
 }
+
+// SetWidgetSession gives the widget's frame its own session cookie. A frame on another
+// site's page gets no SameSite=Lax cookie, and browsers that withhold third-party
+// cookies keep a Partitioned one for that site alone: SameSite=None, Secure (which
+// browsers allow on http://localhost and 127.0.0.1), Partitioned, HttpOnly, and only
+// for /widget/.
+func SetWidgetSession(w http.ResponseWriter, token string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: request.WidgetCookie, Value: token, Path: "/widget/", MaxAge: int(lobby.SessionTTL.Seconds()),
+		HttpOnly: true, SameSite: http.SameSiteNoneMode, Secure: true, Partitioned: true,
+	})
+}

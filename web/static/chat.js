@@ -62,7 +62,7 @@
   // render swaps an ended reply for the server's rendering of it.
   function render(li, m) {
     li.dataset.rendered = "1";
-    fetch("/chat/" + slug + "/messages/" + m.id, { credentials: "same-origin" }).then(function (r) {
+    fetch("/chat/" + slug + "/messages/" + m.id, { headers: auth }).then(function (r) {
       if (r.status === 401 || r.redirected) return expired();
       return r.ok ? r.text() : null;
     }).then(function (html) {

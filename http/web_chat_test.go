@@ -33,6 +33,14 @@ func TestWebChat(t *testing.T) {
 			b := &browser{t: t, s: s, cookie: &http.Cookie{Name: "lobby_session", Value: session}}
 			page := b.get("/chat/sage").html(t, 200, `<label for="message">Message</label>`, ">Send</button>", "0 of 100 messages used this period",
 				`<script src="/static/chat.js" defer></script>`)
+			// A first load is under 50 KB: the page, its style sheet and its script.
+			weight := len(page)
+			for _, asset := range []string{"/static/style.css", "/static/chat.js"} {
+				weight += len(b.get(asset).html(t, 200))
+			}
+			if weight >= 50<<10 {
+				t.Fatalf("the chat page weighs %d bytes with its assets, over 50 KB", weight)
+			}
 			m := pageTokenRE.FindStringSubmatch(page)
 			if m == nil {
 				t.Fatalf("no page token in the page:\n%s", page)
@@ -213,8 +221,30 @@ func TestWebDashboard(t *testing.T) {
 				t.Fatalf("after the refused edits: %v", v)
 			}
 
+			// Its API key rotated at once: the new works, the old stops.
+			page = b.post("/dashboard/tax-helper/key", url.Values{"overlap": {"0s"}}).html(t, 200, "The new API key, shown this once")
+			newKey := consultantKeyRE.FindString(page)
+			if newKey == "" || newKey == key {
+				t.Fatalf("the rotated key %q (was %q)", newKey, key)
+			}
+			s.do("GET", "/api/v1/consultants/tax-helper/private", newKey, nil).want(t, 200)
+			s.do("GET", "/api/v1/consultants/tax-helper/private", key, nil).want(t, 401)
+			b.post("/dashboard/tax-helper/key", url.Values{"overlap": {"48h"}}).html(t, 400, "overlap")
+
+			// Its conversations, read-only.
+			buyer, _ := s.signIn("buyer@example.com")
+			_, token := s.subscribe(buyer, "tax-helper", "starter")
+			cnv := s.chatAt(token, 202)
+			b.get("/dashboard/tax-helper/conversations").html(t, 200, "/dashboard/tax-helper/conversations?id="+cnv)
+			b.get("/dashboard/tax-helper/conversations?id="+cnv).html(t, 200, "hello", "Read-only")
+
 			other, _ := s.signIn("other@example.com")
 			ob := &browser{t: t, s: s, cookie: &http.Cookie{Name: "lobby_session", Value: other}}
+			ob.get("/dashboard/tax-helper/conversations").html(t, 404)
+			ob.get("/dashboard/tax-helper/conversations?id="+cnv).html(t, 404)
+			ob.post("/dashboard/tax-helper/key", url.Values{"overlap": {"0s"}}).html(t, 404)
+			ob.createConsultantPage(t, "theirs")
+			ob.get("/dashboard/theirs/conversations?id="+cnv).html(t, 404)
 			if page := ob.get("/dashboard").html(t, 200); strings.Contains(page, "Tax Helper") {
 				t.Fatal("another owner's dashboard lists the consultant")
 			}
@@ -277,4 +307,11 @@ func TestWidgetFrame(t *testing.T) {
 	if rec.Code != 403 {
 		t.Fatalf("a forged post into the frame: %d", rec.Code)
 	}
+}
+
+// createConsultantPage lists a consultant from the dashboard's form.
+func (b *browser) createConsultantPage(t *testing.T, slug string) {
+	t.Helper()
+	b.post("/dashboard", url.Values{"slug": {slug}, "name": {"Consultant " + slug}, "tagline": {"Answers"}, "description": {"Knows things."},
+		"category": {"general"}, "mode": {"managed"}, "system_prompt": {"You are helpful."}}).html(t, 201)
 }

@@ -424,6 +424,8 @@ func TestDashboardInBrowser(t *testing.T) {
 			if prompt := value(t, tab, chromedp.Evaluate[string](`document.getElementById("system_prompt").value`)); prompt != "You are a brief tax adviser." {
 				t.Fatalf("the saved prompt reads %q", prompt)
 			}
+			run(t, tab, chromedp.Click(`//a[normalize-space(.)="Conversations"]`), chromedp.WaitVisible(`//h1[starts-with(., "Conversations of")]`))
+			shoot(t, tab, "owner-conversations")
 		})
 	}
 }

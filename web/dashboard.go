@@ -1,8 +1,10 @@
 package web
 
 import (
+	"cmp"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/lobby-dev/lobby"
 )
@@ -122,4 +124,51 @@ func (h *Handler) dashboardUpdate(w http.ResponseWriter, r *http.Request) error 
 		saved = "Saved. The new webhook secret, shown this once: " + secret
 	}
 	return h.consultantPage(w, r, http.StatusOK, updated, saved, nil)
+}
+
+// dashboardKey rotates the consultant's API key, the old one working on for the
+// overlap chosen, and shows the new one once.
+func (h *Handler) dashboardKey(w http.ResponseWriter, r *http.Request) error {
+	c, err := h.ownedConsultant(r)
+	if err != nil {
+		return err
+	}
+	overlap, err := time.ParseDuration(cmp.Or(r.PostFormValue("overlap"), "0s"))
+	if err != nil || overlap < 0 || overlap > lobby.MaxKeyOverlap {
+		return lobby.Errorf(lobby.EINVALID, "overlap is how long the old key keeps working: 0s up to %s", lobby.MaxKeyOverlap)
+	}
+	key, _, err := h.cfg.Consultants.RotateKey(r.Context(), c.ID, overlap)
+	if err != nil {
+		return err
+	}
+	return h.consultantPage(w, r, http.StatusOK, c, "The new API key, shown this once: "+key, nil)
+}
+
+// dashboardConversations lists the consultant's conversations, newest first, and
+// shows one, read-only, when ?id= names it.
+func (h *Handler) dashboardConversations(w http.ResponseWriter, r *http.Request) error {
+	c, err := h.ownedConsultant(r)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	data := map[string]any{"Consultant": c}
+	if id := r.URL.Query().Get("id"); id != "" {
+		conv, err := h.cfg.Chat.FindConversationByID(ctx, id)
+		if err != nil || conv.ConsultantID != c.ID {
+			return lobby.Errorf(lobby.ENOTFOUND, "no conversation %q of %s", id, c.Name)
+		}
+		ms, err := h.cfg.Chat.FindRecentMessages(ctx, lobby.RecentFilter{ConversationID: conv.ID, UpTo: newestMessage, Limit: 200})
+		if err != nil {
+			return err
+		}
+		data["Conversation"], data["Messages"] = conv, ms
+	} else {
+		convs, next, err := h.cfg.Chat.FindConversations(ctx, lobby.ConversationFilter{ConsultantID: c.ID, Limit: 50, Cursor: r.URL.Query().Get("cursor")})
+		if err != nil {
+			return err
+		}
+		data["Conversations"], data["Next"] = convs, next
+	}
+	return h.render(w, r, http.StatusOK, "owner-conversations", page{Title: "Conversations of " + c.Name, Data: data})
 }

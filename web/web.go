@@ -113,6 +113,8 @@ func New(cfg Config) *Handler {
 	h.handle("POST /dashboard", h.dashboardCreate)
 	h.handle("GET /dashboard/{slug}", h.dashboardConsultant)
 	h.handle("POST /dashboard/{slug}", h.dashboardUpdate)
+	h.handle("POST /dashboard/{slug}/key", h.dashboardKey)
+	h.handle("GET /dashboard/{slug}/conversations", h.dashboardConversations)
 	h.handle("GET /subscriptions", h.subscriptions)
 	h.handle("POST /subscriptions/{id}/{action}", h.subscriptionAct)
 	h.handle("GET /checkout/{id}", h.checkout)

@@ -497,3 +497,48 @@ func TestWidgetInBrowser(t *testing.T) {
 		})
 	}
 }
+
+// TestNewUserByClicking: what the README promises a new user, by clicks and typing
+// alone from the printed URL: an owner signs in, lists a managed consultant, gives it
+// a document and sees it ready; a second person signs in, finds it in the catalog,
+// subscribes and chats, the reply quoting the document.
+func TestNewUserByClicking(t *testing.T) {
+	ctx := browser(t)
+	dsn, _ := lobbytest.Store(t, storetest.SQLite) // the embedded default, on a database of its own
+	srv := lobbytest.Serve(t, "--database", dsn)
+	tab, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	if err := chromedp.Do(tab); err != nil {
+		t.Fatal(err)
+	}
+	signInByClicks := func(email string) {
+		t.Helper()
+		run(t, tab, chromedp.Navigate(srv.URL), chromedp.Click(`//a[normalize-space(.)="Sign in"]`), chromedp.WaitVisible(`input[name=email]`),
+			chromedp.SendKeys(`input[name=email]`, email), chromedp.Click(`//button[normalize-space(.)="Send code"]`), chromedp.WaitVisible(`input[name=code]`))
+		run(t, tab, chromedp.SendKeys(`input[name=code]`, code(t, srv.URL, email)), chromedp.Click(`//button[normalize-space(.)="Sign in"]`),
+			chromedp.WaitVisible(`//button[normalize-space(.)="Sign out"]`))
+	}
+	signInByClicks("owner@example.com")
+	run(t, tab, chromedp.Click(`//a[normalize-space(.)="Dashboard"]`), chromedp.WaitVisible(`#slug`),
+		chromedp.SendKeys(`#slug`, "garden"), chromedp.SendKeys(`#name`, "Garden Helper"), chromedp.SendKeys(`#tagline`, "Plants, plainly"),
+		chromedp.SendKeys(`#description`, "Answers about vegetable gardens."), chromedp.SendKeys(`#system_prompt`, "You are a gardener."),
+		chromedp.Click(`//button[normalize-space(.)="List consultant"]`), chromedp.WaitVisible(`#api-key`),
+		chromedp.Click(`//a[normalize-space(.)="Garden Helper"]`), chromedp.WaitVisible(`#file`))
+	doc := filepath.Join(t.TempDir(), "tomatoes.md")
+	if err := os.WriteFile(doc, []byte("# Tomatoes\n\nWater tomatoes deeply twice a week, at the roots, in the morning.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, tab, chromedp.SetUploadFiles(`#file`, []string{doc}), chromedp.Click(`//button[normalize-space(.)="Upload"]`))
+	waitFor(t, tab, "the document is ready", `(() => { const tr = document.querySelector("#documents tbody tr[id]"); return tr && tr.dataset.status === "ready"; })()`)
+	run(t, tab, chromedp.Click(`//button[normalize-space(.)="Sign out"]`), chromedp.WaitVisible(`//a[normalize-space(.)="Sign in"]`))
+
+	signInByClicks("gardener@example.com")
+	run(t, tab, chromedp.SendKeys(`input[aria-label="Search consultants"]`, "vegetable"), chromedp.Click(`//button[normalize-space(.)="Search"]`),
+		chromedp.Click(`//a[normalize-space(.)="Garden Helper"]`),
+		chromedp.Click(`//button[normalize-space(.)="Subscribe to starter"]`),
+		chromedp.Click(`//button[normalize-space(.)="Confirm subscription"]`),
+		chromedp.Click(`//a[starts-with(., "Chat with")]`), chromedp.WaitVisible(`#message`),
+		chromedp.SendKeys(`#message`, "How often should I water tomatoes?"), chromedp.Click(`//button[normalize-space(.)="Send"]`))
+	waitFor(t, tab, "the reply quotes the document", `(() => { const li = document.querySelector("li.msg.consultant");
+		return li && li.dataset.status === "complete" && li.textContent.includes("twice a week"); })()`)
+}

@@ -190,6 +190,11 @@ func (s Subscription) QuotaExceeded(plans []Plan, now time.Time) *Error {
 	return e
 }
 
+// ErrPastDuePlanChange refuses a plan change while the period's payment has failed.
+func ErrPastDuePlanChange() error {
+	return Errorf(EPAYMENT, "the payment for this subscription's period failed: pay the open invoice, or update the card, before changing plan")
+}
+
 // PlanChanger is a payment provider that bills each period itself, and so must be
 // told when a buyer changes plan: Stripe.
 type PlanChanger interface {
@@ -221,7 +226,7 @@ func ChangePlan(ctx context.Context, p ChangePlanParams) (*Subscription, error) 
 	switch sub.Status {
 	case SubscriptionActive:
 	case SubscriptionPastDue:
-		return nil, Errorf(EPAYMENT, "the payment for this subscription's period failed: pay the open invoice, or update the card, before changing plan")
+		return nil, ErrPastDuePlanChange()
 	default:
 		return nil, Errorf(ECONFLICT, "subscription %s has ended; subscribe again", sub.ID)
 	}

@@ -36,14 +36,9 @@ func (s *Server) subscriptionViews(r *http.Request, subs []*lobby.Subscription) 
 
 func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) error {
 	p := caller(r)
-	var in struct {
-		Tier string `json:"tier"`
-	}
-	if err := request.DecodeJSON(w, r, &in); err != nil {
+	tier, err := decodeTier(w, r)
+	if err != nil {
 		return err
-	}
-	if strings.TrimSpace(in.Tier) == "" {
-		return lobby.Errorf(lobby.EINVALID, "tier is required: one of the consultant's plans, such as \"starter\"")
 	}
 	ctx := r.Context()
 	c, err := s.Consultants.FindConsultantBySlug(ctx, r.PathValue("slug"))
@@ -51,7 +46,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ch, err := lobby.StartCheckout(ctx, lobby.StartCheckoutParams{Subscriptions: s.Subscriptions, Payments: s.Payments,
-		Consultant: c, UserID: p.UserID, Tier: strings.TrimSpace(in.Tier), BaseURL: s.BaseURL})
+		Consultant: c, UserID: p.UserID, Tier: tier, BaseURL: s.BaseURL})
 	if err != nil {
 		return err
 	}
@@ -161,32 +156,41 @@ func (s *Server) handleSubscriptionCancel(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return err
 	}
-	views, err := s.subscriptionViews(r, []*lobby.Subscription{sub})
-	if err != nil {
-		return err
-	}
-	response.JSON(w, http.StatusOK, views[0])
-	return nil
+	return s.writeSubscription(w, r, sub)
 }
 
 // handleSubscriptionPlan moves a subscription to another tier: an upgrade at once, a
 // downgrade at the period's end (pending_plan), its own tier taking a downgrade back.
 func (s *Server) handleSubscriptionPlan(w http.ResponseWriter, r *http.Request) error {
 	p := caller(r)
+	tier, err := decodeTier(w, r)
+	if err != nil {
+		return err
+	}
+	sub, err := lobby.ChangePlan(r.Context(), lobby.ChangePlanParams{Subscriptions: s.Subscriptions, Consultants: s.Consultants,
+		Payments: s.Payments, UserID: p.UserID, ID: r.PathValue("id"), Tier: tier})
+	if err != nil {
+		return err
+	}
+	return s.writeSubscription(w, r, sub)
+}
+
+// decodeTier reads the body {"tier"} of subscribing and of changing plan.
+func decodeTier(w http.ResponseWriter, r *http.Request) (string, error) {
 	var in struct {
 		Tier string `json:"tier"`
 	}
 	if err := request.DecodeJSON(w, r, &in); err != nil {
-		return err
+		return "", err
 	}
-	if strings.TrimSpace(in.Tier) == "" {
-		return lobby.Errorf(lobby.EINVALID, "tier is required: one of the consultant's plans, such as \"pro\"")
+	if tier := strings.TrimSpace(in.Tier); tier != "" {
+		return tier, nil
 	}
-	sub, err := lobby.ChangePlan(r.Context(), lobby.ChangePlanParams{Subscriptions: s.Subscriptions, Consultants: s.Consultants,
-		Payments: s.Payments, UserID: p.UserID, ID: r.PathValue("id"), Tier: strings.TrimSpace(in.Tier)})
-	if err != nil {
-		return err
-	}
+	return "", lobby.Errorf(lobby.EINVALID, "tier is required: one of the consultant's plans, such as \"starter\"")
+}
+
+// writeSubscription answers with the subscription as its buyer reads it.
+func (s *Server) writeSubscription(w http.ResponseWriter, r *http.Request, sub *lobby.Subscription) error {
 	views, err := s.subscriptionViews(r, []*lobby.Subscription{sub})
 	if err != nil {
 		return err

@@ -106,7 +106,7 @@ func (s *SubscriptionService) ChangePlan(ctx context.Context, userID, id string,
 			return err
 		}
 		if sub.Status == lobby.SubscriptionPastDue {
-			return lobby.Errorf(lobby.EPAYMENT, "the payment for this subscription's period failed: pay the open invoice, or update the card, before changing plan")
+			return lobby.ErrPastDuePlanChange() // paid or failed since the caller looked
 		}
 		switch change {
 		case lobby.PlanUpgrade:

@@ -92,10 +92,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handler) loginSend(w http.ResponseWriter, r *http.Request) error {
 	next := safeNext(r.PostFormValue("next"))
-	email, err := lobby.NormalizeEmail(r.PostFormValue("email"))
-	if err == nil {
-		err = lobby.SendLoginCode(r.Context(), h.cfg.Auth, h.cfg.Mailer, email)
-	}
+	email, err := h.sendCode(r)
 	if err != nil {
 		return h.render(w, r, http.StatusBadRequest, "login", page{Title: "Sign in", Error: lobby.ErrorMessage(err),
 			Data: map[string]any{"Next": next}})
@@ -105,15 +102,7 @@ func (h *Handler) loginSend(w http.ResponseWriter, r *http.Request) error {
 
 func (h *Handler) loginVerify(w http.ResponseWriter, r *http.Request) error {
 	next := safeNext(r.PostFormValue("next"))
-	email, err := lobby.NormalizeEmail(r.PostFormValue("email"))
-	code := strings.TrimSpace(r.PostFormValue("code"))
-	var token string
-	if err == nil && !lobby.ValidLoginCode(code) {
-		err = lobby.Errorf(lobby.EINVALID, "the code is the 6 digits from the email")
-	}
-	if err == nil {
-		token, _, err = h.cfg.Auth.VerifyLoginCode(r.Context(), email, code)
-	}
+	email, token, err := h.verifyCode(r)
 	if err != nil {
 		return h.render(w, r, http.StatusUnauthorized, "code", page{Title: "Enter your code", Error: lobby.ErrorMessage(err),
 			Data: map[string]any{"Email": email, "Next": next}})
@@ -121,6 +110,29 @@ func (h *Handler) loginVerify(w http.ResponseWriter, r *http.Request) error {
 	response.SetSession(w, r, h.cfg.BaseURL, token)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
+}
+
+// sendCode mails a sign-in code to the form's email, which it returns normalized.
+func (h *Handler) sendCode(r *http.Request) (string, error) {
+	email, err := lobby.NormalizeEmail(r.PostFormValue("email"))
+	if err == nil {
+		err = lobby.SendLoginCode(r.Context(), h.cfg.Auth, h.cfg.Mailer, email)
+	}
+	return email, err
+}
+
+// verifyCode signs in the form's email with its code, and returns the email and the
+// new session's token.
+func (h *Handler) verifyCode(r *http.Request) (email, token string, err error) {
+	email, err = lobby.NormalizeEmail(r.PostFormValue("email"))
+	code := strings.TrimSpace(r.PostFormValue("code"))
+	if err == nil && !lobby.ValidLoginCode(code) {
+		err = lobby.Errorf(lobby.EINVALID, "the code is the 6 digits from the email")
+	}
+	if err == nil {
+		token, _, err = h.cfg.Auth.VerifyLoginCode(r.Context(), email, code)
+	}
+	return email, token, err
 }
 
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) error {

@@ -103,24 +103,13 @@ func (h *Handler) widgetAct(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch action {
 	case "login":
-		email, err := lobby.NormalizeEmail(r.PostFormValue("email"))
-		if err == nil {
-			err = lobby.SendLoginCode(ctx, h.cfg.Auth, h.cfg.Mailer, email)
-		}
+		email, err := h.sendCode(r)
 		if err != nil {
 			return fail(err, "sign-in", nil)
 		}
 		return h.render(w, r, http.StatusOK, "widget", page{Title: c.Name, Frame: true, Data: map[string]any{"Consultant": c, "Step": "code", "Email": email}})
 	case "verify":
-		email, err := lobby.NormalizeEmail(r.PostFormValue("email"))
-		code := strings.TrimSpace(r.PostFormValue("code"))
-		var token string
-		if err == nil && !lobby.ValidLoginCode(code) {
-			err = lobby.Errorf(lobby.EINVALID, "the code is the 6 digits from the email")
-		}
-		if err == nil {
-			token, _, err = h.cfg.Auth.VerifyLoginCode(ctx, email, code)
-		}
+		email, token, err := h.verifyCode(r)
 		if err != nil {
 			return fail(err, "code", map[string]any{"Email": email})
 		}

@@ -82,15 +82,7 @@ func TestWebChat(t *testing.T) {
 			b.get("/chat/sage?before=nonsense").html(t, 400, "before is a message id")
 
 			// A form posted from another site is refused, and stores nothing.
-			forged := httptest.NewRequest("POST", "http://lobby.test/chat/sage", strings.NewReader("message=hi"))
-			forged.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			forged.Header.Set("Origin", "https://evil.example")
-			forged.AddCookie(b.cookie)
-			rec := httptest.NewRecorder()
-			s.handler.ServeHTTP(rec, forged)
-			if rec.Code != 403 {
-				t.Fatalf("a forged post: %d", rec.Code)
-			}
+			b.sendFrom("https://evil.example", "POST", "/chat/sage", url.Values{"message": {"hi"}}).html(t, 403)
 			// Too long for a message: the contract's refusal, nothing stored.
 			b.post("/chat/sage", url.Values{"message": {strings.Repeat("x", 32*1024+1)}}).html(t, 413, "32 KiB")
 			if n := len(s.do("GET", "/api/v1/conversations/"+cnv+"/messages", token, nil).want(t, 200).json()["data"].([]any)); n != 2 {
@@ -150,14 +142,7 @@ func TestWebSubscriptions(t *testing.T) {
 			other.post("/subscriptions/"+subID+"/cancel", url.Values{}).html(t, 404)
 			other.post("/subscriptions/"+subID+"/token", url.Values{}).html(t, 404)
 			b.post("/subscriptions/"+subID+"/nonsense", url.Values{}).html(t, 404)
-			forged := httptest.NewRequest("POST", "http://lobby.test/subscriptions/"+subID+"/cancel", nil)
-			forged.Header.Set("Origin", "https://evil.example")
-			forged.AddCookie(b.cookie)
-			rec := httptest.NewRecorder()
-			s.handler.ServeHTTP(rec, forged)
-			if rec.Code != 403 {
-				t.Fatalf("a forged cancel: %d", rec.Code)
-			}
+			b.sendFrom("https://evil.example", "POST", "/subscriptions/"+subID+"/cancel", url.Values{}).html(t, 403)
 			if v := s.do("GET", "/api/v1/subscriptions", session, nil).want(t, 200).json()["data"].([]any)[0].(map[string]any); v["cancel_at_period_end"] != false {
 				t.Fatalf("after the refused cancels: %v", v)
 			}
@@ -298,15 +283,7 @@ func TestWidgetFrame(t *testing.T) {
 	framed.get("/widget/helper").html(t, 200, "Subscribe to starter")
 	framed.get("/subscriptions").html(t, 303) // the frame's cookie is the widget's alone
 	// Another site's post into the frame's forms is refused.
-	forged := httptest.NewRequest("POST", "http://lobby.test/widget/helper/subscribe", strings.NewReader("tier=starter"))
-	forged.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	forged.Header.Set("Origin", "https://evil.example")
-	forged.AddCookie(&http.Cookie{Name: "lobby_widget", Value: widget.Value})
-	rec = httptest.NewRecorder()
-	s.handler.ServeHTTP(rec, forged)
-	if rec.Code != 403 {
-		t.Fatalf("a forged post into the frame: %d", rec.Code)
-	}
+	framed.sendFrom("https://evil.example", "POST", "/widget/helper/subscribe", url.Values{"tier": {"starter"}}).html(t, 403)
 }
 
 // createConsultantPage lists a consultant from the dashboard's form.

@@ -24,11 +24,17 @@ func (b *browser) post(path string, form url.Values) *response { return b.send("
 
 func (b *browser) send(method, path string, form url.Values) *response {
 	b.t.Helper()
+	return b.sendFrom("http://lobby.test", method, path, form)
+}
+
+// sendFrom sends a form as a page of origin would post it: another site's, to forge one.
+func (b *browser) sendFrom(origin, method, path string, form url.Values) *response {
+	b.t.Helper()
 	var req *http.Request
 	if form != nil {
 		req = httptest.NewRequest(method, "http://lobby.test"+path, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", "http://lobby.test")
+		req.Header.Set("Origin", origin)
 	} else {
 		req = httptest.NewRequest(method, "http://lobby.test"+path, nil)
 	}

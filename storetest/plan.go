@@ -16,14 +16,9 @@ import (
 func testPlanChange(t *testing.T, open func(*testing.T) *Store) {
 	ctx := context.Background()
 	st := open(t)
-	_, owner := SignIn(t, st.Auth, "owner@example.com")
-	_, buyer := SignIn(t, st.Auth, "buyer@example.com")
-	c := NewConsultant(owner.ID, "tiers")
-	small, big := int64(2), int64(50)
-	c.Plans = []lobby.Plan{{Tier: "small", PriceCents: 900, Currency: "usd", MessageCap: &small},
-		{Tier: "big", PriceCents: 2900, Currency: "usd", MessageCap: &big}}
-	_, err := st.Consultants.CreateConsultant(ctx, c, lobby.ValidateOptions{})
-	must(t, err)
+	c, owner, buyer := tieredConsultant(t, st, "tiers")
+	small, big := *c.Plans[0].MessageCap, *c.Plans[1].MessageCap
+	var err error
 	sub, _ := Subscribe(t, st.Subscriptions, buyer.ID, c.ID, "small")
 	send := func() (*lobby.Exchange, error) {
 		return st.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: sub.ID, Content: "hello"})
@@ -101,14 +96,8 @@ func testPlanChange(t *testing.T, open func(*testing.T) *Store) {
 func testPlanChangeEvents(t *testing.T, open func(*testing.T) *Store) {
 	ctx := context.Background()
 	st := open(t)
-	_, owner := SignIn(t, st.Auth, "owner@example.com")
-	_, buyer := SignIn(t, st.Auth, "buyer@example.com")
-	c := NewConsultant(owner.ID, "billed")
-	small, big := int64(2), int64(50)
-	c.Plans = []lobby.Plan{{Tier: "small", PriceCents: 900, Currency: "usd", MessageCap: &small},
-		{Tier: "big", PriceCents: 2900, Currency: "usd", MessageCap: &big}}
-	_, err := st.Consultants.CreateConsultant(ctx, c, lobby.ValidateOptions{})
-	must(t, err)
+	c, _, buyer := tieredConsultant(t, st, "billed")
+	small, big := *c.Plans[0].MessageCap, *c.Plans[1].MessageCap
 	chk := &lobby.Checkout{UserID: buyer.ID, ConsultantID: c.ID, Plan: lobby.Plan{Tier: "big"}, Provider: "stripe"}
 	must(t, st.Subscriptions.CreateCheckout(ctx, chk))
 	for _, k := range []lobby.PriceKey{{ConsultantID: c.ID, Tier: "small", PriceCents: 900, Currency: "usd"},
@@ -154,4 +143,20 @@ func testPlanChangeEvents(t *testing.T, open func(*testing.T) *Store) {
 	if got.Tier != "big" || *got.MessageCap != big || got.PendingPlan != nil {
 		t.Fatalf("after a change in the portal: %+v", got)
 	}
+}
+
+// tieredConsultant lists a consultant with a small plan (900 cents, 2 messages) and a
+// big one (2900 cents, 50 messages), and returns it with its owner and a buyer, both
+// signed in.
+func tieredConsultant(t *testing.T, st *Store, slug string) (c *lobby.Consultant, owner, buyer *lobby.User) {
+	t.Helper()
+	_, owner = SignIn(t, st.Auth, "owner@example.com")
+	_, buyer = SignIn(t, st.Auth, "buyer@example.com")
+	c = NewConsultant(owner.ID, slug)
+	small, big := int64(2), int64(50)
+	c.Plans = []lobby.Plan{{Tier: "small", PriceCents: 900, Currency: "usd", MessageCap: &small},
+		{Tier: "big", PriceCents: 2900, Currency: "usd", MessageCap: &big}}
+	_, err := st.Consultants.CreateConsultant(context.Background(), c, lobby.ValidateOptions{})
+	must(t, err)
+	return c, owner, buyer
 }

@@ -54,6 +54,27 @@ func browser(t *testing.T) context.Context {
 }
 
 // run runs the steps, each within 20 s; on failure it shows where the page was.
+// newTab opens a tab (or, with WithTargetID, attaches to a frame's target) for the
+// rest of the test. Its first call runs without a timeout: a tab lives as long as the
+// context of that call.
+func newTab(t *testing.T, parent context.Context, opts ...chromedp.ContextOption) context.Context {
+	t.Helper()
+	tab, cancel := newTabUntil(t, parent, opts...)
+	t.Cleanup(cancel)
+	return tab
+}
+
+// newTabUntil is newTab for a tab the test closes itself, with cancel.
+func newTabUntil(t *testing.T, parent context.Context, opts ...chromedp.ContextOption) (context.Context, context.CancelFunc) {
+	t.Helper()
+	tab, cancel := chromedp.NewContext(parent, opts...)
+	if err := chromedp.Do(tab); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	return tab, cancel
+}
+
 func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	for i, step := range steps {
@@ -220,11 +241,7 @@ func TestChatInBrowser(t *testing.T) {
 			bot := srv.CreateAgent("helper", "polling", "")
 			agent(t, "http://"+addr, bot.Key, "Hello", " there,", " friend.")
 			base := front.URL
-			tab, cancel := chromedp.NewContext(ctx)
-			defer cancel()
-			if err := chromedp.Do(tab); err != nil { // the tab lives as long as this first call's context
-				t.Fatal(err)
-			}
+			tab := newTab(t, ctx)
 
 			signIn(t, tab, base, "person@example.com", "/consultants/helper")
 			t.Log("signed in")
@@ -269,10 +286,7 @@ func TestChatInBrowser(t *testing.T) {
 			shoot(t, tab, "chat")
 
 			// Signed out elsewhere mid-chat: the page goes to sign-in, and back.
-			other, cancelOther := chromedp.NewContext(tab)
-			if err := chromedp.Do(other); err != nil {
-				t.Fatal(err)
-			}
+			other, cancelOther := newTabUntil(t, tab)
 			run(t, other, chromedp.Navigate(base+"/subscriptions"), chromedp.Click(`//button[normalize-space(.)="Sign out"]`),
 				chromedp.WaitVisible(`//a[normalize-space(.)="Sign in"]`))
 			cancelOther()
@@ -390,11 +404,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			dsn, _ := lobbytest.Store(t, b)
 			srv := lobbytest.Serve(t, "--database", dsn)
-			tab, cancel := chromedp.NewContext(ctx)
-			defer cancel()
-			if err := chromedp.Do(tab); err != nil {
-				t.Fatal(err)
-			}
+			tab := newTab(t, ctx)
 			signIn(t, tab, srv.URL, "owner@example.com", "/dashboard")
 			run(t, tab, chromedp.WaitVisible(`#slug`), chromedp.SendKeys(`#slug`, "tax-helper"), chromedp.SendKeys(`#name`, "Tax Helper"),
 				chromedp.SendKeys(`#tagline`, "Plain tax answers"), chromedp.SendKeys(`#description`, "Knows depreciation."),
@@ -452,11 +462,7 @@ func TestWidgetInBrowser(t *testing.T) {
 			if !strings.Contains(srv.URL, "localhost") {
 				shopURL = strings.Replace(shop.URL, "127.0.0.1", "localhost", 1)
 			}
-			tab, cancel := chromedp.NewContext(ctx)
-			defer cancel()
-			if err := chromedp.Do(tab); err != nil {
-				t.Fatal(err)
-			}
+			tab := newTab(t, ctx)
 			run(t, tab, chromedp.Navigate(shopURL), chromedp.WaitVisible(`button[data-lobby-widget]`), chromedp.Click(`button[data-lobby-widget]`))
 			var frameID target.ID
 			for deadline := time.Now().Add(20 * time.Second); frameID == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -478,11 +484,7 @@ func TestWidgetInBrowser(t *testing.T) {
 				html, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
 				t.Fatalf("the widget's frame never opened:\n%s", html)
 			}
-			frame, cancelFrame := chromedp.NewContext(tab, chromedp.WithTargetID(frameID))
-			defer cancelFrame()
-			if err := chromedp.Do(frame); err != nil {
-				t.Fatal(err)
-			}
+			frame := newTab(t, tab, chromedp.WithTargetID(frameID))
 			run(t, frame, chromedp.WaitVisible(`input[name=email]`), chromedp.SendKeys(`input[name=email]`, "visitor@example.com\n"),
 				chromedp.WaitVisible(`input[name=code]`))
 			run(t, frame, chromedp.SendKeys(`input[name=code]`, code(t, srv.URL, "visitor@example.com")+"\n"),
@@ -506,11 +508,7 @@ func TestNewUserByClicking(t *testing.T) {
 	ctx := browser(t)
 	dsn, _ := lobbytest.Store(t, storetest.SQLite) // the embedded default, on a database of its own
 	srv := lobbytest.Serve(t, "--database", dsn)
-	tab, cancel := chromedp.NewContext(ctx)
-	defer cancel()
-	if err := chromedp.Do(tab); err != nil {
-		t.Fatal(err)
-	}
+	tab := newTab(t, ctx)
 	signInByClicks := func(email string) {
 		t.Helper()
 		run(t, tab, chromedp.Navigate(srv.URL), chromedp.Click(`//a[normalize-space(.)="Sign in"]`), chromedp.WaitVisible(`input[name=email]`),

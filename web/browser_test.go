@@ -531,8 +531,10 @@ func TestNewUserByClicking(t *testing.T) {
 	run(t, tab, chromedp.Click(`//button[normalize-space(.)="Sign out"]`), chromedp.WaitVisible(`//a[normalize-space(.)="Sign in"]`))
 
 	signInByClicks("gardener@example.com")
-	run(t, tab, chromedp.SendKeys(`input[aria-label="Search consultants"]`, "vegetable"), chromedp.Click(`//button[normalize-space(.)="Search"]`),
-		chromedp.Click(`//a[normalize-space(.)="Garden Helper"]`),
+	run(t, tab, chromedp.SendKeys(`input[aria-label="Search consultants"]`, "vegetable"), chromedp.Click(`//button[normalize-space(.)="Search"]`))
+	// The catalog listed it before the search too: click it on the results, not on the page they replace.
+	waitFor(t, tab, "the search's results", `location.search.includes("q=vegetable") && document.readyState === "complete"`)
+	run(t, tab, chromedp.Click(`//a[normalize-space(.)="Garden Helper"]`),
 		chromedp.Click(`//button[normalize-space(.)="Subscribe to starter"]`),
 		chromedp.Click(`//button[normalize-space(.)="Confirm subscription"]`),
 		chromedp.Click(`//a[starts-with(., "Chat with")]`), chromedp.WaitVisible(`#message`),

@@ -115,6 +115,15 @@ func (s Subscription) At(now time.Time) Subscription {
 	return s.NewPeriod()
 }
 
+// EndsAt returns when the subscription ends, or ended, and false while it goes on:
+// a canceled one ends at the end of its period, as At has it.
+func (s Subscription) EndsAt() (time.Time, bool) {
+	if s.Status == SubscriptionCanceled || s.CancelAtPeriodEnd {
+		return s.PeriodEnd, true
+	}
+	return time.Time{}, false
+}
+
 // NewPeriod returns the subscription as a period starts: usage at zero, and the plan
 // a downgrade waited for taking over.
 func (s Subscription) NewPeriod() Subscription {

@@ -94,6 +94,17 @@ func (s *Server) handleEarnings(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// handleActivity reports the consultant's last days: messages, failed replies, reply
+// latency and subscribers, what its owner's dashboard charts.
+func (s *Server) handleActivity(w http.ResponseWriter, r *http.Request) error {
+	days, err := s.Activity.FindActivity(r.Context(), pathConsultant(r).ID)
+	if err != nil {
+		return err
+	}
+	response.JSON(w, http.StatusOK, map[string]any{"data": days})
+	return nil
+}
+
 // handleUsage reports the buyer's period: its cap, what is used and when it resets.
 func (s *Server) handleUsage(w http.ResponseWriter, r *http.Request) error {
 	p := caller(r)

@@ -47,6 +47,7 @@ type Server struct {
 	PaymentEvents lobby.PaymentEventService
 	PaymentRefs   lobby.PaymentRefService
 	Earnings      lobby.EarningsService
+	Activity      lobby.ActivityService
 	Credits       lobby.CreditService
 	Mailer        lobby.Mailer
 	Mailbox       Mailbox // nil unless the console mailer runs
@@ -140,6 +141,7 @@ func (s *Server) routes() []route {
 		{"POST /api/v1/consultants/{slug}/knowledge/search", owner, s.handleKnowledgeSearch},
 
 		{"GET /api/v1/consultants/{slug}/earnings", ownerOnly, s.handleEarnings},
+		{"GET /api/v1/consultants/{slug}/activity", ownerOnly, s.handleActivity},
 
 		{"POST /api/v1/consultants/{slug}/subscribe", user, s.handleSubscribe},
 		{"GET /api/v1/checkout/{id}", user, s.handleCheckoutGet},

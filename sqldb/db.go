@@ -64,7 +64,7 @@ func New(read, write *sql.DB, d Dialect, driver riverdriver.Driver[*sql.Tx]) (*D
 	}
 	db := &DB{read: read, write: write, dialect: d, driver: driver, jobs: jobs, Now: time.Now, FeePercent: lobby.DefaultPlatformFeePercent}
 	db.services = Services{Auth: &AuthService{db}, Consultants: &ConsultantService{db}, Subscriptions: &SubscriptionService{db},
-		Chat: &ChatService{db}, Deliveries: &DeliveryService{db}, Knowledge: &KnowledgeService{db: db}, PaymentEvents: &PaymentEventService{db}, PaymentRefs: &PaymentRefService{db}, Credits: &CreditService{db}}
+		Chat: &ChatService{db}, Deliveries: &DeliveryService{db}, Knowledge: &KnowledgeService{db: db}, PaymentEvents: &PaymentEventService{db}, PaymentRefs: &PaymentRefService{db}, Credits: &CreditService{db}, Activity: &ActivityService{db}}
 	return db, nil
 }
 
@@ -79,6 +79,7 @@ type Services struct {
 	PaymentEvents *PaymentEventService
 	PaymentRefs   *PaymentRefService
 	Credits       *CreditService
+	Activity      *ActivityService
 }
 
 // Services returns the services over db.

@@ -47,7 +47,7 @@ func (b Backend) store(t *testing.T, db *sqldb.DB, clock *Clock) *Store {
 	db.Events = events
 	svc := db.Services()
 	return &Store{Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Chat: svc.Chat,
-		Deliveries: svc.Deliveries, Knowledge: svc.Knowledge, PaymentEvents: svc.PaymentEvents, PaymentRefs: svc.PaymentRefs, Earnings: svc.PaymentEvents, Credits: svc.Credits, QueuedJobs: db.QueuedJobs, Events: events, Clock: clock,
+		Deliveries: svc.Deliveries, Knowledge: svc.Knowledge, PaymentEvents: svc.PaymentEvents, PaymentRefs: svc.PaymentRefs, Earnings: svc.PaymentEvents, Credits: svc.Credits, Activity: svc.Activity, QueuedJobs: db.QueuedJobs, Events: events, Clock: clock,
 		Shared: func(t *testing.T) *Store { return b.store(t, b.OpenShared(t, db), clock) }}
 }
 

@@ -26,6 +26,7 @@ type Store struct {
 	PaymentRefs   lobby.PaymentRefService
 	Earnings      lobby.EarningsService
 	Credits       lobby.CreditService
+	Activity      lobby.ActivityService
 	// QueuedJobs returns the JSON arguments of the queued jobs of a kind.
 	QueuedJobs func(ctx context.Context, kind string) ([]string, error)
 	// Events is where the services publish what their writes changed, after commit.
@@ -76,6 +77,7 @@ func Exercise(t *testing.T, open func(t *testing.T) *Store) {
 		{"PlanChange", testPlanChange},
 		{"PlanChangeEvents", testPlanChangeEvents},
 		{"PageTokens", testPageTokens},
+		{"Activity", testActivity},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

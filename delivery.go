@@ -144,6 +144,12 @@ const HealthWindow = 24 * time.Hour
 // InboxLease is how long an event handed out by the inbox stays leased.
 const InboxLease = 5 * time.Minute
 
+// Secret rotation overlap: how long the old secret keeps signing beside the new one.
+const (
+	DefaultSecretOverlap = 24 * time.Hour
+	MaxSecretOverlap     = 7 * 24 * time.Hour
+)
+
 // DeliveryService keeps deliveries, their attempts and consultants' replies.
 type DeliveryService interface {
 	// FindDeliveryByID returns the delivery with its attempt log. ENOTFOUND.

@@ -256,7 +256,7 @@ func (a *App) Open(ctx context.Context) error {
 		Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Chat: svc.Chat, Deliveries: svc.Deliveries,
 		Knowledge: svc.Knowledge, Retriever: a.Retriever,
 		Inbox:   &deliver.Inbox{Deliveries: svc.Deliveries, Events: a.Events, Payloads: payloads},
-		Consult: a.Consult, Events: a.Events, Payments: a.Payments, PaymentEvents: svc.PaymentEvents, PaymentRefs: svc.PaymentRefs, Earnings: svc.PaymentEvents,
+		Consult: a.Consult, Events: a.Events, Payments: a.Payments, PaymentEvents: svc.PaymentEvents, PaymentRefs: svc.PaymentRefs, Earnings: svc.PaymentEvents, Activity: svc.Activity,
 		Credits: svc.Credits, Mailer: a.Mailer,
 		Ready: db.Ready, Logger: log, Dev: cfg.Dev, BaseURL: cfg.BaseURL,
 		PublicRateLimit: cfg.PublicRateLimit, CodeRateLimit: cfg.CodeRateLimit, ReplyRateLimit: cfg.ReplyRateLimit,
@@ -268,7 +268,7 @@ func (a *App) Open(ctx context.Context) error {
 	}
 	a.Server.Pages = web.New(web.Config{
 		Auth: svc.Auth, Consultants: svc.Consultants, Subscriptions: svc.Subscriptions, Deliveries: svc.Deliveries,
-		Chat: svc.Chat, Credits: svc.Credits, Knowledge: svc.Knowledge, Replies: a.Consult, Mailer: a.Mailer, Payments: a.Payments,
+		Chat: svc.Chat, Credits: svc.Credits, Knowledge: svc.Knowledge, Activity: svc.Activity, Earnings: svc.PaymentEvents, Replies: a.Consult, Mailer: a.Mailer, Payments: a.Payments,
 		Dev: cfg.Dev, BaseURL: cfg.BaseURL, Logger: log, Now: a.Now,
 	})
 	return nil

@@ -18,12 +18,6 @@ type Inbox interface {
 	Lease(ctx context.Context, c *lobby.Consultant, limit int, wait time.Duration) ([]*lobby.Delivery, error)
 }
 
-// Secret rotation overlap: how long the old secret keeps signing beside the new one.
-const (
-	DefaultSecretOverlap = 24 * time.Hour
-	MaxSecretOverlap     = 7 * 24 * time.Hour
-)
-
 // DefaultReplyRateLimit is replies a minute per consultant: room for an agent that
 // streams its replies in many pieces to many buyers at once.
 const DefaultReplyRateLimit = 3000
@@ -141,7 +135,7 @@ func (s *Server) handleWebhookGet(w http.ResponseWriter, r *http.Request) error 
 
 func (s *Server) handleWebhookSecretRotate(w http.ResponseWriter, r *http.Request) error {
 	c := pathConsultant(r)
-	overlap, err := overlapBody(w, r, DefaultSecretOverlap, MaxSecretOverlap, "7 days")
+	overlap, err := overlapBody(w, r, lobby.DefaultSecretOverlap, lobby.MaxSecretOverlap, "7 days")
 	if err != nil {
 		return err
 	}

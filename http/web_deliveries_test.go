@@ -31,28 +31,34 @@ func TestWebDeliveries(t *testing.T) {
 		ds, _ := s.deliveries(owner, "hooked")
 
 		mine := &browser{t: t, s: s, cookie: &http.Cookie{Name: "lobby_session", Value: owner}}
-		page := mine.get("/consultants/hooked/deliveries").html(t, 200,
+		page := mine.get("/dashboard/hooked/deliveries").html(t, 200,
 			"Deliveries of Consultant hooked", rc.URL, "enabled", "50.0%",
 			ds[0].ID, ds[0].MessageID, "delivered", "<td>500</td>", "<td>200</td>",
-			"&lt;script&gt;alert(", `<svg role="img"`, `<title id="chart-title">`,
+			"&lt;script&gt;alert(", `<svg role="img"`, `<title id="deliveries-chart-title">`,
 			"the deliveries listed on this page had 2 attempts: 1 succeeded and 1 failed")
 		if strings.Contains(page, "<script") {
 			t.Fatalf("the receiver's response reached the page unescaped:\n%s", page)
 		}
-		mine.get("/consultants/hooked").html(t, 200, `href="/consultants/hooked/deliveries"`)
-		mine.get("/consultants/nobody/deliveries").html(t, 404)
+		mine.get("/consultants/hooked").html(t, 200, `href="/dashboard/hooked/deliveries"`)
+		mine.get("/dashboard/hooked").html(t, 200, `href="/dashboard/hooked/deliveries"`)
+		mine.get("/dashboard/nobody/deliveries").html(t, 404)
+		// The log's old address sends to its place in the dashboard.
+		if r := mine.get("/consultants/hooked/deliveries?cursor=x"); r.status != http.StatusMovedPermanently ||
+			r.header.Get("Location") != "/dashboard/hooked/deliveries?cursor=x" {
+			t.Fatalf("the old address: %d to %q", r.status, r.header.Get("Location"))
+		}
 
 		stranger, _ := s.signIn("stranger@example.com")
 		other := &browser{t: t, s: s, cookie: &http.Cookie{Name: "lobby_session", Value: stranger}}
-		if page := other.get("/consultants/hooked/deliveries").html(t, 403, "not yours"); strings.Contains(page, ds[0].ID) {
+		if page := other.get("/dashboard/hooked/deliveries").html(t, 404); strings.Contains(page, ds[0].ID) {
 			t.Fatalf("a stranger sees the deliveries:\n%s", page)
 		}
 		if strings.Contains(other.get("/consultants/hooked").html(t, 200), "/deliveries") {
 			t.Fatal("a stranger sees the link to the deliveries")
 		}
 
-		r := (&browser{t: t, s: s}).get("/consultants/hooked/deliveries")
-		if r.status != http.StatusSeeOther || r.header.Get("Location") != "/login?next=%2Fconsultants%2Fhooked%2Fdeliveries" {
+		r := (&browser{t: t, s: s}).get("/dashboard/hooked/deliveries")
+		if r.status != http.StatusSeeOther || r.header.Get("Location") != "/login?next=%2Fdashboard%2Fhooked%2Fdeliveries" {
 			t.Fatalf("signed out: %d %q", r.status, r.header.Get("Location"))
 		}
 	})

@@ -22,7 +22,9 @@ import (
 
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
+	"github.com/lobby-dev/lobby"
 	"github.com/lobby-dev/lobby/lobbytest"
+	"github.com/lobby-dev/lobby/sqldb"
 	"github.com/lobby-dev/lobby/storetest"
 )
 
@@ -402,7 +404,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	ctx := browser(t)
 	for _, b := range storetest.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
-			dsn, _ := lobbytest.Store(t, b)
+			dsn, db := lobbytest.Store(t, b)
 			srv := lobbytest.Serve(t, "--database", dsn)
 			tab := newTab(t, ctx)
 			signIn(t, tab, srv.URL, "owner@example.com", "/dashboard")
@@ -426,6 +428,15 @@ func TestDashboardInBrowser(t *testing.T) {
 			if title := value(t, tab, chromedp.Text(`#documents tbody tr[id] td`)); !strings.Contains(title, "depreciation") {
 				t.Fatalf("the document row reads %q", title)
 			}
+			// A month of buyers, so that the charts have something to show.
+			sent := seedActivity(t, db, "tax-helper")
+			run(t, tab, chromedp.Reload(), chromedp.WaitVisible(`#messages-chart-summary`))
+			if says := value(t, tab, chromedp.Text(`#messages-chart-summary`)); !strings.HasPrefix(says, fmt.Sprintf("Buyers sent Tax Helper %d messages in the last 30 days", sent)) {
+				t.Fatalf("the messages chart says %q; %d were sent", says, sent)
+			}
+			if bars := value(t, tab, chromedp.Evaluate[int](`document.querySelectorAll("#messages-chart-title ~ g rect.ok").length`)); bars < 20 {
+				t.Fatalf("%d days of answered messages drawn, want one a day with messages", bars)
+			}
 			shoot(t, tab, "owner-consultant")
 
 			run(t, tab, chromedp.SetValue(`#system_prompt`, "You are a brief tax adviser."), chromedp.Click(`//button[normalize-space(.)="Save"]`),
@@ -438,6 +449,50 @@ func TestDashboardInBrowser(t *testing.T) {
 			shoot(t, tab, "owner-conversations")
 		})
 	}
+}
+
+// seedActivity writes a month of buyers of the consultant slug into db, as if they had
+// come over the last 30 days: a subscriber more every few days, messages each day, a
+// reply in a few seconds and now and then a failed one. It returns how many messages
+// it sent.
+func seedActivity(t *testing.T, db *sqldb.DB, slug string) int {
+	t.Helper()
+	ctx := context.Background()
+	svc := db.Services()
+	start := time.Now().UTC().AddDate(0, 0, -29).Truncate(24 * time.Hour).Add(9 * time.Hour)
+	at := start
+	db.Now = func() time.Time { return at }
+	c, err := svc.Consultants.FindConsultantBySlug(ctx, slug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subs []*lobby.Subscription
+	sent := 0
+	for day := range 29 {
+		at = start.AddDate(0, 0, day)
+		if day%3 == 0 {
+			_, buyer := storetest.SignIn(t, svc.Auth, fmt.Sprintf("seed-%d@example.com", day))
+			sub, _ := storetest.Subscribe(t, svc.Subscriptions, buyer.ID, c.ID, "starter")
+			subs = append(subs, sub)
+		}
+		for i := range 2 + day%5 + len(subs) {
+			at = at.Add(17 * time.Minute)
+			ex, err := svc.Chat.CreateExchange(ctx, lobby.ExchangeParams{SubscriptionID: subs[i%len(subs)].ID, Content: "a question"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent++
+			at = at.Add(time.Duration(800+(day*37+i*211)%4000) * time.Millisecond)
+			status := lobby.MessageComplete
+			if (day+i)%11 == 0 {
+				status = lobby.MessageFailed
+			}
+			if _, err := svc.Chat.FinishMessage(ctx, lobby.FinishParams{ID: ex.Reply.ID, Content: "an answer", Status: status, Error: "the model failed"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return sent
 }
 
 // TestWidgetInBrowser: a page of another site embeds the widget; in its frame, with

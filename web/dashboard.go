@@ -3,6 +3,8 @@ package web
 import (
 	"cmp"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,7 +71,11 @@ func ptr[T any](v T) *T { return &v }
 // plain 404, as if it were not there.
 func (h *Handler) ownedConsultant(r *http.Request) (*lobby.Consultant, error) {
 	slug := r.PathValue("slug")
-	if _, err := h.signedIn(r, "/dashboard/"+slug); err != nil {
+	back := "/dashboard/" + slug // where a form's post goes back to after signing in
+	if r.Method == http.MethodGet {
+		back = r.URL.Path
+	}
+	if _, err := h.signedIn(r, back); err != nil {
 		return nil, err
 	}
 	c, err := h.cfg.Consultants.FindConsultantBySlug(r.Context(), slug)
@@ -90,11 +96,25 @@ func (h *Handler) dashboardConsultant(w http.ResponseWriter, r *http.Request) er
 }
 
 func (h *Handler) consultantPage(w http.ResponseWriter, r *http.Request, status int, c *lobby.Consultant, saved string, failed error) error {
-	docs, _, err := h.cfg.Knowledge.FindDocuments(r.Context(), lobby.DocumentFilter{ConsultantID: c.ID, Limit: 100})
+	ctx := r.Context()
+	docs, _, err := h.cfg.Knowledge.FindDocuments(ctx, lobby.DocumentFilter{ConsultantID: c.ID, Limit: 100})
 	if err != nil {
 		return err
 	}
-	pg := page{Title: c.Name, Data: map[string]any{"Consultant": c, "Documents": docs, "Saved": saved}}
+	days, err := h.cfg.Activity.FindActivity(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	earnings, err := h.cfg.Earnings.FindEarnings(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	plans := slices.Clone(c.Plans)
+	if len(plans) < lobby.MaxPlans {
+		plans = append(plans, lobby.Plan{Currency: "usd"}) // a row to add one
+	}
+	pg := page{Title: c.Name, Data: map[string]any{"Consultant": c, "Documents": docs, "Saved": saved,
+		"Charts": activityCharts(c, days, earnings, h.cfg.Now()), "Plans": plans}}
 	if failed != nil {
 		pg.Error = lobby.ErrorMessage(failed)
 	}
@@ -142,6 +162,110 @@ func (h *Handler) dashboardKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return h.consultantPage(w, r, http.StatusOK, c, "The new API key, shown this once: "+key, nil)
+}
+
+// dashboardSecret rotates a webhook consultant's signing secret, the old one signing
+// beside it for the overlap chosen, and shows the new one once.
+func (h *Handler) dashboardSecret(w http.ResponseWriter, r *http.Request) error {
+	c, err := h.ownedConsultant(r)
+	if err != nil {
+		return err
+	}
+	overlap, err := time.ParseDuration(cmp.Or(r.PostFormValue("overlap"), lobby.DefaultSecretOverlap.String()))
+	if err != nil || overlap < 0 || overlap > lobby.MaxSecretOverlap {
+		return lobby.Errorf(lobby.EINVALID, "overlap is how long the old secret keeps signing: 0s up to %s", lobby.MaxSecretOverlap)
+	}
+	secret, c, err := h.cfg.Deliveries.RotateWebhookSecret(r.Context(), c.ID, overlap)
+	if err != nil {
+		return err
+	}
+	return h.consultantPage(w, r, http.StatusOK, c, "The new webhook secret, shown this once: "+secret, nil)
+}
+
+// dashboardPlans saves the plans form, a row a tier (a row without a tier is left
+// out), by the rules PATCH /api/v1/consultants/{slug} follows for "plans".
+func (h *Handler) dashboardPlans(w http.ResponseWriter, r *http.Request) error {
+	c, err := h.ownedConsultant(r)
+	if err != nil {
+		return err
+	}
+	plans, err := plansForm(r)
+	if err == nil {
+		var updated *lobby.Consultant
+		if updated, _, err = h.cfg.Consultants.UpdateConsultant(r.Context(), c.ID, lobby.ConsultantUpdate{Plans: &plans},
+			lobby.ValidateOptions{Dev: h.cfg.Dev}); err == nil {
+			return h.consultantPage(w, r, http.StatusOK, updated, "Plans saved.", nil)
+		}
+	}
+	if code := lobby.ErrorCode(err); code == lobby.EINVALID || code == lobby.ECONFLICT {
+		return h.consultantPage(w, r, http.StatusBadRequest, c, "", err)
+	}
+	return err
+}
+
+// plansForm reads the plans form's rows: tier, price (an amount such as 29 or 9.50),
+// currency, cap (empty for unlimited) and per ("message" for a price per message).
+func plansForm(r *http.Request) ([]lobby.Plan, error) {
+	if err := r.ParseForm(); err != nil {
+		return nil, lobby.Errorf(lobby.EINVALID, "the form could not be read: %v", err)
+	}
+	f := r.PostForm
+	tiers := f["tier"]
+	if len(tiers) > lobby.MaxPlans+1 {
+		return nil, lobby.Errorf(lobby.EINVALID, "plans: give 1 to %d plans, got %d", lobby.MaxPlans, len(tiers))
+	}
+	at := func(name string, i int) string {
+		if vs := f[name]; i < len(vs) {
+			return strings.TrimSpace(vs[i])
+		}
+		return ""
+	}
+	var plans []lobby.Plan
+	for i, tier := range tiers {
+		tier = strings.TrimSpace(tier)
+		if tier == "" {
+			continue
+		}
+		p := lobby.Plan{Tier: tier, Currency: strings.ToLower(cmp.Or(at("currency", i), "usd")), Per: at("per", i)}
+		cents, ok := parseCents(at("price", i))
+		if !ok {
+			return nil, lobby.Errorf(lobby.EINVALID, "plan %q: the price %q is not an amount; write it as 29 or 9.50 (0 for free)", tier, at("price", i))
+		}
+		p.PriceCents = cents
+		if cp := at("cap", i); cp != "" {
+			n, err := strconv.ParseInt(cp, 10, 64)
+			if err != nil {
+				return nil, lobby.Errorf(lobby.EINVALID, "plan %q: the cap %q is not a whole number of messages; leave it empty for unlimited", tier, cp)
+			}
+			p.MessageCap = &n
+		}
+		plans = append(plans, p)
+	}
+	return plans, nil
+}
+
+// parseCents reads an amount of money with at most two decimals: "29", "9.5", "9.50".
+func parseCents(s string) (int64, bool) {
+	whole, frac, _ := strings.Cut(s, ".")
+	if whole == "" || len(frac) > 2 {
+		return 0, false
+	}
+	w, err := strconv.ParseInt(whole, 10, 64)
+	if err != nil || w < 0 || w > lobby.MaxPriceCents/100 {
+		return 0, false
+	}
+	cents := w * 100
+	if frac != "" {
+		f, err := strconv.ParseUint(frac, 10, 8)
+		if err != nil {
+			return 0, false
+		}
+		if len(frac) == 1 {
+			f *= 10
+		}
+		cents += int64(f)
+	}
+	return cents, true
 }
 
 // dashboardConversations lists the consultant's conversations, newest first, and

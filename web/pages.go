@@ -1,7 +1,7 @@
 package web
 
 import (
-	"math"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -193,17 +193,11 @@ func (h *Handler) checkoutConfirm(w http.ResponseWriter, r *http.Request) error 
 // deliveries shows a consultant's owner its delivery log, newest first, with its
 // webhook's health and a chart of the listed deliveries' attempts per hour.
 func (h *Handler) deliveries(w http.ResponseWriter, r *http.Request) error {
-	if _, err := h.signedIn(r, r.URL.Path); err != nil {
-		return err
-	}
-	ctx := r.Context()
-	c, err := h.cfg.Consultants.FindConsultantBySlug(ctx, r.PathValue("slug"))
+	c, err := h.ownedConsultant(r)
 	if err != nil {
 		return err
 	}
-	if !lobby.CanManageConsultant(ctx, c) {
-		return lobby.Errorf(lobby.EFORBIDDEN, "%s is not yours: only its owner sees its deliveries", c.Name)
-	}
+	ctx := r.Context()
 	cursor := r.URL.Query().Get("cursor")
 	ds, next, err := h.cfg.Deliveries.FindDeliveries(ctx, lobby.DeliveryFilter{ConsultantID: c.ID, Limit: 50, Cursor: cursor})
 	if err != nil {
@@ -219,98 +213,53 @@ func (h *Handler) deliveries(w http.ResponseWriter, r *http.Request) error {
 	}})
 }
 
-// deliveryChart is the SVG bar chart of attempts per hour over the last day, in the
-// chart's own units (its viewBox).
-type deliveryChart struct {
-	Width, Height, Top, Baseline int
-	PlotHeight                   int
-	Bars                         []chartBar
-	Labels                       []chartLabel
-	Attempts, OK, Failed         int
-	Max                          int // the most attempts in one hour: the top of the scale
+// movedDeliveries sends the delivery log's old address to its place in the dashboard.
+func (h *Handler) movedDeliveries(w http.ResponseWriter, r *http.Request) error {
+	to := "/dashboard/" + url.PathEscape(r.PathValue("slug")) + "/deliveries"
+	if r.URL.RawQuery != "" {
+		to += "?" + r.URL.RawQuery
+	}
+	http.Redirect(w, r, to, http.StatusMovedPermanently)
+	return nil
 }
 
-// chartBar is one hour: its attempts stacked, succeeded below failed.
-type chartBar struct {
-	Start, End            time.Time
-	Label                 string // the hour: Nov 1 11:00–12:00 UTC
-	OK, Failed            int
-	X, Width              int
-	OKY, OKHeight         int
-	FailedY, FailedHeight int
-}
-
-// chartLabel is a time on the chart's axis; End labels are anchored at their end.
-type chartLabel struct {
-	X    int
-	Text string
-	End  bool
-}
-
-// The chart's geometry, in viewBox units.
-const (
-	chartHours  = 24
-	chartSlot   = 24 // a bar and the gap after it
-	chartBarW   = 18
-	chartTop    = 16 // room for the scale's label
-	chartPlotH  = 120
-	chartBottom = 20 // room for the time labels
-)
-
-// newDeliveryChart counts the attempts of ds made in the 24 hours before now, one bar
-// per hour, the last ending now.
-func newDeliveryChart(ds []*lobby.Delivery, now time.Time) deliveryChart {
+// newDeliveryChart charts the attempts of ds made in the 24 hours before now, a bar
+// an hour, the last ending now.
+func newDeliveryChart(ds []*lobby.Delivery, now time.Time) chart {
+	const hours = 24
 	now = now.UTC()
-	ch := deliveryChart{
-		Width: chartHours * chartSlot, Height: chartTop + chartPlotH + chartBottom,
-		Top: chartTop, Baseline: chartTop + chartPlotH, PlotHeight: chartPlotH, Bars: make([]chartBar, chartHours),
+	ok, failed := make([]int64, hours), make([]int64, hours)
+	labels, axis := make([]string, hours), make([]string, hours)
+	for i := range hours {
+		start := now.Add(time.Duration(i-hours) * time.Hour)
+		labels[i] = start.Format("Jan 2 15:04") + "–" + start.Add(time.Hour).Format("15:04") + " UTC"
+		if i%6 == 0 {
+			axis[i] = start.Format("15:04")
+		}
 	}
-	for i := range ch.Bars {
-		start := now.Add(time.Duration(i-chartHours) * time.Hour)
-		end := start.Add(time.Hour)
-		ch.Bars[i] = chartBar{Start: start, End: end, X: i * chartSlot, Width: chartBarW,
-			Label: start.Format("Jan 2 15:04") + "–" + end.Format("15:04") + " UTC"}
-	}
+	var nOK, nFailed int64
 	for _, d := range ds {
 		for _, a := range d.Log {
 			age := now.Sub(a.At)
-			if age < 0 || age >= chartHours*time.Hour {
+			if age < 0 || age >= hours*time.Hour {
 				continue
 			}
-			b := &ch.Bars[chartHours-1-int(age/time.Hour)]
+			i := hours - 1 - int(age/time.Hour)
 			if a.Succeeded() {
-				b.OK++
-				ch.OK++
+				ok[i]++
+				nOK++
 			} else {
-				b.Failed++
-				ch.Failed++
+				failed[i]++
+				nFailed++
 			}
 		}
 	}
-	ch.Attempts = ch.OK + ch.Failed
-	for _, b := range ch.Bars {
-		ch.Max = max(ch.Max, b.OK+b.Failed)
+	ch := newChart(stacked, "deliveries-chart", "Attempts per hour over the last 24 hours, succeeded and failed", counts("an hour"), labels, axis,
+		series{"ok", "succeeded", figures(ok)}, series{"failed", "failed", figures(failed)})
+	ch.Summary = "None of the deliveries listed on this page had an attempt in the last 24 hours."
+	if n := nOK + nFailed; n > 0 {
+		ch.Summary = fmt.Sprintf("In the last 24 hours, the deliveries listed on this page had %d attempts: %d succeeded and %d failed.", n, nOK, nFailed)
 	}
-	scale := func(n int) int {
-		if n == 0 {
-			return 0
-		}
-		return max(1, int(math.Round(float64(n*chartPlotH)/float64(ch.Max))))
-	}
-	for i := range ch.Bars {
-		b := &ch.Bars[i]
-		b.OKHeight = scale(b.OK)
-		// The stack is as tall as its total; a failure stays visible (1 unit) on a tall bar.
-		b.FailedHeight = scale(b.OK+b.Failed) - b.OKHeight
-		if b.Failed > 0 {
-			b.FailedHeight = max(b.FailedHeight, 1)
-		}
-		b.OKY = ch.Baseline - b.OKHeight
-		b.FailedY = b.OKY - b.FailedHeight
-	}
-	for i := 0; i < chartHours; i += 6 {
-		ch.Labels = append(ch.Labels, chartLabel{X: i * chartSlot, Text: ch.Bars[i].Start.Format("15:04")})
-	}
-	ch.Labels = append(ch.Labels, chartLabel{X: ch.Width, Text: "now", End: true})
+	ch.Note = "One bar per hour, times in UTC, the last ending now; succeeded is a 2xx answer. The chart covers the deliveries listed on this page, not older ones."
 	return ch
 }

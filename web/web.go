@@ -38,6 +38,8 @@ type Config struct {
 	Chat          lobby.ChatService
 	Knowledge     lobby.KnowledgeService
 	Credits       lobby.CreditService
+	Activity      lobby.ActivityService
+	Earnings      lobby.EarningsService
 	Replies       *chat.Service // sends the chat form's messages
 	Mailer        lobby.Mailer
 	Payments      lobby.Payments
@@ -78,6 +80,13 @@ func New(cfg Config) *Handler {
 		"clip":    clip,
 		"reply":   renderMarkdown,
 		"deref":   func(n *int64) int64 { return *n },
+		"inc":     func(i int) int { return i + 1 },
+		"amount": func(cents int64) string { // as the plans form reads it back: 29, 9.50
+			if cents%100 == 0 {
+				return strconv.FormatInt(cents/100, 10)
+			}
+			return fmt.Sprintf("%d.%02d", cents/100, cents%100)
+		},
 		"tokenView": func(token, base string) map[string]string {
 			return map[string]string{"Token": token, "BaseURL": base}
 		},
@@ -97,7 +106,7 @@ func New(cfg Config) *Handler {
 	h.handle("GET /{$}", h.home)
 	h.handle("GET /consultants/{slug}", h.consultant)
 	h.handle("POST /consultants/{slug}/subscribe", h.subscribe)
-	h.handle("GET /consultants/{slug}/deliveries", h.deliveries)
+	h.handle("GET /consultants/{slug}/deliveries", h.movedDeliveries)
 	h.handle("GET /login", h.login)
 	h.handle("POST /login", h.loginSend)
 	h.handle("POST /login/verify", h.loginVerify)
@@ -114,7 +123,10 @@ func New(cfg Config) *Handler {
 	h.handle("GET /dashboard/{slug}", h.dashboardConsultant)
 	h.handle("POST /dashboard/{slug}", h.dashboardUpdate)
 	h.handle("POST /dashboard/{slug}/key", h.dashboardKey)
+	h.handle("POST /dashboard/{slug}/secret", h.dashboardSecret)
+	h.handle("POST /dashboard/{slug}/plans", h.dashboardPlans)
 	h.handle("GET /dashboard/{slug}/conversations", h.dashboardConversations)
+	h.handle("GET /dashboard/{slug}/deliveries", h.deliveries)
 	h.handle("GET /subscriptions", h.subscriptions)
 	h.handle("POST /subscriptions/{id}/{action}", h.subscriptionAct)
 	h.handle("GET /checkout/{id}", h.checkout)
@@ -246,18 +258,26 @@ func formatPrice(cents int64, currency string) string {
 	if cents == 0 {
 		return "free"
 	}
+	return formatMoney(cents, currency)
+}
+
+// formatMoney writes an amount: $29, $9.50, -$2.50, 12 EUR.
+func formatMoney(cents int64, currency string) string {
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
 	s := formatInt(cents / 100)
 	if frac := cents % 100; frac != 0 {
 		s += fmt.Sprintf(".%02d", frac)
 	}
 	if c := strings.ToUpper(currency); c != "USD" {
-		return s + " " + c
+		return sign + s + " " + c
 	}
-	return "$" + s
+	return sign + "$" + s
 }
 
-// planPrice writes what a plan costs: "$29 a month", "$0.05 a message, from credits",
-// "free".
+// planPrice writes a plan's price as its buyer pays it.
 func planPrice(p lobby.Plan) string {
 	switch {
 	case p.PerMessage():

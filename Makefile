@@ -6,4 +6,4 @@
 .PHONY: screenshots
 screenshots:
 	mkdir -p docs/screenshots
-	LOBBY_TEST_SCREENSHOTS=$(CURDIR)/docs/screenshots go test ./web -run 'InBrowser/sqlite' -count=1
+	LOBBY_TEST_SCREENSHOTS=$(CURDIR)/docs/screenshots go test ./web -run 'InBrowser/sqlite|NewUserByClicking' -count=1

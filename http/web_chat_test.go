@@ -1,6 +1,7 @@
 package http_test
 
 import (
+	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -189,7 +190,18 @@ func TestWebDashboard(t *testing.T) {
 			b.post("/dashboard", form).html(t, 400, "webhook")
 
 			// Its own page: the profile and prompt edited by the API's rules.
-			b.get("/dashboard/tax-helper").html(t, 200, "You are a careful tax adviser.", `action="/api/v1/consultants/tax-helper/knowledge"`, "No documents yet")
+			b.get("/dashboard/tax-helper").html(t, 200, "You are a careful tax adviser.", `action="/dashboard/tax-helper/knowledge"`, "No documents yet")
+			// The upload form without script: the document is queued and shown.
+			b.upload("/dashboard/tax-helper/knowledge", "laptops.md", []byte("# Laptops\n\nDepreciated over three years.")).
+				html(t, 202, "laptops is uploaded and being read", `<td>laptops<br>`)
+			docs := s.do("GET", "/api/v1/consultants/tax-helper/knowledge", key, nil).want(t, 200).json()["data"].([]any)
+			if len(docs) != 1 || docs[0].(map[string]any)["title"] != "laptops" {
+				t.Fatalf("the documents after the form's upload: %v", docs)
+			}
+			b.upload("/dashboard/tax-helper/knowledge", "again.md", []byte("# Laptops\n\nDepreciated over three years.")).html(t, 202, "already here, as laptops")
+			b.upload("/dashboard/tax-helper/knowledge", "empty.md", nil).html(t, 400, "empty")
+			b.upload("/dashboard/tax-helper/knowledge", "huge.txt", bytes.Repeat([]byte("a"), 10<<20+1)).html(t, 413, "10 MiB")
+			b.upload("/dashboard/tax-helper/knowledge", "binary.md", []byte{0xff, 0xfe, 0, 1, 2, 3}).html(t, 415)
 			edit := url.Values{"name": {"Tax Helper"}, "tagline": {"Plainer tax answers"}, "description": {"Knows depreciation."}, "category": {"finance"},
 				"mode": {"managed"}, "system_prompt": {"You are brief."}, "webhook_url": {""}}
 			b.post("/dashboard/tax-helper", edit).html(t, 200, "Saved.", "Plainer tax answers")
@@ -235,6 +247,7 @@ func TestWebDashboard(t *testing.T) {
 			}
 			ob.get("/dashboard/tax-helper").html(t, 404)
 			ob.post("/dashboard/tax-helper", edit).html(t, 404)
+			ob.upload("/dashboard/tax-helper/knowledge", "mine.md", []byte("# Mine")).html(t, 404)
 			(&browser{t: t, s: s}).get("/dashboard/tax-helper").html(t, 303)
 		})
 	}

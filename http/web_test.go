@@ -1,6 +1,8 @@
 package http_test
 
 import (
+	"bytes"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -48,6 +50,26 @@ func (b *browser) sendFrom(origin, method, path string, form url.Values) *respon
 			b.cookie = c
 		}
 	}
+	return &response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
+}
+
+// upload posts a file as the page's upload form does without script.
+func (b *browser) upload(path, filename string, content []byte) *response {
+	b.t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, _ := mw.CreateFormFile("file", filename)
+	fw.Write(content)
+	mw.WriteField("title", "")
+	mw.Close()
+	req := httptest.NewRequest("POST", "http://lobby.test"+path, &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Origin", "http://lobby.test")
+	if b.cookie != nil {
+		req.AddCookie(b.cookie)
+	}
+	rec := httptest.NewRecorder()
+	b.s.handler.ServeHTTP(rec, req)
 	return &response{status: rec.Code, header: rec.Header(), body: rec.Body.Bytes()}
 }
 

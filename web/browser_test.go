@@ -247,12 +247,12 @@ func TestChatInBrowser(t *testing.T) {
 
 			signIn(t, tab, base, "person@example.com", "/consultants/helper")
 			t.Log("signed in")
-			shoot(t, tab, "consultant")
+			look(t, tab, "consultant")
 			run(t, tab, chromedp.Click(`//button[starts-with(normalize-space(.), "Subscribe to starter")]`),
 				chromedp.WaitVisible(`//button[normalize-space(.)="Confirm subscription"]`),
 				chromedp.Click(`//button[normalize-space(.)="Confirm subscription"]`),
 				chromedp.WaitVisible(`//a[starts-with(., "Chat with")]`))
-			shoot(t, tab, "checkout")
+			look(t, tab, "checkout")
 			run(t, tab, chromedp.Click(`//a[starts-with(., "Chat with")]`), chromedp.WaitVisible(`#message`))
 			if label := value(t, tab, chromedp.Text(`label[for=message]`)); label != "Message" {
 				t.Fatalf("the message box is labelled %q", label)
@@ -285,7 +285,21 @@ func TestChatInBrowser(t *testing.T) {
 			if n := value(t, tab, chromedp.Evaluate[int](buyers)); n != 2 {
 				t.Fatalf("%d buyer messages after a double click, want 2", n)
 			}
-			shoot(t, tab, "chat")
+			// By keyboard alone: Tab reaches the message box, which shows its focus,
+			// and Enter sends.
+			run(t, tab, chromedp.Evaluate[chromedp.Void](`document.activeElement.blur(); window.scrollTo(0, 0)`))
+			for tabs := 0; value(t, tab, chromedp.Evaluate[string](`document.activeElement.id`)) != "message"; tabs++ {
+				if tabs == 40 {
+					t.Fatal("40 presses of Tab did not reach the message box")
+				}
+				run(t, tab, chromedp.KeyEvent("\t"))
+			}
+			if focus := value(t, tab, chromedp.Evaluate[string](`(s => s.outlineStyle + " " + s.boxShadow)(getComputedStyle(document.activeElement))`)); focus == "none none" {
+				t.Fatal("the focused message box looks as it does without focus")
+			}
+			run(t, tab, chromedp.KeyEvent("By keyboard\n"))
+			newestReply(t, tab, 3, "Hello there, friend.", true)
+			look(t, tab, "chat")
 
 			// Signed out elsewhere mid-chat: the page goes to sign-in, and back.
 			other, cancelOther := newTabUntil(t, tab)
@@ -296,8 +310,8 @@ func TestChatInBrowser(t *testing.T) {
 			run(t, tab, chromedp.WaitVisible(`input[name=email]`), chromedp.SendKeys(`input[name=email]`, "person@example.com\n"),
 				chromedp.WaitVisible(`input[name=code]`))
 			run(t, tab, chromedp.SendKeys(`input[name=code]`, code(t, base, "person@example.com")+"\n"), chromedp.WaitVisible(`#message`))
-			if n := value(t, tab, chromedp.Evaluate[int](buyers)); n != 2 {
-				t.Fatalf("back in the chat: %d buyer messages, want 2", n)
+			if n := value(t, tab, chromedp.Evaluate[int](buyers)); n != 3 {
+				t.Fatalf("back in the chat: %d buyer messages, want 3", n)
 			}
 
 			// A long history pages back as the person scrolls up.
@@ -311,7 +325,7 @@ func TestChatInBrowser(t *testing.T) {
 				t.Fatalf("%d messages on a long chat's page, want the newest 50", n)
 			}
 			run(t, tab, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
-			waitFor(t, tab, "all 64 messages show", all+` === 64 && !document.getElementById("earlier")`)
+			waitFor(t, tab, "all 66 messages show", all+` === 66 && !document.getElementById("earlier")`)
 			if first := value(t, tab, chromedp.Evaluate[string](`document.querySelector("li.msg .body").textContent.trim()`)); first != "<b>hi</b> <script>alert(1)</script>" {
 				t.Fatalf("the oldest message reads %q", first)
 			}
@@ -326,9 +340,9 @@ func TestChatInBrowser(t *testing.T) {
 				t.Fatalf("the page says %q over long-polling", notice)
 			}
 			run(t, tab, chromedp.Navigate(base+"/subscriptions"), chromedp.WaitVisible(`progress`))
-			shoot(t, tab, "subscriptions")
+			look(t, tab, "subscriptions")
 			run(t, tab, chromedp.Navigate(base+"/dashboard"), chromedp.WaitVisible(`#slug`))
-			shoot(t, tab, "dashboard")
+			look(t, tab, "dashboard")
 		})
 	}
 }
@@ -365,10 +379,12 @@ func newestReply(t *testing.T, ctx context.Context, nth int, final string, grows
 	t.Fatalf("the newest reply never completed as %q (seen streaming: %q)", final, partial)
 }
 
-// shoot saves the page as name-desktop.png and name-phone.png (375 px wide) in the
-// folder LOBBY_TEST_SCREENSHOTS names, when it names one.
-func shoot(t *testing.T, ctx context.Context, name string) {
+// look checks the page the tab shows, as audit does, and saves it as
+// name-desktop.png and name-phone.png (375 px wide) in the folder
+// LOBBY_TEST_SCREENSHOTS names, when it names one.
+func look(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
+	audit(t, ctx, name)
 	dir := os.Getenv("LOBBY_TEST_SCREENSHOTS")
 	if dir == "" {
 		return
@@ -384,6 +400,61 @@ func shoot(t *testing.T, ctx context.Context, name string) {
 		}
 	}
 }
+
+// audit fails the test for what WCAG 2.1 AA asks of a page and a browser can measure:
+// text that contrasts with its background less than 4.5:1 (3:1 when large), a form
+// control without an accessible name, and, on a 375 px wide viewport, a page wider
+// than the screen.
+func audit(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	problems := value(t, ctx, chromedp.Evaluate[[]string](auditScript))
+	run(t, ctx, chromedp.EmulateViewport(375, 812))
+	if w := value(t, ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > 375 {
+		wide := value(t, ctx, chromedp.Evaluate[[]string](`[...document.body.querySelectorAll("*")].filter(el => el.getBoundingClientRect().right > 376 &&
+			!el.parentElement.closest(".scroll")).map(el => "<" + el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + (el.className ? "." + el.className : "") +
+			"> ends at " + Math.round(el.getBoundingClientRect().right) + " px").slice(0, 8)`))
+		problems = append(problems, fmt.Sprintf("on a 375 px phone the page is %d px wide: %s", w, strings.Join(wide, ", ")))
+	}
+	run(t, ctx, chromedp.EmulateViewport(1280, 900))
+	if len(problems) > 0 {
+		t.Errorf("the %s page fails the audit:\n%s", name, strings.Join(problems, "\n"))
+	}
+}
+
+// auditScript lists the page's contrast and naming problems; text hidden, for screen
+// readers only, or drawn in a chart (whose figures are listed as text) is not measured.
+const auditScript = `(() => {
+  const problems = [];
+  const rgba = c => { const m = c.match(/[\d.]+/g).map(Number); return m.length > 3 ? m : [...m, 1]; };
+  const luminance = ([r, g, b]) => [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = el => {
+    for (; el; el = el.parentElement) {
+      const c = rgba(getComputedStyle(el).backgroundColor);
+      if (c[3] > 0.5) return c;
+    }
+    return [255, 255, 255, 1];
+  };
+  for (const el of document.body.querySelectorAll("*")) {
+    if (!el.getClientRects().length || el.closest(".sr-only, svg, [hidden]") || el.disabled) continue;
+    if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    const st = getComputedStyle(el);
+    if (st.visibility === "hidden") continue;
+    const fg = luminance(rgba(st.color)), bg = luminance(background(el));
+    const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+    const size = parseFloat(st.fontSize), large = size >= 24 || (parseInt(st.fontWeight) >= 700 && size >= 18.66);
+    const need = large ? 3 : 4.5;
+    if (ratio < need) problems.push("contrast " + ratio.toFixed(2) + " under " + need + ": <" + el.tagName.toLowerCase() +
+      (el.className ? " class=" + el.className : "") + "> " + JSON.stringify(el.textContent.trim().slice(0, 40)) + " in " + st.color + " on " + background(el));
+  }
+  for (const el of document.querySelectorAll("input:not([type=hidden]), select, textarea, button")) {
+    if (!el.getClientRects().length) continue;
+    const named = (el.labels && el.labels.length) || el.getAttribute("aria-label") || el.getAttribute("aria-labelledby") || el.title ||
+      (el.tagName === "BUTTON" && el.textContent.trim());
+    if (!named) problems.push("no accessible name: <" + el.tagName.toLowerCase() + " name=" + el.name + (el.id ? " id=" + el.id : "") + ">");
+  }
+  return problems;
+})()`
 
 // waitFor waits up to 20 s for the page's expression cond to be true.
 func waitFor(t *testing.T, ctx context.Context, what, cond string) {
@@ -437,7 +508,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			if bars := value(t, tab, chromedp.Evaluate[int](`document.querySelectorAll("#messages-chart-title ~ g rect.ok").length`)); bars < 20 {
 				t.Fatalf("%d days of answered messages drawn, want one a day with messages", bars)
 			}
-			shoot(t, tab, "owner-consultant")
+			look(t, tab, "owner-consultant")
 
 			run(t, tab, chromedp.SetValue(`#system_prompt`, "You are a brief tax adviser."), chromedp.Click(`//button[normalize-space(.)="Save"]`),
 				chromedp.WaitVisible(`//p[normalize-space(.)="Saved."]`))
@@ -446,7 +517,11 @@ func TestDashboardInBrowser(t *testing.T) {
 				t.Fatalf("the saved prompt reads %q", prompt)
 			}
 			run(t, tab, chromedp.Click(`//a[normalize-space(.)="Conversations"]`), chromedp.WaitVisible(`//h1[starts-with(., "Conversations of")]`))
-			shoot(t, tab, "owner-conversations")
+			look(t, tab, "owner-conversations")
+			run(t, tab, chromedp.Navigate(srv.URL+"/dashboard/tax-helper/deliveries"), chromedp.WaitVisible(`#deliveries-chart-summary`))
+			look(t, tab, "deliveries")
+			run(t, tab, chromedp.Navigate(srv.URL+"/dashboard/someone-elses"), chromedp.WaitVisible(`//h1[normalize-space(.)="Something went wrong"]`))
+			look(t, tab, "not-found")
 		})
 	}
 }
@@ -548,7 +623,7 @@ func TestWidgetInBrowser(t *testing.T) {
 				chromedp.WaitVisible(`//button[normalize-space(.)="Confirm subscription"]`),
 				chromedp.Click(`//button[normalize-space(.)="Confirm subscription"]`),
 				chromedp.WaitVisible(`#message`))
-			shoot(t, tab, "widget")
+			look(t, tab, "widget")
 			run(t, frame, chromedp.SetValue(`#message`, "Hi from the shop"), chromedp.Click(`//button[normalize-space(.)="Send"]`))
 			newestReply(t, frame, 1, "Hello from the widget.", true)
 		})
@@ -566,8 +641,12 @@ func TestNewUserByClicking(t *testing.T) {
 	tab := newTab(t, ctx)
 	signInByClicks := func(email string) {
 		t.Helper()
-		run(t, tab, chromedp.Navigate(srv.URL), chromedp.Click(`//a[normalize-space(.)="Sign in"]`), chromedp.WaitVisible(`input[name=email]`),
-			chromedp.SendKeys(`input[name=email]`, email), chromedp.Click(`//button[normalize-space(.)="Send code"]`), chromedp.WaitVisible(`input[name=code]`))
+		run(t, tab, chromedp.Navigate(srv.URL), chromedp.WaitVisible(`//a[normalize-space(.)="Sign in"]`))
+		look(t, tab, "home")
+		run(t, tab, chromedp.Click(`//a[normalize-space(.)="Sign in"]`), chromedp.WaitVisible(`input[name=email]`))
+		look(t, tab, "login")
+		run(t, tab, chromedp.SendKeys(`input[name=email]`, email), chromedp.Click(`//button[normalize-space(.)="Send code"]`), chromedp.WaitVisible(`input[name=code]`))
+		look(t, tab, "code")
 		run(t, tab, chromedp.SendKeys(`input[name=code]`, code(t, srv.URL, email)), chromedp.Click(`//button[normalize-space(.)="Sign in"]`),
 			chromedp.WaitVisible(`//button[normalize-space(.)="Sign out"]`))
 	}

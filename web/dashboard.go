@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/lobby-dev/lobby"
+	"github.com/lobby-dev/lobby/http/request"
+	"github.com/lobby-dev/lobby/http/response"
 )
 
 // dashboard lists the signed-in owner's consultants with their numbers, and the form
@@ -266,6 +268,36 @@ func parseCents(s string) (int64, bool) {
 		cents += int64(f)
 	}
 	return cents, true
+}
+
+// dashboardUpload stores the upload form's document and queues its ingestion, by the
+// rules POST /api/v1/consultants/{slug}/knowledge follows: the form as it posts
+// without script (with script the page sends the file to that route itself).
+func (h *Handler) dashboardUpload(w http.ResponseWriter, r *http.Request) error {
+	c, err := h.ownedConsultant(r)
+	if err != nil {
+		return err
+	}
+	up, err := request.ReadUpload(w, r)
+	if err == nil {
+		var p lobby.DocumentParams
+		if p, err = up.Document(c.ID); err == nil {
+			var doc *lobby.Document
+			var created bool
+			if doc, created, err = h.cfg.Knowledge.CreateDocument(r.Context(), p); err == nil {
+				saved := doc.Title + " is uploaded and being read; reload the page to see its progress."
+				if !created {
+					saved = "That content is already here, as " + doc.Title + "."
+				}
+				return h.consultantPage(w, r, http.StatusAccepted, c, saved, nil)
+			}
+		}
+	}
+	switch code := lobby.ErrorCode(err); code {
+	case lobby.EINVALID, lobby.ECONFLICT, lobby.ETOOLARGE, lobby.EMEDIATYPE:
+		return h.consultantPage(w, r, response.Status(code), c, "", err)
+	}
+	return err
 }
 
 // dashboardConversations lists the consultant's conversations, newest first, and

@@ -125,6 +125,7 @@ func New(cfg Config) *Handler {
 	h.handle("POST /dashboard/{slug}/key", h.dashboardKey)
 	h.handle("POST /dashboard/{slug}/secret", h.dashboardSecret)
 	h.handle("POST /dashboard/{slug}/plans", h.dashboardPlans)
+	h.handle("POST /dashboard/{slug}/knowledge", h.dashboardUpload)
 	h.handle("GET /dashboard/{slug}/conversations", h.dashboardConversations)
 	h.handle("GET /dashboard/{slug}/deliveries", h.deliveries)
 	h.handle("GET /subscriptions", h.subscriptions)

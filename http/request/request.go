@@ -1,6 +1,6 @@
 // Package request reads what every HTTP surface of Lobby reads from a request — the
 // API, the pages and the protocols mounted beside them: a JSON body refused as the
-// contract refuses it, a page's limit and cursor, the bearer credential or session
+// contract refuses it, a knowledge document's upload, a page's limit and cursor, the bearer credential or session
 // cookie, the client's address, and whether a browser's request came from this site.
 package request
 

@@ -6,6 +6,7 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -251,6 +252,32 @@ func TestStripeCheckoutAndPayouts(t *testing.T) {
 	if page := b.get("/checkout/"+id).html(t, 200, "You are subscribed"); strings.Contains(page, "cl_buyer_") {
 		t.Fatal("the buyer token is shown twice")
 	}
+	// In the widget's frame: a tier chosen, the frame links to Stripe's page in a new
+	// tab (Checkout refuses to be framed) and offers no confirm button; once Stripe
+	// says it was paid, the frame is the chat.
+	visitor, _ := s.signIn("visitor@example.com")
+	framed := &browser{t: t, s: s, cookie: &http.Cookie{Name: "lobby_widget", Value: visitor}}
+	r := framed.post("/widget/paid/subscribe", url.Values{"tier": {"small"}})
+	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), "/widget/paid?checkout=chk_") {
+		t.Fatalf("the frame's subscribe: %d to %q", r.status, r.header.Get("Location"))
+	}
+	frameCheckout := strings.TrimPrefix(r.header.Get("Location"), "/widget/paid?checkout=")
+	page = framed.get(r.header.Get("Location")).html(t, 200, `target="_blank" rel="noopener">Pay with Stripe</a>`, "come back here")
+	if m := regexp.MustCompile(`<a href="([^"]+)" target="_blank"`).FindStringSubmatch(page); m == nil ||
+		!strings.HasPrefix(m[1], "http") || strings.Contains(m[1], "lobby.test") {
+		t.Fatalf("the frame's link to pay: %v", m)
+	}
+	if strings.Contains(page, "Confirm subscription") {
+		t.Fatal("the frame offers the local confirm button with Stripe")
+	}
+	framed.post("/widget/paid/confirm", url.Values{"checkout": {frameCheckout}}).html(t, 404, "paid with the payment provider")
+	framed.get("/widget/paid").html(t, 200, "Subscribe to small")
+	s.stripeEvent("evt_frame_paid", "checkout.session.completed", map[string]any{"id": "cs_frame", "object": "checkout.session",
+		"client_reference_id": frameCheckout, "subscription": "sub_frame"}).want(t, 200)
+	eventually(t, "the frame is the chat", func() bool {
+		return strings.Contains(string(framed.get("/widget/paid").body), `<label for="message">Message</label>`)
+	})
+
 	// Cancelling tells Stripe (stripe-mock takes it), then records it.
 	subs := s.do("GET", "/api/v1/subscriptions", buyer, nil).want(t, 200).json()["data"].([]any)
 	v := s.do("DELETE", "/api/v1/subscriptions/"+subs[0].(map[string]any)["id"].(string), buyer, nil).want(t, 200).json()
@@ -274,7 +301,7 @@ func TestStripeCheckoutAndPayouts(t *testing.T) {
 	// The subscribe form of a profile sends a browser to Stripe's Checkout.
 	other, _ := s.signIn("other@example.com")
 	b2 := &browser{t: t, s: s, cookie: &http.Cookie{Name: "lobby_session", Value: other}}
-	r := b2.post("/consultants/paid/subscribe", url.Values{"tier": {"small"}})
+	r = b2.post("/consultants/paid/subscribe", url.Values{"tier": {"small"}})
 	if loc := r.header.Get("Location"); r.status != 303 || !strings.HasPrefix(loc, "http") || strings.Contains(loc, "lobby.test") {
 		t.Fatalf("the subscribe form: %d to %q, want a redirect to Stripe", r.status, loc)
 	}

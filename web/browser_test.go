@@ -518,8 +518,37 @@ func TestDashboardInBrowser(t *testing.T) {
 			}
 			run(t, tab, chromedp.Click(`//a[normalize-space(.)="Conversations"]`), chromedp.WaitVisible(`//h1[starts-with(., "Conversations of")]`))
 			look(t, tab, "owner-conversations")
-			run(t, tab, chromedp.Navigate(srv.URL+"/dashboard/tax-helper/deliveries"), chromedp.WaitVisible(`#deliveries-chart-summary`))
+			// A webhook consultant's owner reads its delivery log: one of three messages
+			// its agent refused.
+			var hits atomic.Int32
+			hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if hits.Add(1) == 2 {
+					http.Error(w, "busy", http.StatusServiceUnavailable)
+					return
+				}
+				w.Write([]byte(`{"reply": "done"}`))
+			}))
+			t.Cleanup(hook.Close)
+			srv.CreateAgent("hooked", "webhook", hook.URL)
+			buyer := srv.Subscribe("hooked", "hook-buyer@example.com")
+			for range 3 {
+				srv.Do("POST", "/api/v1/chat", buyer, map[string]any{"message": "are you there?", "wait_seconds": 0}, nil, 202)
+			}
+			signIn(t, tab, srv.URL, "owner-hooked@example.com", "/dashboard/hooked/deliveries")
+			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+				run(t, tab, chromedp.Reload(), chromedp.WaitVisible(`#deliveries-chart-summary`))
+				says := value(t, tab, chromedp.Text(`#deliveries-chart-summary`))
+				if strings.Contains(says, "3 attempts: 2 succeeded and 1 failed") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after 20 s the delivery chart says %q", says)
+				}
+			}
 			look(t, tab, "deliveries")
+			if hits.Load() < 3 {
+				t.Fatalf("the agent had %d deliveries", hits.Load())
+			}
 			run(t, tab, chromedp.Navigate(srv.URL+"/dashboard/someone-elses"), chromedp.WaitVisible(`//h1[normalize-space(.)="Something went wrong"]`))
 			look(t, tab, "not-found")
 		})

@@ -49,13 +49,8 @@ func (h *Handler) dashboardCreate(w http.ResponseWriter, r *http.Request) error 
 	for _, f := range []string{"slug", "name", "tagline", "description", "category", "system_prompt", "mode", "webhook_url"} {
 		form[f] = strings.TrimSpace(r.PostFormValue(f))
 	}
-	mode := lobby.Mode(form["mode"])
-	upd := lobby.ConsultantUpdate{Slug: ptr(form["slug"]), Name: ptr(form["name"]), Tagline: ptr(form["tagline"]),
-		Description: ptr(form["description"]), Category: ptr(form["category"]), SystemPrompt: ptr(r.PostFormValue("system_prompt")),
-		Mode: &mode}
-	if form["webhook_url"] != "" {
-		upd.WebhookURL = ptr(form["webhook_url"])
-	}
+	upd := profileForm(r)
+	upd.Slug = ptr(form["slug"])
 	c := &lobby.Consultant{OwnerID: p.UserID}
 	upd.Apply(c)
 	key, err := h.cfg.Consultants.CreateConsultant(r.Context(), c, lobby.ValidateOptions{Dev: h.cfg.Dev})
@@ -68,6 +63,15 @@ func (h *Handler) dashboardCreate(w http.ResponseWriter, r *http.Request) error 
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// profileForm reads the profile's fields as the new-consultant form and the profile
+// form post them: one-line fields trimmed, the description and prompt as written.
+func profileForm(r *http.Request) lobby.ConsultantUpdate {
+	line := func(f string) *string { return ptr(strings.TrimSpace(r.PostFormValue(f))) }
+	text := func(f string) *string { return ptr(r.PostFormValue(f)) }
+	return lobby.ConsultantUpdate{Name: line("name"), Tagline: line("tagline"), Description: text("description"), Category: line("category"),
+		SystemPrompt: text("system_prompt"), Mode: ptr(lobby.Mode(r.PostFormValue("mode"))), WebhookURL: line("webhook_url")}
+}
 
 // ownedConsultant returns the signed-in owner's consultant {slug}; another's is a
 // plain 404, as if it were not there.
@@ -130,10 +134,7 @@ func (h *Handler) dashboardUpdate(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	mode := lobby.Mode(r.PostFormValue("mode"))
-	upd := lobby.ConsultantUpdate{Name: ptr(strings.TrimSpace(r.PostFormValue("name"))), Tagline: ptr(strings.TrimSpace(r.PostFormValue("tagline"))),
-		Description: ptr(r.PostFormValue("description")), Category: ptr(strings.TrimSpace(r.PostFormValue("category"))),
-		SystemPrompt: ptr(r.PostFormValue("system_prompt")), Mode: &mode, WebhookURL: ptr(strings.TrimSpace(r.PostFormValue("webhook_url")))}
+	upd := profileForm(r)
 	updated, secret, err := h.cfg.Consultants.UpdateConsultant(r.Context(), c.ID, upd, lobby.ValidateOptions{Dev: h.cfg.Dev})
 	if code := lobby.ErrorCode(err); code == lobby.EINVALID || code == lobby.ECONFLICT {
 		upd.Apply(c) // shown again as typed

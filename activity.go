@@ -36,4 +36,9 @@ type ActivityService interface {
 	// FindActivity returns the consultant's last ActivityDays days, oldest first,
 	// every day present (zeros when nothing happened).
 	FindActivity(ctx context.Context, consultantID string) ([]DayActivity, error)
+
+	// CountMessages returns how many buyer messages each of the owner's consultants
+	// was sent in the same ActivityDays days, by consultant id; one with none is
+	// absent.
+	CountMessages(ctx context.Context, ownerID string) (map[string]int64, error)
 }

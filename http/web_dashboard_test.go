@@ -61,6 +61,15 @@ func TestWebDashboardCharts(t *testing.T) {
 				`<title id="latency-chart-title">`, "the last day with replies, half took at most "+said(p50),
 				`<title id="earnings-chart-title">`, "Consultant answers has earned nothing in the last 12 months.",
 				`aria-describedby="messages-chart-summary"`)
+			// A first load is under 50 KB, charts, style sheet and script included.
+			weight := len(page)
+			for _, asset := range []string{"/static/style.css", "/static/dashboard.js"} {
+				weight += len(b.get(asset).html(t, 200))
+			}
+			if weight >= 50<<10 {
+				t.Fatalf("the owner's page weighs %d bytes with its assets, over 50 KB", weight)
+			}
+			b.get("/dashboard").html(t, 200, `<th scope="col">Messages, 30 days</th>`, "<td>1</td>\n    <td>3</td>")
 			if n := strings.Count(page, `<svg role="img"`); n != 4 {
 				t.Fatalf("%d charts on the page, want 4", n)
 			}

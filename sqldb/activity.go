@@ -18,7 +18,7 @@ var _ lobby.ActivityService = (*ActivityService)(nil)
 // their answers took; the percentiles are taken in Go, the same on both stores.
 func (s *ActivityService) FindActivity(ctx context.Context, consultantID string) ([]lobby.DayActivity, error) {
 	now := s.db.now()
-	first := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, 1-lobby.ActivityDays)
+	first := activitySince(now)
 	days := make([]lobby.DayActivity, lobby.ActivityDays)
 	latencies := make([][]int64, lobby.ActivityDays)
 	for i := range days {
@@ -86,6 +86,34 @@ func (s *ActivityService) FindActivity(ctx context.Context, consultantID string)
 		}
 	}
 	return days, subs.Err()
+}
+
+// activitySince is the first moment of the days reported at now.
+func activitySince(now time.Time) time.Time {
+	return time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, 1-lobby.ActivityDays)
+}
+
+// CountMessages implements lobby.ActivityService.
+func (s *ActivityService) CountMessages(ctx context.Context, ownerID string) (map[string]int64, error) {
+	rows, err := s.db.read.QueryContext(ctx, `SELECT c.consultant_id, count(*) FROM messages m
+		JOIN conversations c ON c.id = m.conversation_id
+		JOIN consultants k ON k.id = c.consultant_id
+		WHERE k.owner_id = $1 AND m.role = $2 AND m.created_at >= $3
+		GROUP BY c.consultant_id`, ownerID, lobby.RoleConsultant, activitySince(s.db.now()))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var id string
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, err
+		}
+		out[id] = n
+	}
+	return out, rows.Err()
 }
 
 // percentile returns the p-th percentile of sorted by the nearest rank.

@@ -80,6 +80,12 @@ func testActivity(t *testing.T, open func(*testing.T) *Store) {
 		t.Errorf("the third day: %+v, want 1 message of 500 ms and 2 subscribers", third)
 	}
 
+	counts, err := st.Activity.CountMessages(ctx, c.OwnerID)
+	must(t, err)
+	if len(counts) != 1 || counts[c.ID] != 22 {
+		t.Errorf("the owner's counts: %v, want %s: 22 (another owner's consultant not among them)", counts, c.ID)
+	}
+
 	// A day after the first buyer's period: the canceled subscription ended with it.
 	st.Clock.Add(subA.PeriodEnd.Add(25 * time.Hour).Sub(st.Clock.Now()))
 	byDay = find()
@@ -91,6 +97,9 @@ func testActivity(t *testing.T, open func(*testing.T) *Store) {
 	}
 	if today := byDay[day(st.Clock.Now())]; today.Subscribers != 1 || today.Messages != 0 {
 		t.Errorf("today: %+v, want 1 subscriber and no messages", today)
+	}
+	if counts, err := st.Activity.CountMessages(ctx, c.OwnerID); err != nil || len(counts) != 1 || counts[c.ID] != 1 {
+		t.Errorf("the owner's counts when the first day is over 30 days old: %v, %v; want the second buyer's 1", counts, err)
 	}
 	if _, ok := byDay[day(start)]; ok {
 		t.Errorf("the first day is still reported, more than %d days ago", lobby.ActivityDays)

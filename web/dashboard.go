@@ -31,7 +31,11 @@ func (h *Handler) dashboardPage(w http.ResponseWriter, r *http.Request, status i
 	if err != nil {
 		return err
 	}
-	pg := page{Title: "Dashboard", Data: map[string]any{"Consultants": cs, "Created": created, "Key": key, "Secret": secret, "Form": form}}
+	counts, err := h.cfg.Activity.CountMessages(r.Context(), p.UserID)
+	if err != nil {
+		return err
+	}
+	pg := page{Title: "Dashboard", Data: map[string]any{"Consultants": cs, "Messages": counts, "Created": created, "Key": key, "Secret": secret, "Form": form}}
 	if len(failed) > 0 {
 		pg.Error = lobby.ErrorMessage(failed[0])
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"context"
 	"net/http"
 	"slices"
 	"strconv"
@@ -156,37 +157,39 @@ func (h *Handler) dashboardUpdate(w http.ResponseWriter, r *http.Request) error 
 // dashboardKey rotates the consultant's API key, the old one working on for the
 // overlap chosen, and shows the new one once.
 func (h *Handler) dashboardKey(w http.ResponseWriter, r *http.Request) error {
-	c, err := h.ownedConsultant(r)
-	if err != nil {
-		return err
-	}
-	overlap, err := time.ParseDuration(cmp.Or(r.PostFormValue("overlap"), "0s"))
-	if err != nil || overlap < 0 || overlap > lobby.MaxKeyOverlap {
-		return lobby.Errorf(lobby.EINVALID, "overlap is how long the old key keeps working: 0s up to %s", lobby.MaxKeyOverlap)
-	}
-	key, _, err := h.cfg.Consultants.RotateKey(r.Context(), c.ID, overlap)
-	if err != nil {
-		return err
-	}
-	return h.consultantPage(w, r, http.StatusOK, c, "The new API key, shown this once: "+key, nil)
+	return h.rotate(w, r, 0, lobby.MaxKeyOverlap, "The new API key", "the old key keeps working",
+		func(ctx context.Context, c *lobby.Consultant, overlap time.Duration) (string, *lobby.Consultant, error) {
+			key, _, err := h.cfg.Consultants.RotateKey(ctx, c.ID, overlap)
+			return key, c, err
+		})
 }
 
 // dashboardSecret rotates a webhook consultant's signing secret, the old one signing
 // beside it for the overlap chosen, and shows the new one once.
 func (h *Handler) dashboardSecret(w http.ResponseWriter, r *http.Request) error {
+	return h.rotate(w, r, lobby.DefaultSecretOverlap, lobby.MaxSecretOverlap, "The new webhook secret", "the old secret keeps signing",
+		func(ctx context.Context, c *lobby.Consultant, overlap time.Duration) (string, *lobby.Consultant, error) {
+			return h.cfg.Deliveries.RotateWebhookSecret(ctx, c.ID, overlap)
+		})
+}
+
+// rotate is a rotation form's post: the overlap chosen (def when none, up to max),
+// then f, whose new credential is shown this once on the consultant's page.
+func (h *Handler) rotate(w http.ResponseWriter, r *http.Request, def, max time.Duration, what, overlapIs string,
+	f func(context.Context, *lobby.Consultant, time.Duration) (string, *lobby.Consultant, error)) error {
 	c, err := h.ownedConsultant(r)
 	if err != nil {
 		return err
 	}
-	overlap, err := time.ParseDuration(cmp.Or(r.PostFormValue("overlap"), lobby.DefaultSecretOverlap.String()))
-	if err != nil || overlap < 0 || overlap > lobby.MaxSecretOverlap {
-		return lobby.Errorf(lobby.EINVALID, "overlap is how long the old secret keeps signing: 0s up to %s", lobby.MaxSecretOverlap)
+	overlap, err := time.ParseDuration(cmp.Or(r.PostFormValue("overlap"), def.String()))
+	if err != nil || overlap < 0 || overlap > max {
+		return lobby.Errorf(lobby.EINVALID, "overlap is how long %s: 0s up to %s", overlapIs, max)
 	}
-	secret, c, err := h.cfg.Deliveries.RotateWebhookSecret(r.Context(), c.ID, overlap)
+	made, c, err := f(r.Context(), c, overlap)
 	if err != nil {
 		return err
 	}
-	return h.consultantPage(w, r, http.StatusOK, c, "The new webhook secret, shown this once: "+secret, nil)
+	return h.consultantPage(w, r, http.StatusOK, c, what+", shown this once: "+made, nil)
 }
 
 // dashboardPlans saves the plans form, a row a tier (a row without a tier is left

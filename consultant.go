@@ -495,6 +495,11 @@ type ConsultantService interface {
 	// FindConsultantByID returns ENOTFOUND when there is none.
 	FindConsultantByID(ctx context.Context, id string) (*Consultant, error)
 
+	// FindConsultantForWork is FindConsultantByID as the work on its messages needs
+	// it, in one light read: every field but its plans and its figures, which are left
+	// empty. Replies and deliveries read it once a message.
+	FindConsultantForWork(ctx context.Context, id string) (*Consultant, error)
+
 	// FindConsultants lists consultants matching f and the cursor of the next page ("" on
 	// the last). Returns EINVALID for a malformed cursor.
 	FindConsultants(ctx context.Context, f ConsultantFilter) ([]*Consultant, string, error)

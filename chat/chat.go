@@ -185,7 +185,7 @@ func (s *Service) produce(ctx context.Context, conv *lobby.Conversation, reply *
 			return s.fail(reply, "", "", err)
 		}
 	}
-	consultant, err := s.Consultants.FindConsultantByID(ctx, conv.ConsultantID)
+	consultant, err := s.Consultants.FindConsultantForWork(ctx, conv.ConsultantID)
 	if err != nil {
 		return s.fail(reply, "", "", err)
 	}

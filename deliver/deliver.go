@@ -133,7 +133,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[jobs.Deliver]) error {
 	if d.Status != lobby.DeliveryPending || !d.Mode.Signs() || d.Round != job.Args.Round {
 		return nil // delivered, acknowledged by a reply, given up, or retried by hand since
 	}
-	c, err := w.Consultants.FindConsultantByID(ctx, d.ConsultantID)
+	c, err := w.Consultants.FindConsultantForWork(ctx, d.ConsultantID)
 	if err != nil {
 		return err
 	}

@@ -165,7 +165,7 @@ func (s *Server) handleInbox(w http.ResponseWriter, r *http.Request) error {
 		}
 		defer release()
 	}
-	c, err := s.Consultants.FindConsultantByID(r.Context(), p.ConsultantID)
+	c, err := s.Consultants.FindConsultantForWork(r.Context(), p.ConsultantID)
 	if err != nil {
 		return err
 	}

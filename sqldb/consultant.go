@@ -15,11 +15,14 @@ type ConsultantService struct{ db *DB }
 
 var _ lobby.ConsultantService = (*ConsultantService)(nil)
 
-const consultantColumns = `c.id, c.slug, c.owner_id, c.name, c.tagline, c.description, c.category, c.tags,
-	c.system_prompt, c.mode, c.webhook_url, c.webhook_secret, c.model, c.created_at, c.updated_at,
-	c.previous_webhook_secret, c.previous_secret_until, c.webhook_disabled_at, c.webhook_disabled_reason, c.archived_at,
+const consultantColumns = consultantFields + `,
 	(SELECT count(*) FROM subscriptions s WHERE s.consultant_id = c.id AND s.status = 'active'),
 	EXISTS (SELECT 1 FROM documents d WHERE d.consultant_id = c.id AND d.status = 'ready')`
+
+// consultantFields are the consultant's own columns, before its figures.
+const consultantFields = `c.id, c.slug, c.owner_id, c.name, c.tagline, c.description, c.category, c.tags,
+	c.system_prompt, c.mode, c.webhook_url, c.webhook_secret, c.model, c.created_at, c.updated_at,
+	c.previous_webhook_secret, c.previous_secret_until, c.webhook_disabled_at, c.webhook_disabled_reason, c.archived_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -167,6 +170,14 @@ func (s *ConsultantService) FindConsultantBySlug(ctx context.Context, slug strin
 // FindConsultantByID implements lobby.ConsultantService.
 func (s *ConsultantService) FindConsultantByID(ctx context.Context, id string) (*lobby.Consultant, error) {
 	return s.db.findConsultant(ctx, s.db.read, "c.id = $1", id, "")
+}
+
+// FindConsultantForWork implements lobby.ConsultantService: its subscribers are not
+// counted, nor its plans read.
+func (s *ConsultantService) FindConsultantForWork(ctx context.Context, id string) (*lobby.Consultant, error) {
+	c, err := scanConsultant(s.db.read.QueryRowContext(ctx, `SELECT `+consultantFields+`, 0,
+		EXISTS (SELECT 1 FROM documents d WHERE d.consultant_id = c.id AND d.status = 'ready') FROM consultants c WHERE c.id = $1`, id))
+	return c, notFound(err, "no consultant %q; check the slug or id", id)
 }
 
 // searchWords splits a catalog query into at most 8 lower-case words of letters and

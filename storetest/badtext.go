@@ -29,8 +29,9 @@ func testBadText(t *testing.T, open func(*testing.T) *Store) {
 	for _, bad := range badTexts {
 		cursor := base64.RawURLEncoding.EncodeToString([]byte("k" + bad))
 		calls := map[string]func() error{
-			"FindConsultantBySlug": func() error { _, err := st.Consultants.FindConsultantBySlug(ctx, bad); return err },
-			"FindConsultantByID":   func() error { _, err := st.Consultants.FindConsultantByID(ctx, bad); return err },
+			"FindConsultantBySlug":  func() error { _, err := st.Consultants.FindConsultantBySlug(ctx, bad); return err },
+			"FindConsultantByID":    func() error { _, err := st.Consultants.FindConsultantByID(ctx, bad); return err },
+			"FindConsultantForWork": func() error { _, err := st.Consultants.FindConsultantForWork(ctx, bad); return err },
 			"FindConsultants category": func() error {
 				_, _, err := st.Consultants.FindConsultants(ctx, lobby.ConsultantFilter{Category: bad})
 				return err

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -472,6 +473,15 @@ func testConsultant(t *testing.T, open func(*testing.T) *Store) {
 		if byID.Slug != "tax-advisor" {
 			t.Fatalf("by id: %+v", byID)
 		}
+		// For the work on its messages: the same, without its plans and figures.
+		work, err := st.Consultants.FindConsultantForWork(ctx, c.ID)
+		must(t, err)
+		byID.Plans, byID.Stats = nil, lobby.ConsultantStats{}
+		if !reflect.DeepEqual(work, byID) {
+			t.Fatalf("for work:\n%+v\nby id, less plans and figures:\n%+v", work, byID)
+		}
+		_, err = st.Consultants.FindConsultantForWork(ctx, "csl_none")
+		WantCode(t, err, lobby.ENOTFOUND)
 	})
 	t.Run("ErrSlugTaken", func(t *testing.T) {
 		_, err := st.Consultants.CreateConsultant(ctx, NewConsultant(u.ID, "taken"), lobby.ValidateOptions{})

@@ -379,12 +379,12 @@ func newestReply(t *testing.T, ctx context.Context, nth int, final string, grows
 	t.Fatalf("the newest reply never completed as %q (seen streaming: %q)", final, partial)
 }
 
-// look checks the page the tab shows, as audit does, and saves it as
+// look checks the page the tab shows, as audit does, and first saves it as
 // name-desktop.png and name-phone.png (375 px wide) in the folder
 // LOBBY_TEST_SCREENSHOTS names, when it names one.
 func look(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	audit(t, ctx, name)
+	defer audit(t, ctx, name) // after the screenshots, whose page it resizes
 	dir := os.Getenv("LOBBY_TEST_SCREENSHOTS")
 	if dir == "" {
 		return
